@@ -1,0 +1,408 @@
+package bluenexus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestListConnections_Query(t *testing.T) {
+	tests := []struct {
+		name string
+		opts ListOptions
+		want string
+	}{
+		{"zero options send nothing", ListOptions{}, ""},
+		{"page and limit", ListOptions{Page: 2, Limit: 50}, "limit=50&page=2"},
+		{"sort", ListOptions{SortBy: "createdAt", SortOrder: "desc"}, "sortBy=createdAt&sortOrder=desc"},
+		{"filter is URL-encoded JSON", ListOptions{Filter: map[string]string{"status": "active"}},
+			"filter=%7B%22status%22%3A%22active%22%7D"},
+		{"filter keys sorted", ListOptions{Filter: map[string]string{"status": "active", "providerId": "google"}},
+			"filter=%7B%22providerId%22%3A%22google%22%2C%22status%22%3A%22active%22%7D"},
+		{"sortBy escaped", ListOptions{SortBy: "a&b=c"}, "sortBy=a%26b%3Dc"},
+		{"limit 1", ListOptions{Limit: 1}, "limit=1"},
+		{"limit 100", ListOptions{Limit: 100}, "limit=100"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodGet || r.URL.Path != PathConnections {
+					t.Errorf("%s %s", r.Method, r.URL.Path)
+				}
+				got <- r.URL.RawQuery
+				reply(w, 200, `{"data":[],"pagination":{"page":1,"limit":20,"total":0,"hasMore":false}}`)
+			})
+			c := newTestClient(t, f.URL)
+			if _, err := c.ListConnections(context.Background(), testToken, tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			if q := <-got; q != tc.want {
+				t.Errorf("query %q, want %q", q, tc.want)
+			}
+		})
+	}
+}
+
+func TestListConnections_InvalidOptionsFailBeforeIO(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, `{"data":[]}`) })
+	c := newTestClient(t, f.URL)
+	for _, o := range []ListOptions{{Page: -1}, {Limit: -1}, {Limit: 101}, {SortOrder: "up"}, {SortOrder: "DESC"}} {
+		if _, err := c.ListConnections(context.Background(), testToken, o); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%+v: error %v, want ErrInvalidRequest", o, err)
+		}
+		for _, err := range c.AllConnections(context.Background(), testToken, o) {
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Errorf("AllConnections %+v: error %v, want ErrInvalidRequest", o, err)
+			}
+		}
+	}
+	if _, err := c.ListConnections(context.Background(), "", ListOptions{}); !errors.Is(err, ErrInvalidRequest) {
+		t.Errorf("empty token: %v", err)
+	}
+	if n := f.hits.Load(); n != 0 {
+		t.Errorf("%d hits, want 0", n)
+	}
+}
+
+const connJSON = `{"id":"c1","accountId":"a1","providerId":"google","providerUserId":"u1",
+"scopes":["email","drive"],"status":"active","expiresAt":"2025-07-01T00:00:00Z","canRefresh":true,
+"metadata":{"displayName":"Ada","email":"ada@example.com","avatar":"https://x/a.png","providerName":"Google","providerIcon":"https://x/g.svg"},
+"createdAt":"2025-06-01T00:00:00Z","updatedAt":"2025-06-02T00:00:00Z"}`
+
+func TestDecodeConnection_AllFields(t *testing.T) {
+	exp := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	want := Connection{
+		ID: "c1", AccountID: "a1", ProviderID: "google", ProviderUserID: "u1",
+		Scopes: []string{"email", "drive"}, Status: StatusActive, ExpiresAt: &exp, CanRefresh: true,
+		Metadata: ConnectionMetadata{DisplayName: "Ada", Email: "ada@example.com", Avatar: "https://x/a.png",
+			ProviderName: "Google", ProviderIcon: "https://x/g.svg"},
+		CreatedAt: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC),
+		UpdatedAt: time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC),
+	}
+	for _, body := range []string{connJSON, `{"data":` + connJSON + `}`} {
+		got, err := decodeConnection("Connection", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || !got.ExpiresAt.Equal(exp) {
+			t.Errorf("got %+v\nwant %+v", got, want)
+		}
+	}
+	for _, body := range []string{`{}`, `{"data":{}}`, `{"data":null}`, `[]`, `nope`} {
+		if _, err := decodeConnection("Connection", []byte(body)); !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s: error %v, want ErrBadResponse", body, err)
+		}
+	}
+}
+
+func TestDecodeConnectionPage_BothPaginationShapes(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		n     int
+		page  Pagination
+		more  bool
+		bad   bool
+		total int
+	}{
+		{name: "hasMore shape, more", body: `{"data":[` + connJSON + `],"pagination":{"page":1,"limit":1,"total":3,"hasMore":true}}`,
+			n: 1, more: true, total: 3},
+		{name: "hasMore shape, last", body: `{"data":[` + connJSON + `],"pagination":{"page":3,"limit":1,"total":3,"hasMore":false}}`,
+			n: 1, more: false, total: 3},
+		{name: "pages shape, more", body: `{"data":[` + connJSON + `,` + connJSON + `],"pagination":{"page":1,"limit":2,"total":3,"pages":2,"hasNext":true,"hasPrev":false}}`,
+			n: 2, more: true, total: 3},
+		{name: "pages shape, last", body: `{"data":[` + connJSON + `],"pagination":{"page":2,"limit":2,"total":3,"pages":2,"hasNext":false,"hasPrev":true}}`,
+			n: 1, more: false, total: 3},
+		{name: "pages without flags", body: `{"data":[],"pagination":{"page":1,"limit":2,"total":3,"pages":2}}`,
+			more: true, total: 3},
+		{name: "totals only", body: `{"data":[],"pagination":{"page":2,"limit":2,"total":3}}`, more: false, total: 3},
+		{name: "no pagination", body: `{"data":[` + connJSON + `]}`, n: 1, more: false},
+		{name: "bare array", body: `[` + connJSON + `,` + connJSON + `]`, n: 2, more: false},
+		{name: "null data", body: `{"data":null}`, more: false},
+		{name: "not JSON", body: `<html>`, bad: true},
+		{name: "data not a list", body: `{"data":{}}`, bad: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := decodeConnectionPage([]byte(tc.body))
+			if tc.bad {
+				if !errors.Is(err, ErrBadResponse) {
+					t.Errorf("error %v, want ErrBadResponse", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Data) != tc.n || p.Pagination.More() != tc.more || p.Pagination.Total != tc.total {
+				t.Errorf("n=%d more=%v total=%d, want %d %v %d", len(p.Data), p.Pagination.More(), p.Pagination.Total, tc.n, tc.more, tc.total)
+			}
+			for _, c := range p.Data {
+				if c.ID != "c1" || c.Metadata.Email != "ada@example.com" {
+					t.Errorf("connection %+v", c)
+				}
+			}
+		})
+	}
+}
+
+func TestConnection_IDIsPathEscaped(t *testing.T) {
+	tests := []struct {
+		id, want string
+	}{
+		{"c1", "/api/v1/connections/c1"},
+		{"a/b", "/api/v1/connections/a%2Fb"},
+		{"../../auth/handoff/init", "/api/v1/connections/..%2F..%2Fauth%2Fhandoff%2Finit"},
+		{"a?b#c", "/api/v1/connections/a%3Fb%23c"},
+		{"a b", "/api/v1/connections/a%20b"},
+		{"%2e%2e", "/api/v1/connections/%252e%252e"},
+		{"ü", "/api/v1/connections/%C3%BC"},
+		{"a;b,c", "/api/v1/connections/a%3Bb%2Cc"},
+	}
+	for _, refresh := range []bool{false, true} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s refresh=%v", tc.id, refresh), func(t *testing.T) {
+				got := make(chan string, 1)
+				f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+					got <- r.Method + " " + r.RequestURI
+					reply(w, 200, `{"data":`+connJSON+`}`)
+				})
+				c := newTestClient(t, f.URL+"/prefix")
+				var err error
+				want := "GET /prefix" + tc.want
+				if refresh {
+					_, err = c.RefreshConnection(context.Background(), testToken, tc.id)
+					want = "PUT /prefix" + tc.want + "/refresh"
+				} else {
+					_, err = c.Connection(context.Background(), testToken, tc.id)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g := <-got; g != want {
+					t.Errorf("request %q, want %q", g, want)
+				}
+			})
+		}
+	}
+}
+
+func TestConnection_BadIDFailsBeforeIO(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, connJSON) })
+	c := newTestClient(t, f.URL)
+	for _, id := range []string{"", ".", ".."} {
+		if _, err := c.Connection(context.Background(), testToken, id); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("Connection(%q): %v", id, err)
+		}
+		if _, err := c.RefreshConnection(context.Background(), testToken, id); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("RefreshConnection(%q): %v", id, err)
+		}
+	}
+	if _, err := c.Connection(context.Background(), "", "c1"); !errors.Is(err, ErrInvalidRequest) {
+		t.Errorf("empty token: %v", err)
+	}
+	if n := f.hits.Load(); n != 0 {
+		t.Errorf("%d hits", n)
+	}
+}
+
+// pagedServer serves total connections, limit per page, in the given
+// pagination shape ("more" or "pages").
+func pagedServer(t *testing.T, total int, shape string) *fake {
+	return newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		if page < 1 || limit < 1 {
+			t.Errorf("query %q", r.URL.RawQuery)
+			return
+		}
+		var data []Connection
+		for i := (page - 1) * limit; i < min(page*limit, total); i++ {
+			data = append(data, Connection{ID: "c" + strconv.Itoa(i)})
+		}
+		pages := (total + limit - 1) / limit
+		pg := map[string]any{"page": page, "limit": limit, "total": total}
+		if shape == "more" {
+			pg["hasMore"] = page < pages
+		} else {
+			pg["pages"], pg["hasNext"], pg["hasPrev"] = pages, page < pages, page > 1
+		}
+		b, _ := json.Marshal(map[string]any{"data": data, "pagination": pg})
+		reply(w, 200, string(b))
+	})
+}
+
+func TestAllConnections_WalksEveryPage(t *testing.T) {
+	tests := []struct {
+		shape     string
+		total     int
+		opts      ListOptions
+		wantPages int64
+		wantFirst string
+	}{
+		{"more", 250, ListOptions{}, 3, "c0"},
+		{"pages", 250, ListOptions{}, 3, "c0"},
+		{"more", 200, ListOptions{}, 2, "c0"},
+		{"pages", 0, ListOptions{}, 1, ""},
+		{"more", 7, ListOptions{Limit: 2}, 4, "c0"},
+		{"pages", 7, ListOptions{Limit: 2, Page: 2}, 3, "c2"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s %d %+v", tc.shape, tc.total, tc.opts), func(t *testing.T) {
+			f := pagedServer(t, tc.total, tc.shape)
+			c := newTestClient(t, f.URL)
+			var ids []string
+			for conn, err := range c.AllConnections(context.Background(), testToken, tc.opts) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, conn.ID)
+			}
+			want := tc.total
+			if tc.opts.Page > 1 {
+				want -= (tc.opts.Page - 1) * tc.opts.Limit
+			}
+			if len(ids) != want || f.hits.Load() != tc.wantPages {
+				t.Errorf("%d connections over %d pages, want %d over %d", len(ids), f.hits.Load(), want, tc.wantPages)
+			}
+			if len(ids) > 0 && ids[0] != tc.wantFirst {
+				t.Errorf("first %q", ids[0])
+			}
+			seen := map[string]bool{}
+			for _, id := range ids {
+				if seen[id] {
+					t.Fatalf("duplicate %q", id)
+				}
+				seen[id] = true
+			}
+		})
+	}
+}
+
+func TestAllConnections_DefaultLimitIs100(t *testing.T) {
+	got := make(chan string, 1)
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.RawQuery
+		reply(w, 200, `{"data":[]}`)
+	})
+	c := newTestClient(t, f.URL)
+	for range c.AllConnections(context.Background(), testToken, ListOptions{SortBy: "createdAt"}) {
+	}
+	if q := <-got; q != "limit=100&page=1&sortBy=createdAt" {
+		t.Errorf("query %q", q)
+	}
+}
+
+// TestAllConnections_StopsOnEndlessServer guards against a server whose
+// pagination always says there is more.
+func TestAllConnections_StopsOnEndlessServer(t *testing.T) {
+	full := `{"data":[` + connJSON + `,` + connJSON + `],"pagination":{"page":1,"limit":2,"total":5,"hasMore":true}}`
+	tests := []struct {
+		name      string
+		h         http.HandlerFunc
+		wantConns int
+		wantHits  int64
+	}{
+		{"stops after the reported total", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, full) }, 6, 3},
+		{"stops on an empty page", script(
+			func(w http.ResponseWriter, r *http.Request) {
+				reply(w, 200, `{"data":[`+connJSON+`],"pagination":{"page":1,"limit":1,"hasMore":true}}`)
+			},
+			func(w http.ResponseWriter, r *http.Request) {
+				reply(w, 200, `{"data":[],"pagination":{"page":2,"limit":1,"hasMore":true}}`)
+			}), 1, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, tc.h)
+			c := newTestClient(t, f.URL)
+			n := 0
+			for _, err := range c.AllConnections(context.Background(), testToken, ListOptions{Limit: 2}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != tc.wantConns || f.hits.Load() != tc.wantHits {
+				t.Errorf("%d connections over %d hits, want %d over %d", n, f.hits.Load(), tc.wantConns, tc.wantHits)
+			}
+		})
+	}
+}
+
+// TestAllConnections_PageCap runs against an in-memory transport a server
+// that never reports a total and never ends.
+func TestAllConnections_PageCap(t *testing.T) {
+	var mu sync.Mutex
+	hits := 0
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		return jsonResponse(r, 200, `{"data":[{"id":"x"}],"pagination":{"hasMore":true}}`), nil
+	})
+	c := newTestClient(t, "http://bluenexus.test", WithHTTPClient(&http.Client{Transport: rt}))
+	var n int
+	var last error
+	for _, err := range c.AllConnections(context.Background(), testToken, ListOptions{}) {
+		if err != nil {
+			last = err
+			continue
+		}
+		n++
+	}
+	if !errors.Is(last, ErrBadResponse) || n != maxPages || hits != maxPages {
+		t.Errorf("error %v after %d connections and %d hits, want ErrBadResponse after %d", last, n, hits, maxPages)
+	}
+}
+
+func TestAllConnections_StopsWhenTheLoopBreaks(t *testing.T) {
+	f := pagedServer(t, 1000, "more")
+	c := newTestClient(t, f.URL)
+	n := 0
+	for _, err := range c.AllConnections(context.Background(), testToken, ListOptions{Limit: 10}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if n == 15 {
+			break
+		}
+	}
+	if f.hits.Load() != 2 {
+		t.Errorf("%d hits, want 2", f.hits.Load())
+	}
+}
+
+func TestAllConnections_YieldsAnErrorOnceAndStops(t *testing.T) {
+	f := newFake(t, script(
+		func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 200, `{"data":[`+connJSON+`],"pagination":{"page":1,"limit":1,"total":3,"hasMore":true}}`)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 401, `{"error":"UnauthorizedError","message":"expired","statusCode":401}`)
+		},
+	))
+	c := newTestClient(t, f.URL)
+	var conns, errs int
+	for conn, err := range c.AllConnections(context.Background(), testToken, ListOptions{Limit: 1}) {
+		if err != nil {
+			errs++
+			if !errors.Is(err, ErrUnauthorized) || conn.ID != "" {
+				t.Errorf("error %v with %+v", err, conn)
+			}
+			continue
+		}
+		conns++
+	}
+	if conns != 1 || errs != 1 || f.hits.Load() != 2 {
+		t.Errorf("%d connections, %d errors, %d hits", conns, errs, f.hits.Load())
+	}
+}

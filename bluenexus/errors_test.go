@@ -1,0 +1,195 @@
+package bluenexus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAPIError_IsMapsStatusAndMessage(t *testing.T) {
+	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrServer, ErrClientCriteria,
+		ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen, ErrInvalidRequest}
+	tests := []struct {
+		status int
+		msg    string
+		want   []error
+	}{
+		{400, "bad", nil},
+		{401, "Unauthorized", []error{ErrUnauthorized}},
+		{403, "Forbidden", []error{ErrForbidden}},
+		{404, "Not Found", nil},
+		{429, "Rate limit exceeded", []error{ErrRateLimited}},
+		{500, "boom", []error{ErrServer}},
+		{502, "", []error{ErrServer}},
+		{503, "", []error{ErrServer}},
+		{599, "", []error{ErrServer}},
+		{600, "", nil},
+		{400, ClientCriteriaMessage, []error{ErrClientCriteria}},
+		{403, "unable to determine CLIENT CRITERIAS for secure handoff.", []error{ErrForbidden, ErrClientCriteria}},
+		{500, "Error: " + ClientCriteriaMessage + " (ip)", []error{ErrServer, ErrClientCriteria}},
+		{422, "client criteria", nil},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d %s", tc.status, tc.msg), func(t *testing.T) {
+			e := &APIError{StatusCode: tc.status, Message: tc.msg}
+			wrapped := fmt.Errorf("outer: %w", e)
+			for _, s := range sentinels {
+				want := false
+				for _, w := range tc.want {
+					want = want || w == s
+				}
+				if got := errors.Is(wrapped, s); got != want {
+					t.Errorf("errors.Is(%v) = %v, want %v", s, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestAPIError_Error(t *testing.T) {
+	tests := []struct {
+		e    APIError
+		want string
+	}{
+		{APIError{StatusCode: 429, Code: "TooManyRequestsError", Message: "Rate limit exceeded"},
+			`bluenexus: upstream status 429 TooManyRequestsError: "Rate limit exceeded"`},
+		{APIError{StatusCode: 400, Code: "Bad Error\n"}, `bluenexus: upstream status 400 "Bad Error\n": "Bad Request"`},
+		{APIError{StatusCode: 502}, `bluenexus: upstream status 502: "Bad Gateway"`},
+		{APIError{StatusCode: 400, Message: "line\nX-Injected: yes"}, `bluenexus: upstream status 400: "line\nX-Injected: yes"`},
+		{APIError{StatusCode: 799}, `bluenexus: upstream status 799`},
+	}
+	for _, tc := range tests {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("Error() = %s, want %s", got, tc.want)
+		}
+	}
+}
+
+func TestAPIError_FromResponses(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		ctype  string
+		hdr    map[string]string
+		body   string
+		want   APIError
+	}{
+		{name: "documented body", status: 429, hdr: map[string]string{"Retry-After": "7"},
+			body: `{"error":"TooManyRequestsError","message":"Rate limit exceeded","statusCode":429}`,
+			want: APIError{StatusCode: 429, Code: "TooManyRequestsError", Message: "Rate limit exceeded", RetryAfter: 7 * time.Second}},
+		{name: "field errors and details", status: 400,
+			body: `{"error":"ValidationError","message":"invalid","statusCode":400,"details":{"k":"v"},"errors":[{"field":"redirectUri","message":"must be https","value":"http://x"}]}`,
+			want: APIError{StatusCode: 400, Code: "ValidationError", Message: "invalid", Details: json.RawMessage(`{"k":"v"}`),
+				Errors: []FieldError{{Field: "redirectUri", Message: "must be https", Value: "http://x"}}}},
+		{name: "HTTP status wins over body", status: 503,
+			body: `{"error":"X","message":"m","statusCode":200}`,
+			want: APIError{StatusCode: 503, Code: "X", Message: "m"}},
+		{name: "HTML body", status: 502, ctype: "text/html", body: `<html>bad gateway</html>`,
+			want: APIError{StatusCode: 502}},
+		{name: "empty body", status: 401, want: APIError{StatusCode: 401}},
+		{name: "malformed JSON", status: 500, body: `{"error":`, want: APIError{StatusCode: 500}},
+		{name: "long message truncated", status: 400,
+			body: `{"message":"` + strings.Repeat("é", 2000) + `"}`,
+			want: APIError{StatusCode: 400, Message: strings.Repeat("é", 512)}},
+		{name: "unknown status", status: 418, body: `{"error":"Teapot"}`, want: APIError{StatusCode: 418, Code: "Teapot"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				ct := tc.ctype
+				if ct == "" {
+					ct = "application/json"
+				}
+				w.Header().Set("Content-Type", ct)
+				for k, v := range tc.hdr {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			})
+			c := newTestClient(t, f.URL, WithoutBreaker())
+			_, err := c.ListConnections(context.Background(), testToken, ListOptions{})
+			ae, ok := errors.AsType[*APIError](err)
+			if !ok {
+				t.Fatalf("error %v (%T), want *APIError", err, err)
+			}
+			if ae.StatusCode != tc.want.StatusCode || ae.Code != tc.want.Code || ae.Message != tc.want.Message ||
+				string(ae.Details) != string(tc.want.Details) || ae.RetryAfter != tc.want.RetryAfter ||
+				fmt.Sprint(ae.Errors) != fmt.Sprint(tc.want.Errors) {
+				t.Errorf("got  %#v\nwant %#v", *ae, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"7", 7 * time.Second, true},
+		{" 120 ", 2 * time.Minute, true},
+		{"86400", 24 * time.Hour, true},
+		{"86401", 24 * time.Hour, true},
+		{"99999999999999999999999", 24 * time.Hour, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"+5", 0, false},
+		{"soon", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{"Sunday, 01-Jun-25 12:01:00 GMT", time.Minute, true}, // RFC 850
+		{"Sun Jun  1 12:00:30 2025", 30 * time.Second, true},  // asctime
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{now.Add(1000 * time.Hour).Format(http.TimeFormat), 24 * time.Hour, true},
+	}
+	for _, tc := range tests {
+		got, ok := parseRetryAfter(tc.v, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+		ok   bool
+	}{
+		{"nil", nil, 0, false},
+		{"plain", errors.New("x"), 0, false},
+		{"429 with wait", &APIError{StatusCode: 429, RetryAfter: 3 * time.Second}, 3 * time.Second, true},
+		{"wrapped 503 with wait", fmt.Errorf("w: %w", &APIError{StatusCode: 503, RetryAfter: time.Minute}), time.Minute, true},
+		{"429 without wait", &APIError{StatusCode: 429}, 0, false},
+		{"circuit open", &circuitOpenError{wait: 12 * time.Second}, 12 * time.Second, true},
+		{"wrapped circuit open", fmt.Errorf("w: %w", &circuitOpenError{}), 0, true},
+	}
+	for _, tc := range tests {
+		got, ok := RetryAfter(tc.err)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: RetryAfter = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	if !errors.Is(&circuitOpenError{}, ErrCircuitOpen) || !strings.HasPrefix((&circuitOpenError{}).Error(), "bluenexus: ") {
+		t.Error("circuit open error does not match ErrCircuitOpen or lacks the prefix")
+	}
+}
+
+func TestSentinelsArePrefixed(t *testing.T) {
+	for _, e := range []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrClientCriteria, ErrServer,
+		ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen, ErrInvalidRequest} {
+		if !strings.HasPrefix(e.Error(), "bluenexus: ") {
+			t.Errorf("%q lacks the package prefix", e)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var csrfToken = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// TestDemoScriptedFlow starts the demo as `make demo` does (on free ports)
+// and completes the flow with a scripted cookie-jar client, on both routers.
+func TestDemoScriptedFlow(t *testing.T) {
+	for _, mux := range []string{"chi", "servemux"} {
+		t.Run(mux, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			ready := make(chan string, 1)
+			done := make(chan error, 1)
+			out := &syncBuffer{}
+			go func() {
+				done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-emulator-addr", "127.0.0.1:0",
+					"-insecure-dev-cookies", "-mux", mux, "-log-level", "debug"}, out, ready)
+			}()
+			var app string
+			select {
+			case app = <-ready:
+			case err := <-done:
+				t.Fatalf("demo stopped: %v", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("demo did not start")
+			}
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("demo shutdown: %v", err)
+				}
+			}()
+
+			jar, _ := cookiejar.New(nil)
+			browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+			var last *url.URL
+			fetch := func(resp *http.Response, err error) string {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				last = resp.Request.URL
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d: %s", resp.Request.URL, resp.StatusCode, b)
+				}
+				return string(b)
+			}
+			home := fetch(browser.PostForm(app+"/signin", url.Values{"user": {"alice"}}))
+			if !strings.Contains(home, "Signed in as alice") || !strings.Contains(home, `data-provider="notion"`) {
+				t.Fatalf("home after sign-in:\n%s", home)
+			}
+			// Manage connections follows the 302 to the emulator's page.
+			page := fetch(browser.Get(app + "/manage-connections?next=/"))
+			m := csrfToken.FindStringSubmatch(page)
+			if m == nil {
+				t.Fatalf("white-label page:\n%s", page)
+			}
+			if last.Path != "/white-label/session" {
+				t.Fatalf("manage-connections ended on %s, want the emulator's page", last)
+			}
+			base := last.Scheme + "://" + last.Host + "/white-label"
+			fetch(browser.PostForm(base+"/connect", url.Values{"provider": {"google"}, "csrf_token": {m[1]}}))
+			// Done: back through /connections/return to the home page.
+			home = fetch(browser.PostForm(base+"/done", url.Values{"csrf_token": {m[1]}}))
+			for _, want := range []string{`data-provider="google"`, `data-outcome="success"`, "Refresh hook ran", "after: google, notion"} {
+				if !strings.Contains(home, want) {
+					t.Errorf("home after the flow lacks %q:\n%s", want, home)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,219 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/middleware"
+)
+
+func assertNoStore(t *testing.T, resp *http.Response) {
+	t.Helper()
+	for k, want := range map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy": "no-referrer"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+}
+
+// TestFlowEndToEnd runs the whole flow over real HTTP with the kit mounted on
+// chi and on http.ServeMux: manage, white-label page, connect google, Done,
+// return, and the hook sees google in the user's connections.
+func TestFlowEndToEnd(t *testing.T) {
+	for _, mountKind := range []string{"chi", "servemux"} {
+		t.Run(mountKind, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{mount: mountKind})
+			wl := h.startFlow("?next=/settings")
+			if !strings.HasPrefix(wl, h.emu.WhiteLabelURL()+"?code=") {
+				t.Fatalf("Location = %q, want the white-label URL with a code", wl)
+			}
+			back := h.complete(wl, "google")
+			if !strings.HasPrefix(back, h.app.URL+"/connections/return?state=") {
+				t.Fatalf("Done redirected to %q, want the return URL with the state", back)
+			}
+			resp, _ := h.get(back)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings" {
+				t.Fatalf("return: %d to %q, want 303 to /settings", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			assertNoStore(t, resp)
+			if n := h.hooks.Load(); n != 1 {
+				t.Fatalf("hook ran %d times, want 1", n)
+			}
+			ev := <-h.events
+			if ev.Outcome != handlers.OutcomeSuccess || ev.Intent != bluenexus.IntentConnections || ev.Next != "/settings" {
+				t.Errorf("event = %+v", ev)
+			}
+			tok, ok := ev.AccessToken()
+			if !ok || tok != h.token {
+				t.Error("event.AccessToken did not return the user's token")
+			}
+			var providers []string
+			for _, c := range h.emu.Connections("alice") {
+				providers = append(providers, c.ProviderID)
+			}
+			if !slices.Contains(providers, "google") {
+				t.Errorf("connections after the flow = %v, want google", providers)
+			}
+			// The same return again: replayed, no second hook.
+			resp, _ = h.get(back)
+			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+				t.Errorf("replayed return: status %d, want 4xx", resp.StatusCode)
+			}
+			if n := h.hooks.Load(); n != 1 {
+				t.Errorf("hook ran %d times after a replay, want 1", n)
+			}
+		})
+	}
+}
+
+func TestManageConnectionsHeaders(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi"})
+	resp, _ := h.get(h.app.URL + "/manage-connections")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	assertNoStore(t, resp)
+	var flowCookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.Contains(c.Name, "handoffkit-flow") {
+			flowCookie = c
+		}
+	}
+	if flowCookie == nil {
+		t.Fatal("no flow cookie set")
+	}
+	if !flowCookie.Secure || !flowCookie.HttpOnly || flowCookie.SameSite != http.SameSiteLaxMode || flowCookie.Path != "/" || flowCookie.Domain != "" {
+		t.Errorf("flow cookie attributes: %+v", flowCookie)
+	}
+}
+
+// TestJSONMode: a client that asks for JSON gets {url, expiresAt}, and the
+// emulator accepts that URL.
+func TestJSONMode(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi"})
+	resp, body := h.get(h.app.URL+"/manage-connections", "Accept", "application/json")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	assertNoStore(t, resp)
+	var got struct {
+		URL       string    `json:"url"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(got.ExpiresAt); d <= 0 || d > 31*time.Second {
+		t.Errorf("expiresAt in %v, want within 30s", d)
+	}
+	back := h.complete(got.URL)
+	if resp, _ := h.get(back); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("return after JSON mode: status %d", resp.StatusCode)
+	}
+}
+
+// TestManageFailsBeforeUpstream: requests the kit must refuse fail with a
+// clear 4xx and never reach BlueNexus.
+func TestManageFailsBeforeUpstream(t *testing.T) {
+	cases := []struct {
+		name     string
+		query    string
+		signOut  bool
+		strategy middleware.Strategy
+		want     int
+	}{
+		{name: "no access token", signOut: true, want: http.StatusUnauthorized},
+		{name: "next scheme-relative", query: "?next=//evil.example", want: http.StatusBadRequest},
+		{name: "next absolute", query: "?next=https://evil.example/", want: http.StatusBadRequest},
+		{name: "next backslash", query: `?next=/\evil.example`, want: http.StatusBadRequest},
+		{name: "next encoded backslash", query: "?next=/%255cevil.example", want: http.StatusBadRequest},
+		{name: "next twice", query: "?next=/a&next=/b", want: http.StatusBadRequest},
+		{name: "redirect not allowlisted", query: "?redirect=evilapp://connections", want: http.StatusBadRequest},
+		{name: "no client IP (SECURITY A6)", strategy: noIP{}, want: http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{mount: "chi", strategy: tc.strategy})
+			if tc.signOut {
+				h.signIn("nobody")
+			}
+			resp, body := h.get(h.app.URL + "/manage-connections" + tc.query)
+			if tc.signOut {
+				// The app's auth middleware answers before the kit.
+				if resp.StatusCode != tc.want {
+					t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+				}
+			} else if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
+			}
+			if n := h.emu.Hits(bluenexus.PathHandoffInit); n != 0 {
+				t.Errorf("upstream hits = %d, want 0", n)
+			}
+			if resp.Header.Get("Location") != "" {
+				t.Errorf("error response redirects to %q", resp.Header.Get("Location"))
+			}
+		})
+	}
+}
+
+// noIP is a strategy that never finds an IP.
+type noIP struct{}
+
+func (noIP) ClientIP(*http.Request) (netip.Addr, error) { return netip.Addr{}, middleware.ErrNoClientIP }
+
+// TestReturnRejects: /return with a missing, empty, duplicated, wrong,
+// replayed or expired state answers 4xx, and the hook never runs.
+func TestReturnRejects(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi"})
+	wl := h.startFlow("")
+	back := h.complete(wl)
+	u, _ := url.Parse(back)
+	state := u.Query().Get("state")
+	wrong := strings.Repeat("A", 43)
+	ret := h.app.URL + "/connections/return"
+	cases := []struct{ name, query string }{
+		{"missing state", ""},
+		{"empty state", "?state="},
+		{"duplicated state (SECURITY B3)", "?state=" + state + "&state=" + state},
+		{"oversize state", "?state=" + strings.Repeat("A", 5000)},
+		{"non-base64url state", "?state=" + strings.Repeat("%", 43)},
+		{"wrong state", "?state=" + wrong},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := h.get(ret + tc.query)
+			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+				t.Fatalf("status %d, want 4xx: %s", resp.StatusCode, body)
+			}
+			assertNoStore(t, resp)
+			if strings.Contains(body, state) {
+				t.Error("error page shows the state")
+			}
+		})
+	}
+	if n := h.hooks.Load(); n != 0 {
+		t.Fatalf("hook ran %d times on failures", n)
+	}
+	// The flow is consumed by the first attempt that named it ... the wrong
+	// ones above did not name it, so the real state still works once.
+	if resp, _ := h.get(back); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("valid return after bad ones: status %d", resp.StatusCode)
+	}
+	if resp, _ := h.get(back); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("replayed return: status %d, want 403", resp.StatusCode)
+	}
+	if n := h.hooks.Load(); n != 1 {
+		t.Fatalf("hook ran %d times, want 1", n)
+	}
+}
+
+var _ = bluenexustest.NewServer

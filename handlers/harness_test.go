@@ -1,0 +1,225 @@
+package handlers_test
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/middleware"
+	"github.com/handoffkit/handoffkit/session"
+)
+
+// testKeys are fixed cookie keys for tests.
+var testKeys = session.KeyPair{
+	Hash:  []byte("0123456789abcdef0123456789abcdef"),
+	Block: []byte("fedcba9876543210fedcba9876543210"),
+}
+
+// harness is an app with the kit mounted behind a test auth middleware, on
+// an httptest TLS server, against the emulator; browser is a cookie-jar
+// client that does not follow redirects.
+type harness struct {
+	t       *testing.T
+	emu     *bluenexustest.Server
+	app     *httptest.Server
+	kit     *handlers.Kit
+	token   bluenexus.AccessToken
+	hooks   atomic.Int32
+	events  chan handlers.ReturnEvent
+	browser *http.Client
+}
+
+type harnessConfig struct {
+	mount       string // "chi" or "servemux"
+	kitOpts     []handlers.Option
+	sessionOpts []session.Option
+	emuOpts     []bluenexustest.Option
+	strategy    middleware.Strategy
+}
+
+type userKey struct{}
+
+func newHarness(t *testing.T, hc harnessConfig) *harness {
+	t.Helper()
+	h := &harness{t: t, events: make(chan handlers.ReturnEvent, 16)}
+	h.emu = bluenexustest.NewServer(append([]bluenexustest.Option{bluenexustest.WithUser("alice")}, hc.emuOpts...)...)
+	t.Cleanup(h.emu.Close)
+	h.token = h.emu.AddUser("alice")
+
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(h.emu.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := session.NewCookieStore(testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows, err := session.New(store, hc.sessionOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app = httptest.NewUnstartedServer(nil)
+	h.app.StartTLS()
+	t.Cleanup(h.app.Close)
+
+	opts := append([]handlers.Option{
+		handlers.WithWhiteLabelURL(h.emu.WhiteLabelURL()),
+		handlers.WithReturnURL(h.app.URL + "/connections/return"),
+		handlers.WithAccessToken(func(r *http.Request) (bluenexus.AccessToken, bool) {
+			tok, ok := r.Context().Value(userKey{}).(bluenexus.AccessToken)
+			return tok, ok
+		}),
+		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
+			h.hooks.Add(1)
+			h.events <- ev
+			return nil
+		}),
+	}, hc.kitOpts...)
+	h.kit, err = handlers.New(client, flows, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strategy := hc.strategy
+	if strategy == nil {
+		strategy = middleware.RemoteAddrStrategy()
+	}
+	h.app.Config.Handler = mount(hc.mount, h.kit, strategy, h.auth)
+
+	jar, _ := cookiejar.New(nil)
+	tr := h.app.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: h.app.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	h.browser = &http.Client{Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	h.signIn("alice")
+	return h
+}
+
+// auth is the app's own auth middleware: a "user" cookie names the user.
+func (h *harness) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("user")
+		if err != nil || c.Value != "alice" {
+			http.Error(w, "sign in", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, h.token)))
+	})
+}
+
+func (h *harness) signIn(name string) {
+	u, _ := url.Parse(h.app.URL)
+	h.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "user", Value: name, Path: "/"}})
+}
+
+// mount wires the kit into chi or http.ServeMux, the way the README shows.
+func mount(kind string, kit *handlers.Kit, strategy middleware.Strategy, auth func(http.Handler) http.Handler) http.Handler {
+	home := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home") })
+	if kind == "servemux" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /{$}", auth(home))
+		mux.Handle("GET /manage-connections", auth(kit.ManageConnections()))
+		mux.Handle("/connections/return", auth(kit.Return()))
+		return middleware.ClientIP(strategy)(mux)
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.ClientIP(strategy))
+	r.With(auth).Get("/", home)
+	r.With(auth).Get("/manage-connections", kit.ManageConnections().ServeHTTP)
+	r.With(auth).Handle("/connections/return", kit.Return())
+	return r
+}
+
+// get fetches a URL with the browser, returning the response with its body read.
+func (h *harness) get(rawURL string, header ...string) (*http.Response, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) (*http.Response, string) {
+	h.t.Helper()
+	resp, err := h.browser.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (h *harness) postForm(rawURL string, form url.Values) (*http.Response, string) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h.do(req)
+}
+
+// startFlow calls /manage-connections and returns the white-label URL.
+func (h *harness) startFlow(query string) string {
+	h.t.Helper()
+	resp, _ := h.get(h.app.URL + "/manage-connections" + query)
+	if resp.StatusCode != http.StatusFound {
+		h.t.Fatalf("manage-connections: status %d, want 302", resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
+}
+
+var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"()`)
+
+// whiteLabel opens the white-label page with the code and returns the page
+// URL and its CSRF token.
+func (h *harness) whiteLabel(wl string) (pageURL, csrf string) {
+	h.t.Helper()
+	resp, body := h.get(wl)
+	for resp.StatusCode == http.StatusSeeOther || resp.StatusCode == http.StatusFound {
+		next, _ := resp.Location()
+		pageURL = next.String()
+		resp, body = h.get(pageURL)
+	}
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("white-label page: status %d: %s", resp.StatusCode, body)
+	}
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		h.t.Fatalf("white-label page has no csrf field: %s", body)
+	}
+	return pageURL, m[1] + m[2]
+}
+
+// complete runs the white-label page: connect each provider, then Done; it
+// returns the redirect to the app's return URL.
+func (h *harness) complete(wl string, providers ...string) string {
+	h.t.Helper()
+	_, csrf := h.whiteLabel(wl)
+	base := h.emu.WhiteLabelURL()
+	for _, p := range providers {
+		resp, body := h.postForm(base+"/connect", url.Values{"provider": {p}, "csrf_token": {csrf}})
+		if resp.StatusCode >= 400 {
+			h.t.Fatalf("connect %s: status %d: %s", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := h.postForm(base+"/done", url.Values{"csrf_token": {csrf}})
+	if resp.StatusCode != http.StatusSeeOther {
+		h.t.Fatalf("done: status %d, want 303: %s", resp.StatusCode, body)
+	}
+	return resp.Header.Get("Location")
+}

@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/middleware"
+	"github.com/handoffkit/handoffkit/session"
+	"github.com/handoffkit/handoffkit/urlbuild"
+)
+
+const routeManage = "manage"
+
+func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	noStore(w.Header())
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		k.fail(w, r, routeManage, start, fmt.Errorf("%w: method %s", ErrBadRequest, r.Method))
+		return
+	}
+	token, ok := k.cfg.accessToken(r)
+	if !ok || token == "" {
+		k.fail(w, r, routeManage, start, ErrNoAccessToken)
+		return
+	}
+	ip, ok := k.cfg.clientIP(r)
+	if !ok || !ip.IsValid() {
+		k.fail(w, r, routeManage, start, fmt.Errorf("handlers: %w", middleware.ErrNoClientIP))
+		return
+	}
+	query := r.URL.Query()
+	next, err := single(query, "next", k.cfg.defaultNext)
+	if err == nil && next != k.cfg.defaultNext {
+		err = urlbuild.CheckNext(next)
+	}
+	if err != nil {
+		k.fail(w, r, routeManage, start, fmt.Errorf("%w: next: %w", ErrBadRequest, err))
+		return
+	}
+	base := k.returnURL
+	choice, err := single(query, "redirect", "")
+	if err == nil && choice != "" {
+		var found bool
+		if base, found = k.allowed[choice]; !found {
+			err = urlbuild.ErrUnsafeURI
+		}
+	}
+	if err != nil {
+		k.fail(w, r, routeManage, start, fmt.Errorf("%w: redirect: %w", ErrBadRequest, err))
+		return
+	}
+
+	flow, err := k.flows.Begin(w, r, session.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice})
+	if err != nil {
+		k.fail(w, r, routeManage, start, fmt.Errorf("%w: %w", ErrSession, err))
+		return
+	}
+	redirectURI := base.String()
+	if !k.cfg.fixedRedirect {
+		redirectURI = urlbuild.RedirectURI(base, flow.State.Reveal())
+	}
+	h, err := k.mint(r.Context(), token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
+	if err != nil {
+		k.cfg.observer.UpstreamError(upstreamClass(err))
+		k.fail(w, r, routeManage, start, err)
+		return
+	}
+	target := urlbuild.WhiteLabelURL(k.whiteLabel, k.cfg.codeParam, h.Code.Reveal())
+
+	k.cfg.observer.Outcome(routeManage, OutcomeMinted)
+	k.logger(r).Info().Str("event", "handoff.minted").Str("route", routeManage).Str("path", r.URL.Path).
+		Str("outcome", string(OutcomeMinted)).Dur("latency", time.Since(start)).Msg("handoff code minted")
+
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"url":` + strconv.Quote(target) + `,"expiresAt":"` + h.ExpiresAt.UTC().Format(time.RFC3339) + `"}` + "\n"))
+		return
+	}
+	w.Header().Set("Location", target)
+	w.WriteHeader(http.StatusFound)
+}
+
+// mint calls handoff init, and once more when the code came back with less
+// than the minimum life left (a slow call, or a short-lived code).
+func (k *Kit) mint(ctx context.Context, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, error) {
+	for attempt := 0; ; attempt++ {
+		t0 := time.Now()
+		h, err := k.client.InitHandoff(ctx, token, req)
+		if err != nil {
+			return h, err
+		}
+		k.cfg.observer.Minted(time.Since(t0))
+		if attempt > 0 || h.ExpiresAt.Sub(k.now()) >= k.cfg.minCodeLife {
+			return h, nil
+		}
+	}
+}
+
+// single returns the one value of a query parameter, def when absent, and
+// an error when it is repeated.
+func single(q map[string][]string, name, def string) (string, error) {
+	switch v := q[name]; len(v) {
+	case 0:
+		return def, nil
+	case 1:
+		return v[0], nil
+	default:
+		return "", fmt.Errorf("parameter %q given %d times", name, len(v))
+	}
+}

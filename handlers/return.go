@@ -1,0 +1,198 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/session"
+)
+
+const routeReturn = "return"
+
+// ReturnEvent is what the on-return hook receives after a successful return.
+type ReturnEvent struct {
+	// Outcome is OutcomeSuccess: the hook runs for successful returns only.
+	Outcome Outcome
+	// Intent is the flow's intent.
+	Intent bluenexus.Intent
+	// Next is the local path the user lands on afterwards.
+	Next string
+	// ReturnURI is the allowlisted redirectUri the flow used, or "" for the
+	// configured return URL.
+	ReturnURI string
+	// IssuedAt is when the flow began.
+	IssuedAt time.Time
+	// Request is the /return request. Its context is the request's; the hook's
+	// own ctx argument adds the hook time limit.
+	Request *http.Request
+
+	token func(*http.Request) (bluenexus.AccessToken, bool)
+}
+
+// AccessToken returns the signed-in user's BlueNexus access token, read the
+// same way as at /manage-connections, so the hook can re-read connections.
+func (e ReturnEvent) AccessToken() (bluenexus.AccessToken, bool) {
+	if e.token == nil || e.Request == nil {
+		return "", false
+	}
+	return e.token(e.Request)
+}
+
+// maxReturnBody bounds the JSON body of a POST return.
+const maxReturnBody = 4 << 10
+
+func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	noStore(w.Header())
+	var (
+		state   string
+		bnError *ReturnError
+		err     error
+		asJSON  bool
+	)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		state, bnError, err = returnParams(r.URL.Query())
+	case http.MethodPost:
+		asJSON = true
+		state, bnError, err = returnBody(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		err = fmt.Errorf("%w: method %s", ErrBadRequest, r.Method)
+	}
+	if err != nil {
+		k.fail(w, r, routeReturn, start, err)
+		return
+	}
+	var flow session.Flow
+	if k.cfg.fixedRedirect {
+		flow, err = k.flows.FinishLatest(w, r)
+	} else {
+		flow, err = k.flows.Finish(w, r, state)
+	}
+	if err != nil {
+		k.fail(w, r, routeReturn, start, err)
+		return
+	}
+	next := flow.Next
+	if next == "" {
+		next = k.cfg.defaultNext
+	}
+
+	outcome := OutcomeSuccess
+	switch {
+	case bnError != nil:
+		outcome = OutcomeBlueNexusError
+	case k.cfg.onReturn != nil:
+		ev := ReturnEvent{Outcome: OutcomeSuccess, Intent: bluenexus.Intent(flow.Intent), Next: next,
+			ReturnURI: flow.ReturnURI, IssuedAt: flow.IssuedAt, Request: r, token: k.cfg.accessToken}
+		if herr := k.runHook(r.Context(), ev); herr != nil {
+			if !k.cfg.hookLogOnly {
+				k.fail(w, r, routeReturn, start, herr)
+				return
+			}
+			outcome = OutcomeHookFailed
+		}
+	}
+
+	k.cfg.observer.Outcome(routeReturn, outcome)
+	ev := k.logger(r).Info().Str("event", "handoff.returned").Str("route", routeReturn).Str("path", r.URL.Path).
+		Str("outcome", string(outcome)).Dur("latency", time.Since(start))
+	if bnError != nil {
+		ev = ev.Str("bluenexus_error", bnError.Code)
+	}
+	ev.Msg("handoff returned")
+
+	if asJSON {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"outcome":` + strconv.Quote(string(outcome)) + `,"next":` + strconv.Quote(next) + "}\n"))
+		return
+	}
+	k.setFlash(w, outcome)
+	w.Header().Set("Location", next)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// runHook runs the on-return hook under its time limit, turning a panic-free
+// error or a deadline into ErrHook.
+func (k *Kit) runHook(ctx context.Context, ev ReturnEvent) error {
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.hookTimeout)
+	defer cancel()
+	if err := k.cfg.onReturn(ctx, ev); err != nil {
+		return fmt.Errorf("%w: %w", ErrHook, err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrHook, ctx.Err())
+	}
+	return nil
+}
+
+// returnParams reads the GET return's query: exactly one state (possibly
+// empty, which the session rejects as malformed), and BlueNexus's optional
+// error parameters.
+func returnParams(q map[string][]string) (string, *ReturnError, error) {
+	state, err := single(q, "state", "")
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	code, err := single(q, "error", "")
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	desc, err := single(q, "error_description", "")
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return state, returnError(code, desc), nil
+}
+
+type returnJSON struct {
+	State            string `json:"state"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// returnBody reads the POST return's JSON body.
+func returnBody(w http.ResponseWriter, r *http.Request) (string, *ReturnError, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return "", nil, fmt.Errorf("%w: content type must be application/json", ErrBadRequest)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReturnBody))
+	dec.DisallowUnknownFields()
+	var body returnJSON
+	if err := dec.Decode(&body); err != nil {
+		return "", nil, fmt.Errorf("%w: body: %w", ErrBadRequest, errors.New("invalid JSON"))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", nil, fmt.Errorf("%w: body: trailing data", ErrBadRequest)
+	}
+	return body.State, returnError(body.Error, body.ErrorDescription), nil
+}
+
+// returnError sanitises BlueNexus's error parameters: printable ASCII only,
+// bounded length. No error code means no error.
+func returnError(code, desc string) *ReturnError {
+	if code == "" {
+		return nil
+	}
+	return &ReturnError{Code: printable(code, 64), Description: printable(desc, 256)}
+}
+
+func printable(s string, n int) string {
+	b := make([]byte, 0, min(len(s), n))
+	for i := 0; i < len(s) && len(b) < n; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
