@@ -168,7 +168,9 @@ func TestManageFailsBeforeUpstream(t *testing.T) {
 // noIP is a strategy that never finds an IP.
 type noIP struct{}
 
-func (noIP) ClientIP(*http.Request) (netip.Addr, error) { return netip.Addr{}, middleware.ErrNoClientIP }
+func (noIP) ClientIP(*http.Request) (netip.Addr, error) {
+	return netip.Addr{}, middleware.ErrNoClientIP
+}
 
 // TestReturnRejects: /return with a missing, empty, duplicated, wrong,
 // replayed or expired state answers 4xx, and the hook never runs.

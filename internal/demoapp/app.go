@@ -65,7 +65,7 @@ type App struct {
 	pages   *pages
 
 	mu       sync.Mutex
-	journeys map[string]*Journey            // per user: what just happened
+	journeys map[string]*Journey               // per user: what just happened
 	cache    map[string][]bluenexus.Connection // per user: the app's copy of their connections
 }
 
