@@ -38,6 +38,10 @@ type harness struct {
 	kit     *handlers.Kit
 	token   bluenexus.AccessToken
 	hooks   atomic.Int32
+	// successes counts /return responses that tell the user the flow
+	// succeeded (a 303 with the success flash, or a JSON success): the
+	// cleanup check holds the hook to exactly one run per success.
+	successes atomic.Int32
 	events  chan handlers.ReturnEvent
 	browser *http.Client
 }
@@ -48,6 +52,8 @@ type harnessConfig struct {
 	sessionOpts []session.Option
 	emuOpts     []bluenexustest.Option
 	strategy    middleware.Strategy
+	hook        func(context.Context, handlers.ReturnEvent) error // runs inside the counting hook
+	hookFails   bool                                              // the hook is expected to fail
 }
 
 type userKey struct{}
@@ -84,7 +90,13 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 		}),
 		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
 			h.hooks.Add(1)
-			h.events <- ev
+			select {
+			case h.events <- ev:
+			default:
+			}
+			if hc.hook != nil {
+				return hc.hook(ctx, ev)
+			}
 			return nil
 		}),
 	}, hc.kitOpts...)
@@ -96,7 +108,12 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 	if strategy == nil {
 		strategy = middleware.RemoteAddrStrategy()
 	}
-	h.app.Config.Handler = mount(hc.mount, h.kit, strategy, h.auth)
+	h.app.Config.Handler = mount(hc.mount, h.kit, strategy, h.auth, h.countSuccess)
+	t.Cleanup(func() {
+		if hooks, ok := h.hooks.Load(), h.successes.Load(); hooks != ok && !hc.hookFails {
+			t.Errorf("hook ran %d times for %d successful returns", hooks, ok)
+		}
+	})
 
 	jar, _ := cookiejar.New(nil)
 	tr := h.app.Client().Transport.(*http.Transport).Clone()
@@ -125,20 +142,21 @@ func (h *harness) signIn(name string) {
 }
 
 // mount wires the kit into chi or http.ServeMux, the way the README shows.
-func mount(kind string, kit *handlers.Kit, strategy middleware.Strategy, auth func(http.Handler) http.Handler) http.Handler {
+func mount(kind string, kit *handlers.Kit, strategy middleware.Strategy, auth, wrapReturn func(http.Handler) http.Handler) http.Handler {
 	home := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home") })
+	ret := wrapReturn(kit.Return())
 	if kind == "servemux" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /{$}", auth(home))
 		mux.Handle("GET /manage-connections", auth(kit.ManageConnections()))
-		mux.Handle("/connections/return", auth(kit.Return()))
+		mux.Handle("/connections/return", auth(ret))
 		return middleware.ClientIP(strategy)(mux)
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.ClientIP(strategy))
 	r.With(auth).Get("/", home)
 	r.With(auth).Get("/manage-connections", kit.ManageConnections().ServeHTTP)
-	r.With(auth).Handle("/connections/return", kit.Return())
+	r.With(auth).Handle("/connections/return", ret)
 	return r
 }
 
@@ -222,4 +240,86 @@ func (h *harness) complete(wl string, providers ...string) string {
 		h.t.Fatalf("done: status %d, want 303: %s", resp.StatusCode, body)
 	}
 	return resp.Header.Get("Location")
+}
+
+// countSuccess observes /return responses from the outside: a 303 carrying
+// the success flash, or a JSON body with the success outcome.
+func (h *harness) countSuccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		flash := false
+		for _, c := range rec.Header()["Set-Cookie"] {
+			flash = flash || strings.Contains(c, "handoffkit-outcome=success")
+		}
+		if rec.status == http.StatusSeeOther && flash || rec.status == http.StatusOK && strings.Contains(rec.body.String(), `"outcome":"success"`) {
+			h.successes.Add(1)
+		}
+	})
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   strings.Builder
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
+
+// newBrowser makes another cookie-jar browser signed in as alice: another
+// device or another person's browser.
+func (h *harness) newBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar, Transport: h.browser.Transport, CheckRedirect: h.browser.CheckRedirect}
+	u, _ := url.Parse(h.app.URL)
+	jar.SetCookies(u, []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
+	return b
+}
+
+// as runs f with b as the harness's browser.
+func (h *harness) as(b *http.Client, f func()) {
+	saved := h.browser
+	h.browser = b
+	defer func() { h.browser = saved }()
+	f()
+}
+
+// flowCookie returns the browser's flow cookie.
+func (h *harness) flowCookie() *http.Cookie {
+	u, _ := url.Parse(h.app.URL)
+	for _, c := range h.browser.Jar.Cookies(u) {
+		if strings.HasSuffix(c.Name, "handoffkit-flow") {
+			return c
+		}
+	}
+	return nil
+}
+
+// setCookie puts a cookie in the browser's jar, replacing one of that name.
+func (h *harness) setCookie(c *http.Cookie) {
+	u, _ := url.Parse(h.app.URL)
+	h.browser.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/", Secure: true, HttpOnly: true}})
+}
+
+func newJarWithUser(appURL string) (http.CookieJar, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(appURL)
+	jar.SetCookies(u, []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
+	return jar, nil
 }
