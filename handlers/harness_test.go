@@ -32,18 +32,18 @@ var testKeys = session.KeyPair{
 // an httptest TLS server, against the emulator; browser is a cookie-jar
 // client that does not follow redirects.
 type harness struct {
-	t       *testing.T
-	emu     *bluenexustest.Server
-	app     *httptest.Server
-	kit     *handlers.Kit
-	token   bluenexus.AccessToken
-	hooks   atomic.Int32
+	t     *testing.T
+	emu   *bluenexustest.Server
+	app   *httptest.Server
+	kit   *handlers.Kit
+	token bluenexus.AccessToken
+	hooks atomic.Int32
 	// successes counts /return responses that tell the user the flow
 	// succeeded (a 303 with the success flash, or a JSON success): the
 	// cleanup check holds the hook to exactly one run per success.
 	successes atomic.Int32
-	events  chan handlers.ReturnEvent
-	browser *http.Client
+	events    chan handlers.ReturnEvent
+	browser   *http.Client
 }
 
 type harnessConfig struct {
