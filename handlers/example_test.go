@@ -1,0 +1,117 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/middleware"
+	"github.com/handoffkit/handoffkit/session"
+)
+
+type exampleUser struct{}
+
+// exampleKit builds a kit against the emulator; appAuth stands for the
+// app's own auth middleware, which puts the user's BlueNexus token in the
+// request context.
+func exampleKit(emu *bluenexustest.Server) (*handlers.Kit, func(http.Handler) http.Handler) {
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()))
+	if err != nil {
+		panic(err)
+	}
+	store, err := session.NewCookieStore(testKeys) // keys come from configuration
+	if err != nil {
+		panic(err)
+	}
+	flows, err := session.New(store)
+	if err != nil {
+		panic(err)
+	}
+	kit, err := handlers.New(client, flows,
+		handlers.WithWhiteLabelURL(emu.WhiteLabelURL()),
+		handlers.WithReturnURL("https://app.example/connections/return"),
+		handlers.WithAccessToken(func(r *http.Request) (bluenexus.AccessToken, bool) {
+			tok, ok := r.Context().Value(exampleUser{}).(bluenexus.AccessToken)
+			return tok, ok
+		}),
+		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
+			fmt.Println("refreshing connections after", ev.Intent)
+			return nil
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	token := emu.AddUser("alice")
+	appAuth := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exampleUser{}, token)))
+		})
+	}
+	return kit, appAuth
+}
+
+// The kit mounted on http.ServeMux, behind the app's auth middleware and
+// ClientIP.
+func ExampleKit_ManageConnections_serveMux() {
+	emu := bluenexustest.NewServer()
+	defer emu.Close()
+	kit, appAuth := exampleKit(emu)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /manage-connections", appAuth(kit.ManageConnections()))
+	mux.Handle("/connections/return", appAuth(kit.Return()))
+	app := middleware.ClientIP(middleware.RemoteAddrStrategy())(mux)
+
+	rec := httptest.NewRecorder()
+	app.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections?next=/settings", nil))
+	fmt.Println(rec.Code, strings.HasPrefix(rec.Header().Get("Location"), emu.WhiteLabelURL()+"?code="))
+	fmt.Println(rec.Header().Get("Cache-Control"), rec.Header().Get("Referrer-Policy"))
+	// Output:
+	// 302 true
+	// no-store no-referrer
+}
+
+// The kit mounted on chi.
+func ExampleKit_ManageConnections_chi() {
+	emu := bluenexustest.NewServer()
+	defer emu.Close()
+	kit, appAuth := exampleKit(emu)
+
+	r := chi.NewRouter()
+	r.Use(middleware.ClientIP(middleware.RemoteAddrStrategy()))
+	r.With(appAuth).Get("/manage-connections", kit.ManageConnections().ServeHTTP)
+	r.With(appAuth).Handle("/connections/return", kit.Return())
+
+	req := httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
+	req.Header.Set("Accept", "application/json") // SPA and mobile clients get the URL as JSON
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), strings.Contains(rec.Body.String(), `"url":`))
+	// Output:
+	// 200 application/json true
+}
+
+// A return whose state does not belong to this browser fails locally: no
+// hook, no redirect to anywhere the request names.
+func ExampleKit_Return() {
+	emu := bluenexustest.NewServer()
+	defer emu.Close()
+	kit, appAuth := exampleKit(emu)
+	ret := appAuth(kit.Return())
+
+	req := httptest.NewRequest(http.MethodGet, "https://app.example/connections/return?state="+strings.Repeat("A", 43), nil)
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	ret.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()))
+	// Output:
+	// 403 {"error":"no_flow","message":"This return does not belong to a connection flow started in this browser. Please start again."}
+}
