@@ -57,8 +57,10 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeUnauthenticated
 	case errors.Is(err, middleware.ErrNoClientIP):
 		return OutcomeNoClientIP
-	case errors.Is(err, ErrBadRequest), errors.Is(err, session.ErrMalformedState):
+	case errors.Is(err, session.ErrMalformedState):
 		return OutcomeMalformed
+	case errors.Is(err, ErrBadRequest):
+		return OutcomeBadRequest
 	case errors.Is(err, session.ErrNoFlow):
 		return OutcomeNoFlow
 	case errors.Is(err, session.ErrExpired):

@@ -141,13 +141,16 @@ func (k *Kit) ManageConnections() http.Handler { return k.manage }
 // {"outcome": ..., "next": ...} for POST).
 func (k *Kit) Return() http.Handler { return k.ret }
 
-// logger returns the request's logger when one is attached, else the
-// configured one, with the request id added when hlog provided one.
+// logger returns the request's logger (zerolog.Ctx, as hlog.NewHandler
+// attaches it) when one is attached, as is: hlog.RequestIDHandler mounted
+// after hlog.NewHandler has already added the request id to it, and adding
+// it again would repeat the field. Otherwise it returns the configured
+// logger, with the request id added when hlog.RequestIDHandler provided one.
 func (k *Kit) logger(r *http.Request) *zerolog.Logger {
-	l := zerolog.Ctx(r.Context())
-	if l.GetLevel() == zerolog.Disabled {
-		l = &k.cfg.logger
+	if l := zerolog.Ctx(r.Context()); l.GetLevel() != zerolog.Disabled {
+		return l
 	}
+	l := &k.cfg.logger
 	if id, ok := hlog.IDFromRequest(r); ok {
 		ll := l.With().Str("request_id", id.String()).Logger()
 		return &ll
@@ -166,6 +169,9 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 	outcome := OutcomeOf(err)
 	ev := k.logger(r).Warn().Str("event", "handoff.failed").Str("route", route).
 		Str("path", r.URL.Path).Str("outcome", string(outcome)).Dur("latency", time.Since(start))
+	if outcome == OutcomeUpstreamError || outcome == OutcomeUnavailable {
+		ev = ev.Str("upstream_error", upstreamClass(err))
+	}
 	var apiErr *bluenexus.APIError
 	if errors.As(err, &apiErr) {
 		ev = ev.Int("upstream_status", apiErr.StatusCode)

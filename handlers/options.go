@@ -95,7 +95,17 @@ func WithErrorHandler(f func(http.ResponseWriter, *http.Request, error)) Option 
 }
 
 // WithLogger sets the logger used when the request's context carries none
-// (zerolog.Ctx). Default: a disabled logger.
+// (zerolog.Ctx, as hlog.NewHandler attaches it). Default: a disabled logger.
+//
+// The kit logs one event per request: "handoff.minted" and
+// "handoff.returned" at Info, "handoff.failed" at Warn, each with route,
+// path, outcome and latency. A failed upstream call adds upstream_error (its
+// class, as [Observer.UpstreamError] gets it) and, when BlueNexus answered
+// with an error status, upstream_status; a BlueNexus error return adds
+// bluenexus_error. No event carries a code, state, token, cookie or query
+// string. The configured logger gets request_id from hlog.RequestIDHandler;
+// a request logger is used as is, so mount hlog.RequestIDHandler with a
+// field key after hlog.NewHandler to put the id on it.
 func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithIntent sets the handoff intent. Default: bluenexus.IntentConnections.

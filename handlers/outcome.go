@@ -38,7 +38,8 @@ const (
 	OutcomeUnauthenticated Outcome = "unauthenticated"
 	// OutcomeNoClientIP: the client IP could not be derived.
 	OutcomeNoClientIP Outcome = "no_client_ip"
-	// OutcomeBadRequest: a bad `next` or `redirect` parameter.
+	// OutcomeBadRequest: a bad `next` or `redirect` parameter, or a method
+	// the route does not serve.
 	OutcomeBadRequest Outcome = "bad_request"
 	// OutcomeUpstreamError: BlueNexus failed or refused the handoff.
 	OutcomeUpstreamError Outcome = "upstream_error"

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -141,15 +140,15 @@ func (k *Kit) runHook(ctx context.Context, ev ReturnEvent) error {
 func returnParams(q map[string][]string) (string, *ReturnError, error) {
 	state, err := single(q, "state", "")
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
 	}
 	code, err := single(q, "error", "")
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
 	}
 	desc, err := single(q, "error_description", "")
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
 	}
 	return state, returnError(code, desc), nil
 }
@@ -164,16 +163,16 @@ type returnJSON struct {
 func returnBody(w http.ResponseWriter, r *http.Request) (string, *ReturnError, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return "", nil, fmt.Errorf("%w: content type must be application/json", ErrBadRequest)
+		return "", nil, fmt.Errorf("%w: %w: content type must be application/json", ErrBadRequest, session.ErrMalformedState)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReturnBody))
 	dec.DisallowUnknownFields()
 	var body returnJSON
 	if err := dec.Decode(&body); err != nil {
-		return "", nil, fmt.Errorf("%w: body: %w", ErrBadRequest, errors.New("invalid JSON"))
+		return "", nil, fmt.Errorf("%w: %w: body is not valid JSON", ErrBadRequest, session.ErrMalformedState)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return "", nil, fmt.Errorf("%w: body: trailing data", ErrBadRequest)
+		return "", nil, fmt.Errorf("%w: %w: trailing data after the JSON body", ErrBadRequest, session.ErrMalformedState)
 	}
 	return body.State, returnError(body.Error, body.ErrorDescription), nil
 }

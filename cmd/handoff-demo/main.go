@@ -8,6 +8,8 @@
 //
 // Point it at a real BlueNexus with -api-base, -white-label-url, -public-url
 // and -tokens (or the HANDOFF_DEMO_TOKENS environment variable).
+//
+// The app serves the kit's Prometheus metrics at /metrics.
 package main
 
 import (
@@ -25,11 +27,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/internal/demoapp"
+	"github.com/handoffkit/handoffkit/metrics"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 )
@@ -85,7 +90,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	if *mux != "chi" && *mux != "servemux" {
 		return fmt.Errorf("-mux: %q is not chi or servemux", *mux)
 	}
-	var clientOpts []bluenexus.Option
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return err
+	}
+	cfg.Observer = m
+	cfg.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	clientOpts := []bluenexus.Option{bluenexus.WithBreakerStateChange(m.BreakerStateChange)}
 	if *apiBase == "" {
 		emu, err := bluenexustest.New(bluenexustest.WithAddr(*emulatorAddr),
 			bluenexustest.WithUser("alice"), bluenexustest.WithUser("bob"))

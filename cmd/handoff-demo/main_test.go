@@ -99,6 +99,10 @@ func TestDemoScriptedFlow(t *testing.T) {
 					t.Errorf("home after the flow lacks %q:\n%s", want, home)
 				}
 			}
+			// /metrics counts the code minted for the flow.
+			if text := fetch(browser.Get(app + "/metrics")); !strings.Contains(text, "\nhandoffkit_handoffs_minted_total 1\n") {
+				t.Errorf("/metrics lacks handoffkit_handoffs_minted_total 1:\n%s", text)
+			}
 		})
 	}
 }

@@ -1,0 +1,31 @@
+// Package metrics records the kit's events as Prometheus metrics. It
+// implements [handlers.Observer]; pass it to the kit with
+// [handlers.WithObserver], and its [Metrics.BreakerStateChange] to the
+// BlueNexus client with [bluenexus.WithBreakerStateChange]:
+//
+//	reg := prometheus.NewRegistry()
+//	m, err := metrics.New(reg)
+//	...
+//	client, err := bluenexus.NewClient(bluenexus.WithBreakerStateChange(m.BreakerStateChange))
+//	kit, err := handlers.New(client, flows, handlers.WithObserver(m), ...)
+//	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// It exports:
+//
+//	handoffkit_handoffs_minted_total                 counter: handoff codes minted
+//	handoffkit_mint_duration_seconds                 histogram: upstream time per minted code
+//	handoffkit_outcomes_total{route, outcome}        counter: how requests to the kit's routes ended
+//	handoffkit_upstream_errors_total{class}          counter: failed upstream calls by class
+//	handoffkit_breaker_state                         gauge: 0 closed, 1 half-open, 2 open
+//
+// Label values come only from fixed sets: route is "manage" or "return",
+// outcome one of the [handlers.Outcome] constants, class one of the classes
+// [handlers.Observer.UpstreamError] documents. Anything else is counted
+// under "other", so no request can create a new time series. No label ever
+// carries a code, state, token, user or URL.
+//
+// To run several kits in one process, register each one's metrics through
+// [prometheus.WrapRegistererWith] with the same label name and a different
+// value, such as {kit="billing"} and {kit="crm"}: Prometheus requires every
+// series of one metric to carry the same label names.
+package metrics

@@ -1,0 +1,172 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/handoffkit/handoffkit/handlers"
+)
+
+// DefaultBuckets are the mint duration histogram's upper bounds in
+// seconds, from 10 ms to 10 s: a healthy handoff init takes tens to
+// hundreds of milliseconds, and the client's whole-call budget defaults to
+// 5 s (at most 15 s).
+var DefaultBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Label values for anything outside the fixed sets.
+const other = "other"
+
+// routes, outcomes and classes are the only label values the metrics use.
+var (
+	routes   = []string{"manage", "return"}
+	outcomes = []handlers.Outcome{
+		handlers.OutcomeSuccess, handlers.OutcomeBlueNexusError, handlers.OutcomeHookFailed,
+		handlers.OutcomeExpired, handlers.OutcomeReplayed, handlers.OutcomeUnknownState,
+		handlers.OutcomeSuperseded, handlers.OutcomeNoFlow, handlers.OutcomeMalformed,
+		handlers.OutcomeMinted, handlers.OutcomeUnauthenticated, handlers.OutcomeNoClientIP,
+		handlers.OutcomeBadRequest, handlers.OutcomeUpstreamError, handlers.OutcomeUnavailable,
+		handlers.OutcomeInternal,
+	}
+	classes = []string{
+		"timeout", "connection", "server", "rate_limited", "unauthorized", "forbidden",
+		"client_criteria", "bad_response", "circuit_open", other,
+	}
+	// breakerStates maps the bluenexus breaker's state names to gauge values.
+	breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
+)
+
+// Metrics is a [handlers.Observer] that records Prometheus metrics. Create
+// it with [New]; it is safe for concurrent use.
+type Metrics struct {
+	minted         prometheus.Counter
+	mintDuration   prometheus.Histogram
+	outcomes       *prometheus.CounterVec
+	upstreamErrors *prometheus.CounterVec
+	breakerState   prometheus.Gauge
+}
+
+var _ handlers.Observer = (*Metrics)(nil)
+
+// Option configures [New].
+type Option func(*config)
+
+type config struct {
+	buckets []float64
+}
+
+// WithBuckets sets the upper bounds, in seconds, of the mint duration
+// histogram's buckets. Default [DefaultBuckets]. They must be positive and
+// strictly increasing.
+func WithBuckets(upperBounds ...float64) Option {
+	return func(c *config) { c.buckets = slices.Clone(upperBounds) }
+}
+
+// New creates the metrics and registers them with reg. It fails when reg is
+// nil, an option is invalid, or a metric of the same name is already
+// registered (one kit per registerer; see the package doc for several); on
+// failure nothing stays registered.
+//
+// The upstream error counter starts with every class at zero, so rates are
+// defined before the first failure. The breaker gauge starts at 0 (closed).
+func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
+	if reg == nil {
+		return nil, errors.New("metrics: New: nil prometheus.Registerer")
+	}
+	cfg := config{buckets: DefaultBuckets}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if len(cfg.buckets) == 0 {
+		return nil, errors.New("metrics: WithBuckets: no buckets")
+	}
+	for i, b := range cfg.buckets {
+		if !(b > 0) || i > 0 && !(b > cfg.buckets[i-1]) {
+			return nil, fmt.Errorf("metrics: WithBuckets: bounds must be positive and strictly increasing, got %v", cfg.buckets)
+		}
+	}
+
+	m := &Metrics{
+		minted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "handoffkit_handoffs_minted_total",
+			Help: "Handoff codes minted by BlueNexus for the kit.",
+		}),
+		mintDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "handoffkit_mint_duration_seconds",
+			Help:    "Time the handoff init call took, per minted code.",
+			Buckets: cfg.buckets,
+		}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "handoffkit_outcomes_total",
+			Help: "Requests to the kit's routes by route (manage, return) and outcome.",
+		}, []string{"route", "outcome"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "handoffkit_upstream_errors_total",
+			Help: "Failed BlueNexus calls by class.",
+		}, []string{"class"}),
+		breakerState: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "handoffkit_breaker_state",
+			Help: "State of the BlueNexus circuit breaker: 0 closed, 1 half-open, 2 open.",
+		}),
+	}
+	for _, c := range classes {
+		m.upstreamErrors.WithLabelValues(c)
+	}
+
+	collectors := []prometheus.Collector{m.minted, m.mintDuration, m.outcomes, m.upstreamErrors, m.breakerState}
+	for i, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			for _, done := range collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("metrics: New: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Minted counts a minted handoff code and observes how long its upstream
+// call took. It implements [handlers.Observer].
+func (m *Metrics) Minted(latency time.Duration) {
+	m.minted.Inc()
+	m.mintDuration.Observe(latency.Seconds())
+}
+
+// Outcome counts a request to route ("manage" or "return") that ended with
+// outcome. A route or outcome outside the kit's fixed sets counts as
+// "other". It implements [handlers.Observer].
+func (m *Metrics) Outcome(route string, outcome handlers.Outcome) {
+	r, o := other, other
+	if slices.Contains(routes, route) {
+		r = route
+	}
+	if slices.Contains(outcomes, outcome) {
+		o = string(outcome)
+	}
+	m.outcomes.WithLabelValues(r, o).Inc()
+}
+
+// UpstreamError counts a failed upstream call by class ("timeout",
+// "server", ...; see [handlers.Observer]). An unknown class counts as
+// "other". It implements [handlers.Observer].
+func (m *Metrics) UpstreamError(class string) {
+	if !slices.Contains(classes, class) {
+		class = other
+	}
+	m.upstreamErrors.WithLabelValues(class).Inc()
+}
+
+// BreakerStateChange sets the breaker gauge to the new state: 0 for
+// "closed", 1 for "half-open", 2 for "open"; an unknown name leaves it
+// unchanged. Its signature fits [bluenexus.WithBreakerStateChange]. It is
+// quick and never calls the client, as that option requires.
+func (m *Metrics) BreakerStateChange(from, to string) {
+	if v, ok := breakerStates[to]; ok {
+		m.breakerState.Set(v)
+	}
+}
