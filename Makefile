@@ -20,8 +20,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above are not formatted'; exit 1; }
 	$(GO) vet $(PKGS)
 
+SCREENSHOTS ?= $(or $(HANDOFFKIT_SCREENSHOTS),/tmp/handoffkit-screenshots)
+
 test: deps vet
-	scripts/with-redis.sh $(GO) test -race -timeout 8m $(PKGS)
+	@echo "browser test screenshots: $(SCREENSHOTS)"
+	HANDOFFKIT_SCREENSHOTS=$(SCREENSHOTS) scripts/with-redis.sh $(GO) test -race -timeout 8m $(PKGS)
 
 bench:
 	scripts/bench.sh $(BENCH_COUNT)

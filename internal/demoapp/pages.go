@@ -10,6 +10,12 @@ import (
 	"github.com/handoffkit/handoffkit/handlers"
 )
 
+// The pages are small html/template documents with inline CSS and no
+// scripts, images or other external assets, so that the strict
+// Content-Security-Policy of render holds. Element ids and data attributes
+// (#flash with data-outcome, rows with data-provider, #manage, #what) are
+// what the tests and browser tests read.
+
 type pages struct {
 	home, signin, failure *template.Template
 }
@@ -18,58 +24,94 @@ const layout = `{{define "top"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} · Example App</title>
 <style>
-:root{--ink:#1b1f24;--muted:#5b6470;--line:#d8dde3;--accent:#2754c5;--ok:#1d7a46;--bad:#b42318;--bg:#f6f7f9}
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg)}
-header{background:#fff;border-bottom:1px solid var(--line);padding:.75rem 1.5rem;display:flex;justify-content:space-between;align-items:center}
-header strong{font-size:1.1rem}main{max-width:52rem;margin:2rem auto;padding:0 1.5rem}
-section{background:#fff;border:1px solid var(--line);border-radius:.5rem;padding:1.25rem 1.5rem;margin-bottom:1.5rem}
-h1{font-size:1.5rem;margin:0 0 1rem}h2{font-size:1.15rem;margin:0 0 .75rem}
-table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line)}th{color:var(--muted);font-weight:600;font-size:.9rem}
-.button,button{display:inline-block;background:var(--accent);color:#fff;border:0;border-radius:.375rem;padding:.6rem 1.1rem;font:inherit;text-decoration:none;cursor:pointer}
-.button:focus,button:focus{outline:3px solid #9db7f5;outline-offset:2px}button.secondary{background:#fff;color:var(--ink);border:1px solid var(--line)}
-.flash{border-radius:.375rem;padding:.75rem 1rem;margin-bottom:1.5rem}.flash.ok{background:#e7f5ec;color:var(--ok)}.flash.bad{background:#fdecea;color:var(--bad)}
-.status-active{color:var(--ok)}.status-expired,.status-error,.status-revoked{color:var(--bad)}
-ol.steps{margin:0;padding-left:1.25rem}ol.steps li{margin:.25rem 0}.muted{color:var(--muted)}
+:root{--ink:#1b1f24;--muted:#57606a;--line:#d8dde3;--accent:#2754c5;--accent-ink:#fff;--ok:#1a6e3f;--ok-bg:#e6f4ec;--bad:#a8200f;--bad-bg:#fdecea;--warn:#8a5200;--bg:#f6f7f9;--card:#fff}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--ink);background:var(--bg)}
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.25rem .5rem;z-index:1}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+header{background:var(--card);border-bottom:1px solid var(--line);padding:.7rem 1.5rem;display:flex;gap:1rem;justify-content:space-between;align-items:center;flex-wrap:wrap}
+.brand{display:flex;align-items:center;gap:.55rem;font-weight:650;font-size:1.05rem}
+.mark{display:inline-grid;place-items:center;width:1.9rem;height:1.9rem;border-radius:.45rem;background:var(--accent);color:#fff;font-size:.8rem;font-weight:700}
+.tag{font-size:.75rem;font-weight:500;color:var(--muted);border:1px solid var(--line);border-radius:999px;padding:.05rem .55rem}
+header form{display:flex;align-items:center;gap:.75rem;margin:0}
+main{max-width:54rem;margin:1.75rem auto;padding:0 1.5rem}
+section{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:1.25rem 1.5rem;margin-bottom:1.5rem}
+h1{font-size:1.45rem;line-height:1.3;margin:0 0 .35rem}h2{font-size:1.1rem;margin:0 0 .75rem}
+.lead{color:var(--muted);margin:0 0 1.1rem}
+table{width:100%;border-collapse:collapse;margin:0 0 1.1rem}
+th,td{text-align:left;padding:.55rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600;font-size:.85rem;text-transform:uppercase;letter-spacing:.03em}
+.sub{display:block;color:var(--muted);font-size:.85rem}
+.badge{display:inline-block;border-radius:999px;padding:.05rem .6rem;font-size:.85rem;font-weight:600;text-transform:capitalize}
+.status-active{background:var(--ok-bg);color:var(--ok)}.status-expired{background:#fff4e0;color:var(--warn)}.status-error,.status-revoked{background:var(--bad-bg);color:var(--bad)}
+.button,button{display:inline-block;background:var(--accent);color:var(--accent-ink);border:1px solid var(--accent);border-radius:.4rem;padding:.55rem 1.1rem;font:inherit;font-weight:600;text-decoration:none;cursor:pointer}
+.button:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #9db7f5;outline-offset:2px}
+button.secondary{background:var(--card);color:var(--ink);border-color:var(--line);font-weight:500;padding:.35rem .8rem}
+.actions{display:flex;align-items:center;gap:1rem;flex-wrap:wrap;margin:0}.spaced{margin-top:1rem}.spaced-below{margin-bottom:1rem}
+.flash{border-radius:.5rem;padding:.8rem 1rem;margin:0 0 1.5rem;border:1px solid}
+.flash strong{display:block}
+.flash.ok{background:var(--ok-bg);color:var(--ok);border-color:#b5dcc4}.flash.bad{background:var(--bad-bg);color:var(--bad);border-color:#f3c1b9}
+ol.steps{margin:0 0 1rem;padding:0;list-style:none;counter-reset:step}
+ol.steps li{position:relative;padding:.1rem 0 .6rem 2.25rem;counter-increment:step}
+ol.steps li::before{content:counter(step);position:absolute;left:0;top:.1rem;width:1.5rem;height:1.5rem;border-radius:50%;background:#e8edf8;color:var(--accent);font-size:.8rem;font-weight:700;display:grid;place-items:center}
+time.when{font-variant-numeric:tabular-nums;color:var(--muted);margin-right:.35rem}
+.added{color:var(--ok);font-weight:600}.removed{color:var(--bad);font-weight:600}
+code{font-size:.9em;background:#eef1f5;border-radius:.25rem;padding:.05rem .3rem}
+.muted{color:var(--muted)}.small{font-size:.85rem;margin:0}
+fieldset{border:0;padding:0;margin:0 0 1rem}legend{color:var(--muted);margin-bottom:.5rem}
+.choice{display:flex;align-items:center;gap:.6rem;border:1px solid var(--line);border-radius:.45rem;padding:.6rem .8rem;margin:0 0 .5rem;cursor:pointer}
+.choice input{width:1.1rem;height:1.1rem;margin:0}
+footer{max-width:54rem;margin:0 auto 2rem;padding:0 1.5rem;color:var(--muted);font-size:.8rem}
 </style></head><body>
-<header><strong>Example App</strong>{{if .User}}<form method="post" action="/signout"><span class="muted">Signed in as {{.User}}</span> <button class="secondary" type="submit">Sign out</button></form>{{end}}</header>
-<main>{{end}}
-{{define "bottom"}}</main></body></html>{{end}}`
+<a class="skip" href="#content">Skip to content</a>
+<header><span class="brand"><span class="mark" aria-hidden="true">EA</span>Example App <span class="tag">handoffkit demo</span></span>{{if .User}}
+<form method="post" action="/signout"><span class="muted">Signed in as {{.User}}</span> <button class="secondary" type="submit">Sign out</button></form>{{end}}</header>
+<main id="content">{{end}}
+{{define "bottom"}}</main>
+<footer>An example app for handoffkit. Handoff codes, states, access tokens and cookies are never shown on these pages or written to the logs.</footer>
+</body></html>{{end}}`
 
 const homePage = `{{template "top" .}}
-{{with .Flash}}<div class="flash {{.Class}}" role="status" id="flash" data-outcome="{{.Outcome}}">{{.Text}}</div>{{end}}
+{{with .Flash}}<div class="flash {{.Class}}" role="status" id="flash" data-outcome="{{.Outcome}}"><strong>{{.Heading}}</strong> {{.Text}}</div>{{end}}
 <section aria-labelledby="conns">
 <h1 id="conns">Your connected services</h1>
-{{if .Connections}}<table><thead><tr><th scope="col">Service</th><th scope="col">Account</th><th scope="col">Status</th><th scope="col">Connected</th></tr></thead><tbody>
-{{range .Connections}}<tr data-provider="{{.ProviderID}}"><td>{{or .Metadata.ProviderName .ProviderID}}</td><td>{{or .Metadata.Email .Metadata.DisplayName "—"}}</td><td class="status-{{.Status}}">{{.Status}}</td><td><time datetime="{{.CreatedAt.Format "2006-01-02T15:04:05Z07:00"}}">{{.CreatedAt.Format "2 Jan 2006 15:04"}}</time></td></tr>
+<p class="lead">The services linked to your BlueNexus account, as this app last read them. Manage them on BlueNexus; you come straight back here.</p>
+{{if .Connections}}<table><caption class="sr-only">Connected services</caption>
+<thead><tr><th scope="col">Service</th><th scope="col">Account</th><th scope="col">Status</th><th scope="col">Connected</th></tr></thead><tbody>
+{{range .Connections}}<tr data-provider="{{.ProviderID}}"><td>{{or .Metadata.ProviderName .ProviderID}}<span class="sub">{{.ProviderID}}</span></td><td>{{or .Metadata.Email .Metadata.DisplayName "—"}}</td><td><span class="badge status-{{.Status}}">{{.Status}}</span></td><td><time datetime="{{.CreatedAt.UTC.Format "2006-01-02T15:04:05Z07:00"}}">{{.CreatedAt.UTC.Format "2 Jan 2006, 15:04 UTC"}}</time></td></tr>
 {{end}}</tbody></table>{{else}}<p class="muted" id="no-connections">No services connected yet.</p>{{end}}
-<p><a class="button" id="manage" href="/manage-connections?next=/">Manage connections</a></p>
+<p class="actions"><a class="button" id="manage" href="/manage-connections?next=/">Manage connections</a><span class="muted small">Opens the BlueNexus Manage Connections page.</span></p>
 </section>
-{{with .Journey}}<section aria-labelledby="what">
+{{with .Journey}}<section aria-labelledby="what" id="journey">
 <h2 id="what">What just happened</h2>
 <ol class="steps">
-<li>Flow started {{.Started.Format "15:04:05"}}: {{if .Redirected}}handoff code minted and you were sent to the connections page{{else}}the handoff did not start (status {{.Status}}){{end}}.</li>
-{{if not .Returned.IsZero}}<li>Returned {{.Returned.Format "15:04:05"}}: outcome <code>{{.Outcome}}</code>.</li>{{end}}
-<li>Refresh hook {{if .HookRan}}ran{{else}}did not run{{end}}.</li>
-<li>Connections before: {{if .Before}}{{range $i, $p := .Before}}{{if $i}}, {{end}}{{$p}}{{end}}{{else}}none{{end}}; after: {{if .HookRan}}{{if .After}}{{range $i, $p := .After}}{{if $i}}, {{end}}{{$p}}{{end}}{{else}}none{{end}}{{else}}not refreshed{{end}}.</li>
+<li><time class="when" datetime="{{.Started.Format "2006-01-02T15:04:05Z07:00"}}">{{.Started.Format "15:04:05"}}</time>{{if .Redirected}}Handoff code minted; you were sent to the Manage Connections page.{{else}}The handoff did not start (status {{.Status}}).{{end}}</li>
+{{if not .Returned.IsZero}}<li><time class="when" datetime="{{.Returned.Format "2006-01-02T15:04:05Z07:00"}}">{{.Returned.Format "15:04:05"}}</time>Returned{{with .Took}} after {{.}}{{end}}: outcome <code data-journey-outcome="{{.Outcome}}">{{.Outcome}}</code>.</li>
+{{else if .Redirected}}<li>Not back yet: the return has not reached this app.</li>{{end}}
+<li>Refresh hook {{if .HookRan}}ran{{if .HookFailed}}, and failed{{end}}{{else}}did not run{{end}}.</li>
+<li>Connections before: {{if .Before}}{{range $i, $p := .Before}}{{if $i}}, {{end}}{{$p}}{{end}}{{else}}none{{end}}; after: {{if .HookFailed}}could not be read{{else if .HookRan}}{{if .After}}{{range $i, $p := .After}}{{if $i}}, {{end}}{{$p}}{{end}}{{else}}none{{end}}{{else}}not refreshed{{end}}.{{if or .Added .Removed}}
+<span class="sub">{{range .Added}}<span class="added">+ {{.}}</span> {{end}}{{range .Removed}}<span class="removed">− {{.}}</span> {{end}}</span>{{end}}</li>
 </ol>
-<p class="muted">Codes, states, tokens and cookies are never shown or logged.</p>
+<p class="muted small">Only times, outcomes and service names are recorded here.</p>
 </section>{{end}}
 {{template "bottom" .}}`
 
 const signinPage = `{{template "top" .}}
 <section aria-labelledby="signin"><h1 id="signin">Sign in</h1>
+<p class="lead">This example app has no passwords. Pick a user: each one has a BlueNexus account whose connections the app shows.</p>
 <form method="post" action="/signin">
-<fieldset style="border:0;padding:0"><legend class="muted">Pick a demo user</legend>
-{{range $i, $u := .Users}}<p><label><input type="radio" name="user" value="{{$u}}"{{if not $i}} checked{{end}}> {{$u}}</label></p>{{end}}
-</fieldset>
+<fieldset><legend>Demo users</legend>
+{{range $i, $u := .Users}}<label class="choice"><input type="radio" name="user" value="{{$u}}"{{if not $i}} checked{{end}}> {{$u}}</label>
+{{end}}</fieldset>
 <button type="submit" id="signin-button">Sign in</button>
 </form></section>
 {{template "bottom" .}}`
 
 const failurePage = `{{template "top" .}}
-<section aria-labelledby="err"><h1 id="err">{{.Heading}}</h1>
-<p class="flash bad" role="alert" id="flash" data-outcome="{{.Outcome}}">{{.Text}}</p>
-<p><a class="button" href="/">Back to your connections</a></p></section>
+<section aria-labelledby="err"><h1 id="err" class="spaced-below">{{.Heading}}</h1>
+<div class="flash bad" role="alert" id="flash" data-outcome="{{.Outcome}}"><strong>{{.Summary}}</strong> {{.Text}}</div>
+<p class="muted small">Outcome <code>{{.Outcome}}</code>, HTTP status {{.Status}}.</p>
+<p class="actions spaced"><a class="button" href="/">Back to your connections</a></p></section>
 {{template "bottom" .}}`
 
 func newPages() (*pages, error) {
@@ -93,15 +135,47 @@ func newPages() (*pages, error) {
 	return p, nil
 }
 
+// flash is the message the `next` page shows for a return's outcome.
 type flash struct {
-	Outcome     handlers.Outcome
-	Class, Text string
+	Outcome              handlers.Outcome
+	Class, Heading, Text string
 }
 
 var flashes = map[handlers.Outcome]flash{
-	handlers.OutcomeSuccess:        {handlers.OutcomeSuccess, "ok", "Your connections are up to date."},
-	handlers.OutcomeBlueNexusError: {handlers.OutcomeBlueNexusError, "bad", "BlueNexus reported an error; your connections were not changed."},
-	handlers.OutcomeHookFailed:     {handlers.OutcomeHookFailed, "bad", "You are back, but your connections could not be refreshed. Reload shortly."},
+	handlers.OutcomeSuccess: {handlers.OutcomeSuccess, "ok", "Welcome back.",
+		"Your connections are up to date."},
+	handlers.OutcomeBlueNexusError: {handlers.OutcomeBlueNexusError, "bad", "BlueNexus reported an error.",
+		"Your connections were not changed here. Try Manage connections again."},
+	handlers.OutcomeHookFailed: {handlers.OutcomeHookFailed, "bad", "You are back, but the list could not be refreshed.",
+		"Your changes on BlueNexus are kept; reload this page shortly to see them."},
+}
+
+// journeyView adds to a Journey what the panel derives from it.
+type journeyView struct {
+	Journey
+	Took           time.Duration
+	HookFailed     bool
+	Added, Removed []string
+}
+
+func newJourneyView(j Journey) *journeyView {
+	v := &journeyView{Journey: j, HookFailed: j.Outcome == handlers.OutcomeHookFailed}
+	if !j.Returned.IsZero() && !j.Started.IsZero() {
+		v.Took = j.Returned.Sub(j.Started).Round(time.Second)
+	}
+	if j.HookRan && !v.HookFailed {
+		for _, p := range j.After {
+			if !slices.Contains(j.Before, p) {
+				v.Added = append(v.Added, p)
+			}
+		}
+		for _, p := range j.Before {
+			if !slices.Contains(j.After, p) {
+				v.Removed = append(v.Removed, p)
+			}
+		}
+	}
+	return v
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +184,7 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		Title, User string
 		Flash       *flash
 		Connections []bluenexus.Connection
-		Journey     *Journey
+		Journey     *journeyView
 	}{Title: "Your connections", User: u.name}
 	if o, ok := a.kit.TakeOutcome(w, r); ok {
 		f := flashes[o]
@@ -124,16 +198,15 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	conns, cached := a.cache[u.name]
 	if j, ok := a.journeys[u.name]; ok {
-		jc := *j
-		data.Journey = &jc
+		data.Journey = newJourneyView(*j)
 	}
 	a.mu.Unlock()
 	if !cached {
 		var err error
 		if conns, err = a.readConnections(r.Context(), u.token); err != nil {
 			hlogError(r, err)
-			a.render(w, a.pages.failure, http.StatusBadGateway, map[string]any{"Title": "Error", "User": u.name,
-				"Heading": "Connections unavailable", "Outcome": "upstream_error", "Text": "Your connections could not be read. Please reload."})
+			a.render(w, a.pages.failure, http.StatusBadGateway,
+				failureData(u.name, "Connections unavailable", handlers.OutcomeUpstreamError, http.StatusBadGateway))
 			return
 		}
 		a.mu.Lock()
@@ -213,31 +286,69 @@ func (a *App) kitError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := handlers.StatusOf(err)
 	u, _ := r.Context().Value(ctxKey{}).(user)
-	a.render(w, a.pages.failure, status, map[string]any{"Title": "Error", "User": u.name,
-		"Heading": http.StatusText(status), "Outcome": outcome, "Text": failureText(outcome)})
+	heading := http.StatusText(status)
+	switch {
+	case r.URL.Path == "/manage-connections":
+		heading = "Manage connections did not open"
+	case outcome == handlers.OutcomeBlueNexusError || outcome == handlers.OutcomeHookFailed:
+		heading = "Back from BlueNexus"
+	case r.URL.Path == "/connections/return":
+		heading = "This return was not accepted"
+	}
+	a.render(w, a.pages.failure, status, failureData(u.name, heading, outcome, status))
 }
 
-func failureText(o handlers.Outcome) string {
-	switch o {
-	case handlers.OutcomeExpired:
-		return "That connection flow expired. Start again from Manage connections."
-	case handlers.OutcomeReplayed:
-		return "That return link was already used; nothing was changed twice."
-	case handlers.OutcomeSuperseded:
-		return "A newer connection flow replaced this one."
-	case handlers.OutcomeUnknownState, handlers.OutcomeNoFlow:
-		return "This return does not match a connection flow started in this browser."
-	case handlers.OutcomeUnavailable, handlers.OutcomeUpstreamError:
-		return "BlueNexus could not be reached. Please try again shortly."
-	case handlers.OutcomeNoClientIP:
-		return "Your network address could not be determined, so the secure handoff cannot start."
+// failure explains an outcome on the error page: what happened, and what
+// the user can do. It never carries request data.
+type failure struct{ Summary, Text string }
+
+var failures = map[handlers.Outcome]failure{
+	handlers.OutcomeExpired: {"That connection flow expired.",
+		"Nothing was changed here. Start again from Manage connections."},
+	handlers.OutcomeReplayed: {"That return link was already used.",
+		"It works once; nothing was changed twice. Your connections are on the home page."},
+	handlers.OutcomeSuperseded: {"A newer connection flow replaced this one.",
+		"Finish the newest one, or start again from Manage connections."},
+	handlers.OutcomeUnknownState: {"This return does not match a connection flow started in this browser.",
+		"Nothing was changed. Start again from Manage connections."},
+	handlers.OutcomeNoFlow: {"There is no connection flow waiting in this browser.",
+		"It was already completed, or it was started elsewhere. Nothing was changed."},
+	handlers.OutcomeMalformed: {"The return link is malformed.",
+		"Nothing was changed. Start again from Manage connections."},
+	handlers.OutcomeBlueNexusError: {"BlueNexus reported an error.",
+		"Your connections were not changed here. Try again shortly."},
+	handlers.OutcomeHookFailed: {"You are back, but the list could not be refreshed.",
+		"Your changes on BlueNexus are kept; reload shortly to see them."},
+	handlers.OutcomeUnavailable: {"BlueNexus is not answering right now.",
+		"The app stopped trying for a moment. Please try again shortly."},
+	handlers.OutcomeUpstreamError: {"BlueNexus could not be reached.",
+		"Please try again shortly."},
+	handlers.OutcomeNoClientIP: {"Your network address could not be determined.",
+		"The secure handoff needs it, so it did not start."},
+	handlers.OutcomeUnauthenticated: {"Please sign in first.",
+		"Your BlueNexus account is not linked to this session."},
+	handlers.OutcomeBadRequest: {"The request was not valid.",
+		"Use the Manage connections button on the home page."},
+	handlers.OutcomeInternal: {"The app could not save the connection flow.",
+		"Please try again."},
+}
+
+func failureData(user, heading string, o handlers.Outcome, status int) map[string]any {
+	f, ok := failures[o]
+	if !ok {
+		f = failure{"The request could not be completed.", "Please try again."}
 	}
-	return "The request could not be completed."
+	return map[string]any{"Title": heading, "User": user, "Heading": heading,
+		"Outcome": o, "Status": status, "Summary": f.Summary, "Text": f.Text}
 }
 
 func (a *App) render(w http.ResponseWriter, t *template.Template, status int, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// same-origin, not no-referrer: the app's own form posts keep a real
+	// Origin header, which sameOrigin checks.
+	w.Header().Set("Referrer-Policy", "same-origin")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	if err := t.Execute(w, data); err != nil {
 		// Headers are gone; the access log has the status.
