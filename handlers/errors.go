@@ -55,6 +55,8 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeSuccess
 	case errors.Is(err, ErrNoAccessToken):
 		return OutcomeUnauthenticated
+	case errors.Is(err, session.ErrUnavailable), errors.Is(err, session.ErrGuardFull):
+		return OutcomeStateUnavailable
 	case errors.Is(err, middleware.ErrNoClientIP):
 		return OutcomeNoClientIP
 	case errors.Is(err, session.ErrMalformedState):
@@ -98,7 +100,7 @@ func StatusOf(err error) int {
 		return http.StatusGone
 	case OutcomeBlueNexusError:
 		return http.StatusBadGateway
-	case OutcomeUnavailable:
+	case OutcomeUnavailable, OutcomeStateUnavailable:
 		return http.StatusServiceUnavailable
 	case OutcomeHookFailed, OutcomeInternal:
 		return http.StatusInternalServerError
@@ -111,19 +113,20 @@ func StatusOf(err error) int {
 
 // userMessages are the only texts the default error handler shows.
 var userMessages = map[Outcome]string{
-	OutcomeUnauthenticated: "Please sign in first.",
-	OutcomeNoClientIP:      "We could not determine your network address, so the secure handoff cannot start.",
-	OutcomeMalformed:       "The request was malformed.",
-	OutcomeNoFlow:          "This return does not belong to a connection flow started in this browser. Please start again.",
-	OutcomeUnknownState:    "This return does not match a connection flow started in this browser. Please start again.",
-	OutcomeReplayed:        "This link was already used. Please start again.",
-	OutcomeSuperseded:      "A newer connection flow replaced this one. Please use the latest tab or start again.",
-	OutcomeExpired:         "This connection flow expired. Please start again.",
-	OutcomeBlueNexusError:  "The connection service reported an error. Please try again.",
-	OutcomeUnavailable:     "The connection service is unavailable right now. Please try again shortly.",
-	OutcomeHookFailed:      "Your connections changed but could not be refreshed. Please reload shortly.",
-	OutcomeInternal:        "Something went wrong on our side. Please try again.",
-	OutcomeUpstreamError:   "The connection service could not be reached. Please try again.",
+	OutcomeUnauthenticated:  "Please sign in first.",
+	OutcomeNoClientIP:       "We could not determine your network address, so the secure handoff cannot start.",
+	OutcomeMalformed:        "The request was malformed.",
+	OutcomeNoFlow:           "This return does not belong to a connection flow started in this browser. Please start again.",
+	OutcomeUnknownState:     "This return does not match a connection flow started in this browser. Please start again.",
+	OutcomeReplayed:         "This link was already used. Please start again.",
+	OutcomeSuperseded:       "A newer connection flow replaced this one. Please use the latest tab or start again.",
+	OutcomeExpired:          "This connection flow expired. Please start again.",
+	OutcomeBlueNexusError:   "The connection service reported an error. Please try again.",
+	OutcomeUnavailable:      "The connection service is unavailable right now. Please try again shortly.",
+	OutcomeStateUnavailable: "We could not check this connection flow right now. Please try again shortly.",
+	OutcomeHookFailed:       "Your connections changed but could not be refreshed. Please reload shortly.",
+	OutcomeInternal:         "Something went wrong on our side. Please try again.",
+	OutcomeUpstreamError:    "The connection service could not be reached. Please try again.",
 }
 
 // DefaultErrorHandler is the error handler used unless [WithErrorHandler]

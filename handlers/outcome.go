@@ -25,6 +25,10 @@ const (
 	OutcomeSuperseded Outcome = "superseded"
 	// OutcomeNoFlow: the request carried no readable flow cookie.
 	OutcomeNoFlow Outcome = "no_flow"
+	// OutcomeStateUnavailable: the flow state could not be checked right
+	// now (a shared replay guard or server-side store is down, or the
+	// in-memory guard is full). Fails closed; a retry may succeed.
+	OutcomeStateUnavailable Outcome = "state_unavailable"
 	// OutcomeMalformed: the request's parameters were malformed (a missing,
 	// duplicated, oversize or non-base64url state, a bad body).
 	OutcomeMalformed Outcome = "malformed"

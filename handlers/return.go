@@ -78,7 +78,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		flow, err = k.flows.Finish(w, r, state)
 	}
 	if err != nil {
-		k.fail(w, r, routeReturn, start, err)
+		k.fail(w, r, routeReturn, start, fmt.Errorf("%w: %w", ErrSession, err))
 		return
 	}
 	next := flow.Next

@@ -29,7 +29,7 @@ var (
 		handlers.OutcomeSuperseded, handlers.OutcomeNoFlow, handlers.OutcomeMalformed,
 		handlers.OutcomeMinted, handlers.OutcomeUnauthenticated, handlers.OutcomeNoClientIP,
 		handlers.OutcomeBadRequest, handlers.OutcomeUpstreamError, handlers.OutcomeUnavailable,
-		handlers.OutcomeInternal,
+		handlers.OutcomeInternal, handlers.OutcomeStateUnavailable,
 	}
 	classes = []string{
 		"timeout", "connection", "server", "rate_limited", "unauthorized", "forbidden",

@@ -36,3 +36,10 @@ var ErrInvalidParams = errors.New("session: invalid flow params")
 // number of unexpired entries: it refuses the new state rather than forget a
 // used one.
 var ErrGuardFull = errors.New("session: replay guard full")
+
+// ErrUnavailable means the flow state could not be read or checked right
+// now: a server-side store or a shared [ReplayGuard] did not answer. The
+// return fails closed (no hook runs) and may succeed once it is back; it is
+// a server error, not the browser's. Store and guard implementations wrap
+// it (package redisflow does).
+var ErrUnavailable = errors.New("session: flow state unavailable")

@@ -200,7 +200,10 @@ func (m *Manager) Begin(w http.ResponseWriter, r *http.Request, p Params) (Flow,
 	if err != nil {
 		return Flow{}, err
 	}
-	sess, fs, _ := m.load(r)
+	sess, fs, _, err := m.load(r)
+	if err != nil {
+		return Flow{}, err
+	}
 	nowMs := m.now().UnixMilli()
 	fs.prune(nowMs, m.ttlMs)
 	rec := record{state: state, issued: nowMs, intent: p.Intent, next: p.Next, returnURI: p.ReturnURI}
@@ -235,7 +238,10 @@ func (m *Manager) Finish(w http.ResponseWriter, r *http.Request, state string) (
 	if !wellFormedState(state) {
 		return Flow{}, ErrMalformedState
 	}
-	sess, fs, ok := m.load(r)
+	sess, fs, ok, err := m.load(r)
+	if err != nil {
+		return Flow{}, err
+	}
 	if !ok {
 		return Flow{}, ErrNoFlow
 	}
@@ -276,7 +282,10 @@ func (m *Manager) Finish(w http.ResponseWriter, r *http.Request, state string) (
 // It fails with [ErrNoFlow] when no flow is pending, [ErrExpired] when all
 // pending flows are expired (they are removed), and like Finish otherwise.
 func (m *Manager) FinishLatest(w http.ResponseWriter, r *http.Request) (Flow, error) {
-	sess, fs, ok := m.load(r)
+	sess, fs, ok, err := m.load(r)
+	if err != nil {
+		return Flow{}, err
+	}
 	if !ok {
 		return Flow{}, ErrNoFlow
 	}
@@ -320,13 +329,16 @@ func (m *Manager) consume(w http.ResponseWriter, r *http.Request, sess *sessions
 // load reads the flow cookie. ok is false when there is none, it does not
 // decode, or it holds no flow; fs is then empty and sess a session to save a
 // fresh value into.
-func (m *Manager) load(r *http.Request) (sess *sessions.Session, fs flowSet, ok bool) {
-	sess, err := m.store.Get(r, m.name)
+func (m *Manager) load(r *http.Request) (sess *sessions.Session, fs flowSet, ok bool, err error) {
+	sess, err = m.store.Get(r, m.name)
 	if sess == nil {
 		sess = sessions.NewSession(m.store, m.name)
 	}
+	if errors.Is(err, ErrUnavailable) {
+		return sess, flowSet{}, false, err
+	}
 	if err != nil {
-		return sess, flowSet{}, false
+		return sess, flowSet{}, false, nil
 	}
 	var v string
 	switch x := sess.Values[valueKey].(type) {
@@ -335,10 +347,10 @@ func (m *Manager) load(r *http.Request) (sess *sessions.Session, fs flowSet, ok 
 	case []byte:
 		v = string(x)
 	default:
-		return sess, flowSet{}, false
+		return sess, flowSet{}, false, nil
 	}
 	fs, ok = parseFlowSet(v)
-	return sess, fs, ok && !fs.empty()
+	return sess, fs, ok && !fs.empty(), nil
 }
 
 // save writes fs into the session with every cookie attribute set, or

@@ -329,6 +329,8 @@ var failures = map[handlers.Outcome]failure{
 		"Your BlueNexus account is not linked to this session."},
 	handlers.OutcomeBadRequest: {"The request was not valid.",
 		"Use the Manage connections button on the home page."},
+	handlers.OutcomeStateUnavailable: {"This connection flow could not be checked right now.",
+		"Nothing was changed. Please try again shortly."},
 	handlers.OutcomeInternal: {"The app could not save the connection flow.",
 		"Please try again."},
 }
