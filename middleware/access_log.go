@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"time"
 
@@ -10,8 +12,7 @@ import (
 
 // AccessLog returns middleware that writes one Info event ("http request")
 // per request after next returns, with the fields method, path, status,
-// bytes (response body bytes written), latency and, when
-// [hlog.RequestIDHandler] put one in the context, request_id.
+// bytes (response body bytes written), latency and the request id.
 //
 // It logs the URL path only: never the query string, the fragment, cookies,
 // Authorization or any other header, so codes, states and tokens carried in
@@ -20,11 +21,19 @@ import (
 // The event goes to the logger attached to the request's context
 // ([zerolog.Ctx], e.g. by [hlog.NewHandler]) when there is one, else to
 // logger; a context logger that is disabled or is only
-// [zerolog.DefaultContextLogger] counts as none. Mount it inside
-// hlog.NewHandler and hlog.RequestIDHandler so that it sees both.
+// [zerolog.DefaultContextLogger] counts as none. A context logger is used
+// as is: mount hlog.RequestIDHandler("request_id", ...) after
+// hlog.NewHandler so it carries the id once. With the fallback logger, the
+// id from [hlog.IDFromRequest] is added as request_id.
 //
 // A handler that never writes is logged with status 200; one that panics
-// before writing is logged with status 500 and the panic continues.
+// before writing is logged with status 500 and the panic continues; a
+// hijacked connection is logged with status 101. The wrapped
+// ResponseWriter implements [http.Flusher] and [http.Hijacker] and unwraps
+// for [http.ResponseController].
+//
+// It is not built on [hlog.AccessHandler]: that handler's clock cannot be
+// injected for tests and it reports status 0 for a handler that panics.
 func AccessLog(logger zerolog.Logger) func(http.Handler) http.Handler {
 	return accessLog(logger, time.Now)
 }
@@ -43,9 +52,12 @@ func accessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) h
 						status = http.StatusInternalServerError
 					}
 				}
-				l := &logger
+				// A request logger (hlog.NewHandler) already carries the
+				// request id when hlog.RequestIDHandler runs after it; the
+				// configured logger gets it added here.
+				l, addID := &logger, true
 				if cl := zerolog.Ctx(r.Context()); cl != zerolog.DefaultContextLogger && cl.GetLevel() != zerolog.Disabled {
-					l = cl
+					l, addID = cl, false
 				}
 				path := ""
 				if r.URL != nil {
@@ -57,7 +69,7 @@ func accessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) h
 					Int("status", status).
 					Int64("bytes", rw.bytes).
 					Dur("latency", now().Sub(start))
-				if id, ok := hlog.IDFromRequest(r); ok {
+				if id, ok := hlog.IDFromRequest(r); ok && addID {
 					ev = ev.Str("request_id", id.String())
 				}
 				ev.Msg("http request")
@@ -71,7 +83,7 @@ func accessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) h
 // recordingWriter records the status and the body size. It exposes the
 // wrapped writer through Unwrap, so [http.ResponseController] still reaches
 // Flush, Hijack, deadlines and full-duplex, and it implements
-// [http.Flusher] directly for handlers that type-assert.
+// [http.Flusher] and [http.Hijacker] directly for code that type-asserts.
 type recordingWriter struct {
 	http.ResponseWriter
 	status int
@@ -101,6 +113,16 @@ func (w *recordingWriter) Flush() {
 		w.status = http.StatusOK
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements [http.Hijacker]; it returns an error wrapping
+// [http.ErrNotSupported] when the wrapped writer cannot hijack.
+func (w *recordingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return conn, rw, err
 }
 
 // Unwrap returns the wrapped writer for [http.ResponseController].

@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -82,7 +83,8 @@ func TestD2_AccessLogNeverLogsSecrets(t *testing.T) {
 }
 
 // TestAccessLog_UsesContextLoggerAndRequestID pins the hlog integration:
-// the request's logger is used when present, with hlog's request id.
+// the request's logger is used when present, as is: hlog.RequestIDHandler
+// with a field key has put the request id in it, exactly once.
 func TestAccessLog_UsesContextLoggerAndRequestID(t *testing.T) {
 	var ctxBuf, fallback bytes.Buffer
 	var id string
@@ -93,11 +95,14 @@ func TestAccessLog_UsesContextLoggerAndRequestID(t *testing.T) {
 		}
 		id = xid.String()
 	})
-	h := hlog.NewHandler(zerolog.New(&ctxBuf))(hlog.RequestIDHandler("", "")(AccessLog(zerolog.New(&fallback))(inner)))
+	h := hlog.NewHandler(zerolog.New(&ctxBuf))(hlog.RequestIDHandler("request_id", "")(AccessLog(zerolog.New(&fallback))(inner)))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/manage-connections", nil))
 
 	if fallback.Len() != 0 {
 		t.Errorf("logged to the fallback logger: %s", fallback.String())
+	}
+	if n := strings.Count(ctxBuf.String(), `"request_id"`); n != 1 {
+		t.Errorf("request_id appears %d times in %s", n, ctxBuf.String())
 	}
 	lines := decodeLines(t, &ctxBuf)
 	if len(lines) != 1 || lines[0]["request_id"] != id || lines[0]["method"] != "POST" || lines[0]["status"] != 200.0 {
@@ -169,4 +174,51 @@ func TestD1_NoStore(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
+}
+
+// TestAccessLog_Hijack pins that a hijacking handler (a websocket upgrade)
+// still works through the wrapper, and is logged as 101.
+func TestAccessLog_Hijack(t *testing.T) {
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	logged := AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			t.Error("not a Hijacker")
+			return
+		}
+		conn, rw, err := hj.Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.WriteString("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+		_ = rw.Flush()
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		logged.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	<-done // the access log event is written when the handler returns
+	lines := decodeLines(t, &buf)
+	if len(lines) != 1 || lines[0]["status"] != 101.0 {
+		t.Fatalf("got %v", lines)
+	}
+	// Without hijack support underneath, Hijack reports ErrNotSupported.
+	rec := httptest.NewRecorder()
+	AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := w.(http.Hijacker).Hijack(); !errors.Is(err, http.ErrNotSupported) {
+			t.Errorf("Hijack on a recorder: %v", err)
+		}
+	})).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -72,6 +73,20 @@ func BenchmarkClientIP(b *testing.B) {
 			benchServe(b, h)
 		})
 	}
+	// The floor: what any context-storing middleware pays before parsing
+	// anything, the derived request plus one context value.
+	b.Run("floor_request_copy", func(b *testing.B) {
+		h := func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, r.WithContext(&clientIPContext{Context: r.Context(), ip: want}))
+			})
+		}(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ip, ok := GetClientIP(r.Context()); !ok || ip != want {
+				b.Fatal("wrong result", ip)
+			}
+		}))
+		benchServe(b, h)
+	})
 	b.Run("count=3/handoffkit", func(b *testing.B) {
 		h := ClientIP(must(b)(NewXFFTrustedCountStrategy(3)))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ip, ok := GetClientIP(r.Context()); !ok || ip != want {
@@ -95,9 +110,17 @@ var want = netip.MustParseAddr("203.0.113.7")
 func benchServe(b *testing.B, h http.Handler) {
 	r := benchRequest()
 	w := nopWriter{h: http.Header{}}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
+	start, ok := threadCPU()
+	n := 0
 	for b.Loop() {
 		h.ServeHTTP(w, r)
+		n++
+	}
+	if end, ok2 := threadCPU(); ok && ok2 && n > 0 {
+		b.ReportMetric(float64(end-start)/float64(n), "cpu-ns/op")
 	}
 }
 
@@ -145,6 +168,30 @@ func BenchmarkStrategies(b *testing.B) {
 			}
 			if got != want {
 				b.Fatal(got)
+			}
+		}
+	})
+}
+
+// BenchmarkParseEntry compares the dotted-quad fast path with
+// netip.ParseAddr on the same entries.
+func BenchmarkParseEntry(b *testing.B) {
+	entries := []string{"203.0.113.7", "10.0.0.1", "198.51.100.254", "1.2.3.4"}
+	b.Run("handoffkit", func(b *testing.B) {
+		for b.Loop() {
+			for _, e := range entries {
+				if _, ok := parseEntry(e); !ok {
+					b.Fatal(e)
+				}
+			}
+		}
+	})
+	b.Run("netip", func(b *testing.B) {
+		for b.Loop() {
+			for _, e := range entries {
+				if _, err := netip.ParseAddr(e); err != nil {
+					b.Fatal(e)
+				}
 			}
 		}
 	})

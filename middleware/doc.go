@@ -43,7 +43,7 @@
 // entries, an untrusted TCP peer or a missing header all mean no IP: an
 // error wrapping [ErrNoClientIP], never a fallback to another entry or
 // header (A4, A6). Parsing is linear in the header size, allocates nothing
-// and is fuzzed (A9).
+// for a well-formed header, and is fuzzed (A9).
 //
 // # Reading the result
 //

@@ -41,7 +41,10 @@ const forwardedKey = "Forwarded"
 // Each header line is scanned once from left to right (quotes can only be
 // matched in that direction) and the verdict of its rightmost element that is
 // not a trusted proxy is kept; lines are visited from the last to the first.
-// The scan is linear in the header size and allocates nothing.
+// The scan is linear in the header size and allocates nothing for a
+// well-formed header. The parser is
+// written here because the standard library has none for RFC 7239 and its
+// fail-closed rules are this package's job.
 func NewForwardedStrategy(trusted ...string) (Strategy, error) {
 	t, err := parseTrusted("NewForwardedStrategy", trusted)
 	if err != nil {

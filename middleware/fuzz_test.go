@@ -291,3 +291,23 @@ func FuzzForwardedStrategy(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseEntry pins that the parsing fast paths (dotted-quad IPv4, the
+// RemoteAddr split) change speed only: results equal netip's.
+func FuzzParseEntry(f *testing.F) {
+	for _, s := range []string{"203.0.113.7", "010.1.2.3", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "1.2.3.4.5", "1..2.3", "::ffff:1.2.3.4", "1.2.3.4:80", "[::1]:65535", "[::1]:65536", "::1:80", "[1.2.3.4]:80", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseEntry(s)
+		want, wantOK := handoffkitRules.entry(s)
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("parseEntry(%q) = (%v, %v), netip says (%v, %v)", s, got, ok, want, wantOK)
+		}
+		got, ok = parsePeer(s)
+		want, wantOK = handoffkitRules.peer(s)
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("parsePeer(%q) = (%v, %v), netip says (%v, %v)", s, got, ok, want, wantOK)
+		}
+	})
+}

@@ -24,8 +24,8 @@ type refRules struct {
 	// of RFC 9110 OWS, space and tab only (handoffkit).
 	unicodeTrim bool
 	// peerFallback: an untrusted TCP peer is returned as the client (chi)
-	// instead of an error (handoffkit: the brief's "peer must be trusted
-	// else header ignored → error", A6 no fallback).
+	// instead of an error (handoffkit: the header is ignored and there is
+	// no IP, SECURITY.md A3 and A6).
 	peerFallback bool
 	// lenientPeer: RemoteAddr parsed with net.SplitHostPort, port not
 	// validated, zone kept on a returned peer (chi) instead of

@@ -245,3 +245,25 @@ func TestA8_TrustedRangeForms(t *testing.T) {
 		{name: "single_v6_is_exact", peer: "[2001:db8::2]:1", headers: xff("203.0.113.7"), wantErr: ErrUntrustedPeer},
 	})
 }
+
+// TestA3_HeaderIgnoredFromUntrustedPeer pins, for every strategy that reads
+// a header and knows the proxies' addresses, that a peer outside the trusted
+// set gets no IP at all, whatever it sends: neither the header's value nor
+// its own address.
+func TestA3_HeaderIgnoredFromUntrustedPeer(t *testing.T) {
+	hdrs := [][2]string{
+		{"X-Forwarded-For", "203.0.113.7"}, {"X-Real-IP", "203.0.113.7"}, {"Forwarded", "for=203.0.113.7"},
+	}
+	for name, s := range map[string]Strategy{
+		"single_ip_header": must(t)(NewSingleIPHeaderStrategy("X-Real-IP", "10.0.0.0/8")),
+		"xff_ranges":       must(t)(NewXFFTrustedRangesStrategy("10.0.0.0/8")),
+		"forwarded":        must(t)(NewForwardedStrategy("10.0.0.0/8")),
+	} {
+		for _, peer := range []string{"198.51.100.9:1", "[2001:db8::9]:1", "11.0.0.1:1", "[::ffff:11.0.0.1]:1", "127.0.0.1:1"} {
+			t.Run(name+"/"+peer, func(t *testing.T) {
+				got, err := serve(t, s, request(peer, hdrs...))
+				check(t, got, err, "", ErrUntrustedPeer)
+			})
+		}
+	}
+}

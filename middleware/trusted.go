@@ -8,11 +8,11 @@ import (
 	"github.com/gaissmai/bart"
 )
 
-// trustedSet is the set of trusted proxy addresses. It is a [bart.Lite]
+// trustedSet is the set of trusted proxy addresses, kept in a [bart.Lite]
 // prefix table: a lookup walks at most one trie level per address byte, so
 // its cost does not grow with the number of ranges (a linear scan over
-// thousands of CDN ranges would). Written by hand: nothing; the table is
-// the library's, this type only validates and normalises the input.
+// thousands of CDN ranges would). The table is the library's; this type only
+// validates and normalises the configured entries.
 type trustedSet struct {
 	table bart.Lite
 	n     int

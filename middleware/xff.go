@@ -37,7 +37,8 @@ const xffKey = "X-Forwarded-For"
 //     "::ffff:10.0.0.5" is trusted when 10.0.0.0/8 is; zones are dropped.
 //
 // The walk never splits the header: it is linear in the header size and
-// allocates nothing.
+// allocates nothing for a well-formed header (a malformed entry may cost
+// the one error value netip builds while rejecting it).
 func NewXFFTrustedRangesStrategy(trusted ...string) (Strategy, error) {
 	t, err := parseTrusted("NewXFFTrustedRangesStrategy", trusted)
 	if err != nil {
