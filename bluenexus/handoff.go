@@ -1,6 +1,7 @@
 package bluenexus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -135,10 +136,18 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, bool) {
 	return time.Duration(s * float64(time.Second)), true
 }
 
-// parseExpiresAt reads an RFC 3339 time string.
+// parseExpiresAt reads an RFC 3339 time string. A string without escapes
+// (every valid timestamp) is read as it is, without a second JSON decode.
 func parseExpiresAt(raw json.RawMessage) (time.Time, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return time.Time{}, false
+	}
+	if inner := raw[1 : len(raw)-1]; raw[len(raw)-1] == '"' && !bytes.ContainsAny(inner, "\\\"") {
+		t, err := time.Parse(time.RFC3339, string(inner))
+		return t, err == nil
+	}
 	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339, s)

@@ -159,9 +159,12 @@ func (k *Kit) logger(r *http.Request) *zerolog.Logger {
 }
 
 func noStore(h http.Header) {
-	h["Cache-Control"] = []string{"no-store"}
-	h["Pragma"] = []string{"no-cache"}
-	h["Referrer-Policy"] = []string{"no-referrer"}
+	// One allocation for the three values; each slice is capped at its own
+	// element, so an append by later code copies instead of overwriting.
+	v := &[3]string{"no-store", "no-cache", "no-referrer"}
+	h["Cache-Control"] = v[0:1:1]
+	h["Pragma"] = v[1:2:2]
+	h["Referrer-Policy"] = v[2:3:3]
 }
 
 // fail logs the failure and hands it to the error handler.

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -30,10 +32,17 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	}
 	ip, ok := k.cfg.clientIP(r)
 	if !ok || !ip.IsValid() {
-		k.fail(w, r, routeManage, start, fmt.Errorf("handlers: %w", middleware.ErrNoClientIP))
+		reason := middleware.ClientIPError(r.Context()) // why the middleware found none, when it ran
+		if reason == nil || !errors.Is(reason, middleware.ErrNoClientIP) {
+			reason = middleware.ErrNoClientIP
+		}
+		k.fail(w, r, routeManage, start, fmt.Errorf("handlers: %w", reason))
 		return
 	}
-	query := r.URL.Query()
+	var query url.Values // nil without a query: no map to allocate
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
 	next, err := single(query, "next", k.cfg.defaultNext)
 	if err == nil && next != k.cfg.defaultNext {
 		err = urlbuild.CheckNext(next)

@@ -134,6 +134,34 @@ type handoff struct {
 // presentations get "expired" rather than "unknown".
 const retainCodes = time.Hour
 
+// maxRetainedCodes bounds the codes on record under sustained load: beyond
+// it, the oldest codes already past expiry are forgotten early (a late
+// presentation of one then gets "unknown"). Unexpired codes are always kept.
+const maxRetainedCodes = 100_000
+
+// issuedCode is a code in the issue-order queue.
+type issuedCode struct {
+	code      string
+	expiresAt time.Time
+}
+
+// sweepCodesLocked forgets the codes retained past retainCodes, and beyond
+// maxRetainedCodes the oldest expired ones. Codes expire in issue order (one
+// TTL, a clock that moves forward), so it only looks at the front of the
+// queue: constant time per init on average, however many codes are on
+// record. s.mu must be held.
+func (s *Server) sweepCodesLocked(now time.Time) {
+	for len(s.issued) > 0 {
+		c := s.issued[0]
+		if now.Sub(c.expiresAt) <= retainCodes && (len(s.issued) <= maxRetainedCodes || now.Before(c.expiresAt)) {
+			return
+		}
+		delete(s.codes, c.code)
+		s.issued[0] = issuedCode{}
+		s.issued = s.issued[1:]
+	}
+}
+
 type initResponse struct {
 	Code      string `json:"code"`
 	ExpiresAt string `json:"expiresAt"`
@@ -175,11 +203,7 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 	code := randomString(32)
 	s.mu.Lock()
 	now := s.now()
-	for c, h := range s.codes {
-		if now.Sub(h.expiresAt) > retainCodes {
-			delete(s.codes, c)
-		}
-	}
+	s.sweepCodesLocked(now)
 	h := &handoff{
 		user:        u.name,
 		intent:      bluenexus.Intent(intent),
@@ -188,6 +212,7 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 		expiresAt:   now.Add(s.cfg.codeTTL),
 	}
 	s.codes[code] = h
+	s.issued = append(s.issued, issuedCode{code: code, expiresAt: h.expiresAt})
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, initResponse{Code: code, ExpiresAt: h.expiresAt.UTC().Format(time.RFC3339)})
 }
@@ -453,16 +478,24 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Validation failed", errs)
 		return
 	}
+	// Sort pointers and copy only the page: a page costs the same however
+	// many connections the user has, bar the sort. The connections are kept
+	// oldest first, so a descending sort starts from the newest: the usual
+	// query (createdAt, desc) then finds them already in order. The order is
+	// total (ties broken by id), so the input order never changes the result.
 	s.mu.Lock()
 	shape := s.shape
-	matched := make([]bluenexus.Connection, 0, len(u.conns))
-	for _, c := range u.conns {
+	matched := make([]*bluenexus.Connection, 0, len(u.conns))
+	for i := range u.conns {
+		c := u.conns[i]
+		if lq.desc {
+			c = u.conns[len(u.conns)-1-i]
+		}
 		if (lq.status == "" || c.Status == lq.status) && (lq.providerID == "" || c.ProviderID == lq.providerID) {
-			matched = append(matched, copyConn(c))
+			matched = append(matched, c)
 		}
 	}
-	s.mu.Unlock()
-	slices.SortStableFunc(matched, func(a, b bluenexus.Connection) int {
+	slices.SortStableFunc(matched, func(a, b *bluenexus.Connection) int {
 		var c int
 		switch lq.sortBy {
 		case "updatedAt":
@@ -480,7 +513,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	total := len(matched)
 	start := min((lq.page-1)*lq.limit, total)
 	end := min(start+lq.limit, total)
-	resp := listResponse{Data: matched[start:end]}
+	resp := listResponse{Data: make([]bluenexus.Connection, 0, end-start)}
+	for _, c := range matched[start:end] {
+		resp.Data = append(resp.Data, copyConn(c))
+	}
+	s.mu.Unlock()
 	if shape == PaginationPages {
 		pages := (total + lq.limit - 1) / lq.limit
 		resp.Pagination = pagePages{Page: lq.page, Limit: lq.limit, Total: total, Pages: pages,

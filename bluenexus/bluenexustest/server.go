@@ -33,6 +33,7 @@ type Server struct {
 	users    map[string]*user      // by name
 	byToken  map[string]*user      // by token value
 	codes    map[string]*handoff   // by code value
+	issued   []issuedCode          // codes in issue order, for sweeping
 	sessions map[string]*wlSession // by session cookie value
 	hits     map[string]int
 	queued   map[string][]Fault
