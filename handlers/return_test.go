@@ -10,32 +10,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
 )
-
-// fakeClock is a settable clock for the flow manager.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func stateOf(t *testing.T, returnURL string) string {
 	t.Helper()
@@ -58,15 +40,15 @@ func flashOf(resp *http.Response) string {
 // TestReturnExpired pins SECURITY.md's "11 minutes with a 10-minute TTL"
 // row: 410, no hook, and the flow is gone afterwards.
 func TestReturnExpired(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	h := newHarness(t, harnessConfig{mount: "chi", sessionOpts: []session.Option{session.WithClock(clock.Now)}})
 	back := h.complete(h.startFlow(""))
-	clock.Add(11 * time.Minute)
+	clock.Advance(11 * time.Minute)
 	resp, _ := h.get(back)
 	if resp.StatusCode != http.StatusGone {
 		t.Fatalf("status %d, want 410", resp.StatusCode)
 	}
-	clock.Add(-11 * time.Minute)
+	clock.Advance(-11 * time.Minute)
 	if resp, _ := h.get(back); resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		t.Fatalf("expired flow used again after the clock went back: status %d, want 4xx", resp.StatusCode)
 	}
@@ -347,5 +329,35 @@ func TestOpenRedirectCorpusAsNext(t *testing.T) {
 	}
 	if hits := h.emu.Hits(bluenexus.PathHandoffInit); hits != 0 {
 		t.Fatalf("upstream hits = %d, want 0", hits)
+	}
+}
+
+// TestReturnTwoTabsOnTheWhiteLabelPage: two tabs of one browser are on the
+// white-label page at once; each Done returns to its own flow, in either
+// order, and both succeed.
+func TestReturnTwoTabsOnTheWhiteLabelPage(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi"})
+	_, csrf1 := h.whiteLabel(h.startFlow("?next=/one"))
+	_, csrf2 := h.whiteLabel(h.startFlow("?next=/two"))
+	done := func(csrf string) string {
+		resp, body := h.postForm(h.emu.WhiteLabelURL()+"/done", url.Values{"csrf_token": {csrf}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("done: %d %s", resp.StatusCode, body)
+		}
+		return resp.Header.Get("Location")
+	}
+	back2 := done(csrf2)
+	back1 := done(csrf1)
+	if back1 == back2 {
+		t.Fatal("both tabs returned with the same state")
+	}
+	for _, step := range []struct{ back, next string }{{back1, "/one"}, {back2, "/two"}} {
+		resp, _ := h.get(step.back)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != step.next {
+			t.Fatalf("return: %d to %q, want 303 to %s", resp.StatusCode, resp.Header.Get("Location"), step.next)
+		}
+	}
+	if n := h.hooks.Load(); n != 2 {
+		t.Fatalf("hook ran %d times, want 2", n)
 	}
 }

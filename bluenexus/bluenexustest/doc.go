@@ -54,8 +54,11 @@
 //     expired or used one with 410, and a wrong IP with 403, each as an HTML
 //     error page. On success it sets its own session cookie (HttpOnly,
 //     SameSite=Lax, Path=/white-label) and redirects (303) to
-//     /white-label/session, so the code leaves the address bar. Its forms
-//     carry a per-session CSRF token. Done redirects (303) to the redirectUri
+//     /white-label/session, so the code leaves the address bar. Each
+//     handoff opens its own session and the cookie lists the browser's live
+//     ones (at most 5), so several tabs can sit on the page at once; the
+//     page shows the newest, and each form's per-session CSRF token names
+//     the session it belongs to. Done redirects (303) to the redirectUri
 //     exactly as given at init, deep links included; it adds error and
 //     error_description only after [Server.ReturnWithError]. Every page
 //     response sends Cache-Control: no-store and Referrer-Policy: no-referrer.

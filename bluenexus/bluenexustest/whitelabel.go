@@ -115,7 +115,7 @@ func (s *Server) handleWhiteLabel(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		h.used = true
 	}
-	var sid string
+	var sid, cookieValue string
 	if status == 0 {
 		for id, sess := range s.sessions {
 			if !now.Before(sess.expiresAt) {
@@ -129,20 +129,53 @@ func (s *Server) handleWhiteLabel(w http.ResponseWriter, r *http.Request) {
 			csrf:        randomString(32),
 			expiresAt:   now.Add(sessionTTL),
 		}
+		// Each tab's handoff opens its own session; the cookie lists this
+		// browser's live ones, newest last.
+		live := append(s.liveSessionsLocked(r), sid)
+		cookieValue = strings.Join(live[max(0, len(live)-maxSessionsPerBrowser):], ".")
 	}
 	s.mu.Unlock()
 	if status != 0 {
 		s.renderError(w, status, title, msg)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
-		Value:    sid,
-		Path:     PathWhiteLabel,
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-	})
+	setSessionCookie(w, cookieValue)
 	seeOther(w, PathWhiteLabelSession)
+}
+
+// maxSessionsPerBrowser bounds the sessions one browser holds (tabs).
+const maxSessionsPerBrowser = 5
+
+// setSessionCookie writes the browser's session list, or deletes the
+// cookie when the list is empty.
+func setSessionCookie(w http.ResponseWriter, value string) {
+	c := &http.Cookie{Name: SessionCookie, Value: value, Path: PathWhiteLabel, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if value == "" {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+// liveSessionsLocked returns the ids of the request's live sessions, oldest
+// first, dropping expired ones. s.mu must be held.
+func (s *Server) liveSessionsLocked(r *http.Request) []string {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil
+	}
+	var live []string
+	for id := range strings.SplitSeq(c.Value, ".") {
+		sess, ok := s.sessions[id]
+		if !ok {
+			continue
+		}
+		if !s.now().Before(sess.expiresAt) {
+			delete(s.sessions, id)
+			continue
+		}
+		live = append(live, id)
+	}
+	return live
 }
 
 // sameClient reports whether the browser's IP matches the fingerprint. All
@@ -152,22 +185,15 @@ func sameClient(browser, fingerprint netip.Addr) bool {
 	return browser == fingerprint || (browser.IsLoopback() && fingerprint.IsLoopback())
 }
 
-// sessionLocked returns the request's live session and its id.
-// s.mu must be held.
+// sessionLocked returns the request's newest live session and its id: the
+// page shows it. s.mu must be held.
 func (s *Server) sessionLocked(r *http.Request) (*wlSession, string) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil {
+	live := s.liveSessionsLocked(r)
+	if len(live) == 0 {
 		return nil, ""
 	}
-	sess, ok := s.sessions[c.Value]
-	if !ok {
-		return nil, ""
-	}
-	if !s.now().Before(sess.expiresAt) {
-		delete(s.sessions, c.Value)
-		return nil, ""
-	}
-	return sess, c.Value
+	sid := live[len(live)-1]
+	return s.sessions[sid], sid
 }
 
 func (s *Server) noSession(w http.ResponseWriter) {
@@ -226,14 +252,23 @@ func (s *Server) postForm(w http.ResponseWriter, r *http.Request) (*wlSession, s
 		return nil, "", false
 	}
 	s.mu.Lock()
-	sess, sid := s.sessionLocked(r)
-	if sess == nil {
+	live := s.liveSessionsLocked(r)
+	if len(live) == 0 {
 		s.mu.Unlock()
 		s.noSession(w)
 		return nil, "", false
 	}
+	// The form's CSRF token names which of the browser's sessions (tabs)
+	// posted it.
+	var sess *wlSession
+	var sid string
 	tokens := r.PostForm["csrf_token"]
-	if len(tokens) != 1 || subtle.ConstantTimeCompare([]byte(tokens[0]), []byte(sess.csrf)) != 1 {
+	for _, id := range live {
+		if len(tokens) == 1 && subtle.ConstantTimeCompare([]byte(tokens[0]), []byte(s.sessions[id].csrf)) == 1 {
+			sess, sid = s.sessions[id], id
+		}
+	}
+	if sess == nil {
 		s.mu.Unlock()
 		s.renderError(w, http.StatusForbidden, "The form has expired",
 			"The form's security token is missing or wrong. Reload the page and try again.")
@@ -282,19 +317,14 @@ func (s *Server) handleDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delete(s.sessions, sid)
+	remaining := strings.Join(s.liveSessionsLocked(r), ".")
 	target := sess.redirectURI
 	if e := s.retErr; e != nil {
 		s.retErr = nil
 		target = appendQuery(target, url.Values{"error": {e.code}, "error_description": {e.description}})
 	}
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
-		Path:     PathWhiteLabel,
-		MaxAge:   -1,
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-	})
+	setSessionCookie(w, remaining)
 	seeOther(w, target)
 }
 
