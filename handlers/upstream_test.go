@@ -27,6 +27,7 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/metrics"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -40,7 +41,7 @@ type rig struct {
 	*harness
 	client *bluenexus.Client
 	obs    *rigObserver
-	log    *rigBuffer // the kit's log (WithLogger) and whatever wrap logs
+	log    *testkit.SyncBuffer // the kit's log (WithLogger) and whatever wrap logs
 	errs   *rigErrors
 	// responses holds every response of the app the browser received, when
 	// rigConfig.record is set.
@@ -77,7 +78,7 @@ const (
 func newRig(t *testing.T, rc rigConfig) *rig {
 	t.Helper()
 	h := &harness{t: t, events: make(chan handlers.ReturnEvent, 16)}
-	r := &rig{harness: h, obs: &rigObserver{}, log: &rigBuffer{}, errs: &rigErrors{}, responses: &rigResponses{}}
+	r := &rig{harness: h, obs: &rigObserver{}, log: &testkit.SyncBuffer{}, errs: &rigErrors{}, responses: &rigResponses{}}
 
 	emuOpts := []bluenexustest.Option{bluenexustest.WithUser("alice")}
 	if rc.token != "" {
@@ -202,24 +203,6 @@ func rigLogEvents(t *testing.T, log, name string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// rigBuffer is a log sink safe for concurrent writes.
-type rigBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *rigBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *rigBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // rigObserver records the kit's metrics events.

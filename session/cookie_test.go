@@ -72,7 +72,7 @@ func TestCookieAttributes_C1(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAttrs(t, setCookieHeader(t, rec), tc.wantName, tc.wantAttrs, tc.notAttrs)
-			b.keep(rec)
+			b.Keep(rec)
 			b.begin(t, m, testParams) // keep one flow so the next save is a rewrite
 
 			rec = httptest.NewRecorder()
@@ -302,7 +302,7 @@ func TestCookieSize_C4(t *testing.T) {
 			for range tc.begins {
 				flows = append(flows, b.begin(t, m, tc.p))
 			}
-			h := b.last.Header.Get("Set-Cookie")
+			h := b.Last.Header.Get("Set-Cookie")
 			value, _, _ := strings.Cut(h, ";")
 			t.Logf("%d flows begun: cookie name=value %d bytes", tc.begins, len(value))
 			if len(value) > tc.limit {

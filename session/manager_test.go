@@ -36,8 +36,8 @@ func TestBeginFinishRoundTrip(t *testing.T) {
 	if got.Intent != testParams.Intent || got.Next != testParams.Next || got.ReturnURI != testParams.ReturnURI {
 		t.Fatalf("params not kept: %#v", got)
 	}
-	if len(b.cookies) != 0 {
-		t.Fatalf("the last flow finished but the cookie remains: %v", b.cookies)
+	if len(b.Cookies) != 0 {
+		t.Fatalf("the last flow finished but the cookie remains: %v", b.Cookies)
 	}
 }
 
@@ -199,19 +199,19 @@ func TestBadCookieIsNoFlow_C5(t *testing.T) {
 		name   string
 		mangle func(b *browser)
 	}{
-		{"no cookie", func(b *browser) { clear(b.cookies) }},
+		{"no cookie", func(b *browser) { clear(b.Cookies) }},
 		{"tampered", func(b *browser) {
-			v := []byte(b.cookies[m.CookieName()])
+			v := []byte(b.Cookies[m.CookieName()])
 			v[len(v)/2] ^= 1
-			b.cookies[m.CookieName()] = string(v)
+			b.Cookies[m.CookieName()] = string(v)
 		}},
-		{"truncated", func(b *browser) { b.cookies[m.CookieName()] = b.cookies[m.CookieName()][:40] }},
-		{"garbage", func(b *browser) { b.cookies[m.CookieName()] = "not-a-cookie" }},
+		{"truncated", func(b *browser) { b.Cookies[m.CookieName()] = b.Cookies[m.CookieName()][:40] }},
+		{"garbage", func(b *browser) { b.Cookies[m.CookieName()] = "not-a-cookie" }},
 		{"under another name", func(b *browser) {
-			b.cookies["__Host-other"] = b.cookies[m.CookieName()]
-			delete(b.cookies, m.CookieName())
+			b.Cookies["__Host-other"] = b.Cookies[m.CookieName()]
+			delete(b.Cookies, m.CookieName())
 		}},
-		{"oversize", func(b *browser) { b.cookies[m.CookieName()] = strings.Repeat("A", 5000) }},
+		{"oversize", func(b *browser) { b.Cookies[m.CookieName()] = strings.Repeat("A", 5000) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestBadCookieIsNoFlow_C5(t *testing.T) {
 			if _, err := b.finish(m, f.State); !errors.Is(err, ErrNoFlow) {
 				t.Fatalf("Finish = %v, want ErrNoFlow", err)
 			}
-			if strings.Contains(fmt.Sprint(b.last.Header), "securecookie") {
+			if strings.Contains(fmt.Sprint(b.Last.Header), "securecookie") {
 				t.Fatal("decode error text reached the response")
 			}
 			if _, err := b.finishLatest(m); !errors.Is(err, ErrNoFlow) {
@@ -391,7 +391,7 @@ func TestBeginTwiceInOneRequest(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	b.keep(rec) // the last Set-Cookie wins, as in a browser
+	b.Keep(rec) // the last Set-Cookie wins, as in a browser
 	for _, f := range []Flow{f1, f2} {
 		if _, err := b.finish(m, f.State); err != nil {
 			t.Fatalf("flow %s: %v", f.Next, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/internal/testkit"
 )
 
 func checkPageHeaders(t *testing.T, what string, h http.Header) {
@@ -126,17 +127,17 @@ func TestCodeRules(t *testing.T) {
 	tests := []struct {
 		name     string
 		initHdrs []string
-		before   func(s *bluenexustest.Server, b *http.Client, code string, clock *fakeClock)
+		before   func(s *bluenexustest.Server, b *http.Client, code string, clock *testkit.Clock)
 		code     func(real string) string
 		want     int
 		wantText string
 	}{
 		{name: "fresh code works", want: http.StatusSeeOther},
-		{name: "works at +29s", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *fakeClock) { c.Advance(29 * time.Second) }, want: http.StatusSeeOther},
-		{name: "expired at +30s", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *fakeClock) { c.Advance(30 * time.Second) }, want: http.StatusGone, wantText: "expired"},
-		{name: "expired at +31s", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *fakeClock) { c.Advance(31 * time.Second) }, want: http.StatusGone, wantText: "expired"},
-		{name: "expired long after", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *fakeClock) { c.Advance(50 * time.Minute) }, want: http.StatusGone, wantText: "expired"},
-		{name: "replayed code", before: func(s *bluenexustest.Server, _ *http.Client, code string, _ *fakeClock) {
+		{name: "works at +29s", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *testkit.Clock) { c.Advance(29 * time.Second) }, want: http.StatusSeeOther},
+		{name: "expired at +30s", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *testkit.Clock) { c.Advance(30 * time.Second) }, want: http.StatusGone, wantText: "expired"},
+		{name: "expired at +31s", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *testkit.Clock) { c.Advance(31 * time.Second) }, want: http.StatusGone, wantText: "expired"},
+		{name: "expired long after", before: func(_ *bluenexustest.Server, _ *http.Client, _ string, c *testkit.Clock) { c.Advance(50 * time.Minute) }, want: http.StatusGone, wantText: "expired"},
+		{name: "replayed code", before: func(s *bluenexustest.Server, _ *http.Client, code string, _ *testkit.Clock) {
 			openWhiteLabel(t, browser(t), s, code)
 		}, want: http.StatusGone, wantText: "already used"},
 		{name: "IP mismatch", initHdrs: []string{"X-Forwarded-For", "203.0.113.7"}, want: http.StatusForbidden, wantText: "same IP address"},

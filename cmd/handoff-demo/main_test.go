@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -9,27 +8,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/handoffkit/handoffkit/internal/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var csrfToken = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
@@ -41,7 +24,7 @@ func TestDemoScriptedFlow(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			ready := make(chan string, 1)
 			done := make(chan error, 1)
-			out := &syncBuffer{}
+			out := &testkit.SyncBuffer{}
 			go func() {
 				done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-emulator-addr", "127.0.0.1:0",
 					"-insecure-dev-cookies", "-mux", mux, "-log-level", "debug"}, out, ready)

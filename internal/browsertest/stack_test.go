@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"io"
 	"log"
@@ -17,6 +16,7 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/internal/demoapp"
+	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
 )
 
@@ -29,7 +29,7 @@ type stack struct {
 	appURL string
 	emu    *bluenexustest.Server
 	obs    *counter
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
 
 // startStack starts a fresh emulator (users alice, with Notion connected,
@@ -52,7 +52,7 @@ func startStack(t *testing.T, secure bool) *stack {
 	// comes first and the handler is set once the app exists.
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	st := &stack{name: "http", secure: secure, emu: emu, obs: newCounter(), logs: &syncBuffer{}}
+	st := &stack{name: "http", secure: secure, emu: emu, obs: newCounter(), logs: &testkit.SyncBuffer{}}
 	scheme := "http://"
 	if secure {
 		st.name, scheme = "https", "https://"
@@ -143,22 +143,4 @@ func (c *counter) mints() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.minted
-}
-
-// syncBuffer collects the app's log lines from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
 )
 
@@ -172,67 +172,29 @@ func (p *redisProcess) stop() {
 	p.cmd = nil
 }
 
-// fakeClock is an injected clock that only moves when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock returns an injected clock that only moves when told.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // browser carries cookies between direct Manager calls, like a cookie jar.
-type browser struct {
-	cookies map[string]string
-	last    *http.Response
-}
+type browser struct{ *testkit.Browser }
 
-func newBrowser() *browser { return &browser{cookies: map[string]string{}} }
+func newBrowser() *browser { return &browser{testkit.NewBrowser()} }
 
 // copy returns a second browser holding the same cookies: an old copy.
-func (b *browser) copy() *browser {
-	c := newBrowser()
-	for k, v := range b.cookies {
-		c.cookies[k] = v
-	}
-	return c
-}
+func (b *browser) copy() *browser { return &browser{b.Copy()} }
 
+// request returns a return-endpoint request carrying the browser's cookies.
 func (b *browser) request() *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "https://app.example/connections/return", nil)
-	for name, v := range b.cookies {
-		r.AddCookie(&http.Cookie{Name: name, Value: v})
-	}
-	return r
-}
-
-func (b *browser) keep(rec *httptest.ResponseRecorder) {
-	b.last = rec.Result()
-	for _, c := range b.last.Cookies() {
-		if c.MaxAge < 0 {
-			delete(b.cookies, c.Name)
-		} else {
-			b.cookies[c.Name] = c.Value
-		}
-	}
+	return b.Request(http.MethodGet, "https://app.example/connections/return")
 }
 
 func (b *browser) begin(t testing.TB, m *session.Manager, p session.Params) session.Flow {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	f, err := m.Begin(rec, b.request(), p)
-	b.keep(rec)
+	b.Keep(rec)
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
 	}
@@ -242,7 +204,7 @@ func (b *browser) begin(t testing.TB, m *session.Manager, p session.Params) sess
 func (b *browser) finish(m *session.Manager, state session.State) (session.Flow, error) {
 	rec := httptest.NewRecorder()
 	f, err := m.Finish(rec, b.request(), state.Reveal())
-	b.keep(rec)
+	b.Keep(rec)
 	return f, err
 }
 

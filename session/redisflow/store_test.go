@@ -59,7 +59,7 @@ func hostileOptions(s *Store) *Store {
 
 func setCookie(t testing.TB, b *browser) string {
 	t.Helper()
-	h := b.last.Header.Values("Set-Cookie")
+	h := b.Last.Header.Values("Set-Cookie")
 	if len(h) != 1 {
 		t.Fatalf("want one Set-Cookie header, got %q", h)
 	}
@@ -203,7 +203,7 @@ func TestStoreCookieCarriesOnlyAnID_C4(t *testing.T) {
 	for range session.DefaultMaxFlows {
 		flows = append(flows, b.begin(t, m, long))
 	}
-	value := b.cookies[session.DefaultCookieName]
+	value := b.Cookies[session.DefaultCookieName]
 	if len(value) > 200 {
 		t.Fatalf("cookie value is %d bytes, want a short id", len(value))
 	}
@@ -243,16 +243,16 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 		record bool // the test leaves the flow's record in Redis
 	}{
 		{"tampered cookie", func(b *browser, _ string) {
-			v := []byte(b.cookies[session.DefaultCookieName])
+			v := []byte(b.Cookies[session.DefaultCookieName])
 			v[10] ^= 1
-			b.cookies[session.DefaultCookieName] = string(v)
+			b.Cookies[session.DefaultCookieName] = string(v)
 		}, true},
 		{"cookie of other keys", func(b *browser, key string) {
 			other := mustStore(t, rdb, []session.KeyPair{otherKeys}, WithKeyPrefix(prefix))
 			var id string
-			securecookie.DecodeMulti(session.DefaultCookieName, b.cookies[session.DefaultCookieName], &id, s.codecs...)
+			securecookie.DecodeMulti(session.DefaultCookieName, b.Cookies[session.DefaultCookieName], &id, s.codecs...)
 			v, _ := securecookie.EncodeMulti(session.DefaultCookieName, id, other.codecs...)
-			b.cookies[session.DefaultCookieName] = v
+			b.Cookies[session.DefaultCookieName] = v
 		}, true},
 		{"record replaced in Redis", func(_ *browser, key string) {
 			rdb.Set(ctx, key, "c\x01f\x01s\x051\nf x", time.Minute)
@@ -261,7 +261,7 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 			victim := newBrowser()
 			victim.begin(t, m, testParams)
 			var id string
-			securecookie.DecodeMulti(session.DefaultCookieName, victim.cookies[session.DefaultCookieName], &id, s.codecs...)
+			securecookie.DecodeMulti(session.DefaultCookieName, victim.Cookies[session.DefaultCookieName], &id, s.codecs...)
 			rdb.Set(ctx, key, rdb.Get(ctx, s.key(id)).Val(), time.Minute)
 		}, true},
 		{"record gone", func(_ *browser, key string) { rdb.Del(ctx, key) }, false},
@@ -271,7 +271,7 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 			b := newBrowser()
 			f := b.begin(t, m, testParams)
 			var id string
-			if err := securecookie.DecodeMulti(session.DefaultCookieName, b.cookies[session.DefaultCookieName], &id, s.codecs...); err != nil {
+			if err := securecookie.DecodeMulti(session.DefaultCookieName, b.Cookies[session.DefaultCookieName], &id, s.codecs...); err != nil {
 				t.Fatal(err)
 			}
 			tc.spoil(b, s.key(id))
@@ -280,7 +280,7 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 			}
 			b.begin(t, m, testParams)
 			var fresh string
-			securecookie.DecodeMulti(session.DefaultCookieName, b.cookies[session.DefaultCookieName], &fresh, s.codecs...)
+			securecookie.DecodeMulti(session.DefaultCookieName, b.Cookies[session.DefaultCookieName], &fresh, s.codecs...)
 			if !validID(fresh) || fresh == id {
 				t.Fatalf("Begin after an unreadable session kept id %v (fresh %q)", fresh == id, fresh)
 			}
@@ -330,7 +330,7 @@ func TestStoreFailsClosedWhenRedisDown(t *testing.T) {
 	if _, err := b.finish(m, f.State); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("Finish while Redis is down: %v, want session.ErrUnavailable (refused, nothing consumed)", err)
 	}
-	if h := b.last.Header.Values("Set-Cookie"); len(h) != 0 {
+	if h := b.Last.Header.Values("Set-Cookie"); len(h) != 0 {
 		t.Fatalf("Finish wrote %q while Redis is down", h)
 	}
 	rec := httptest.NewRecorder()
