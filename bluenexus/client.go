@@ -116,6 +116,11 @@ func NewClient(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Timeout returns the whole-call time budget ([WithTimeout]). Callers that
+// make several calls for one user action (the handlers' second mint) bound
+// them all by it.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
 // newTransport is the default transport: short connection-level timeouts
 // and a connection pool sized for a busy app server talking to one host.
 func newTransport() *http.Transport {

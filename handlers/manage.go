@@ -95,8 +95,11 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 }
 
 // mint calls handoff init, and once more when the code came back with less
-// than the minimum life left (a slow call, or a short-lived code).
+// than the minimum life left (a slow call, or a short-lived code). Both
+// calls share one time budget, the client's.
 func (k *Kit) mint(ctx context.Context, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.client.Timeout())
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		t0 := time.Now()
 		h, err := k.client.InitHandoff(ctx, token, req)

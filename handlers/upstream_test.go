@@ -495,6 +495,28 @@ func TestD3_CodeMintedWithTooLittleLife(t *testing.T) {
 	}
 }
 
+// TestD3_SecondMintSharesTheBudget: the second mint runs inside what is left
+// of the client's budget, not a fresh one: two slow calls that each fit the
+// budget alone, but not together, end in a timeout within one budget.
+func TestD3_SecondMintSharesTheBudget(t *testing.T) {
+	r := newRig(t, rigConfig{
+		clientOpts: []bluenexus.Option{bluenexus.WithTimeout(600 * time.Millisecond)},
+		emuOpts:    []bluenexustest.Option{bluenexustest.WithCodeTTL(3 * time.Second)},
+		kitOpts:    []handlers.Option{handlers.WithMinCodeLife(10 * time.Second)},
+	})
+	r.emu.Inject(bluenexus.PathHandoffInit, bluenexustest.Latency(400*time.Millisecond), bluenexustest.Latency(400*time.Millisecond))
+	resp, body, took := r.manage()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504: %s", resp.StatusCode, body)
+	}
+	if took > 600*time.Millisecond+time.Second {
+		t.Errorf("took %v, want about one 600ms budget", took)
+	}
+	if n := r.hits(); n != 2 {
+		t.Errorf("upstream hits = %d, want 2", n)
+	}
+}
+
 // TestD5_BreakerThroughHandlers: after three consecutive upstream failures
 // /manage-connections fails fast with 503 and Retry-After and no upstream
 // call; once the open period ends one probe goes through, succeeds and
