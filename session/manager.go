@@ -328,7 +328,8 @@ func (m *Manager) consume(w http.ResponseWriter, r *http.Request, sess *sessions
 
 // load reads the flow cookie. ok is false when there is none, it does not
 // decode, or it holds no flow; fs is then empty and sess a session to save a
-// fresh value into.
+// fresh value into. err is set only when the store reports
+// [ErrUnavailable]: that is not "no flow", and the caller fails closed.
 func (m *Manager) load(r *http.Request) (sess *sessions.Session, fs flowSet, ok bool, err error) {
 	sess, err = m.store.Get(r, m.name)
 	if sess == nil {
