@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ var (
 	ErrBlueNexusReturn = errors.New("handlers: BlueNexus returned an error")
 	// ErrHook: the on-return hook failed or ran out of time.
 	ErrHook = errors.New("handlers: on-return hook failed")
+	// ErrMethodNotAllowed: the route does not serve the request's method
+	// (405, with Allow). It wraps ErrBadRequest.
+	ErrMethodNotAllowed = fmt.Errorf("%w: method not allowed", ErrBadRequest)
 	// ErrSession: the flow could not be saved.
 	ErrSession = errors.New("handlers: flow session")
 )
@@ -92,7 +96,12 @@ func StatusOf(err error) int {
 	switch OutcomeOf(err) {
 	case OutcomeUnauthenticated:
 		return http.StatusUnauthorized
-	case OutcomeNoClientIP, OutcomeMalformed, OutcomeBadRequest:
+	case OutcomeBadRequest:
+		if errors.Is(err, ErrMethodNotAllowed) {
+			return http.StatusMethodNotAllowed
+		}
+		return http.StatusBadRequest
+	case OutcomeNoClientIP, OutcomeMalformed:
 		return http.StatusBadRequest
 	case OutcomeNoFlow, OutcomeUnknownState, OutcomeReplayed, OutcomeSuperseded:
 		return http.StatusForbidden

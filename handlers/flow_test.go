@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -219,3 +220,28 @@ func TestReturnRejects(t *testing.T) {
 }
 
 var _ = bluenexustest.NewServer
+
+// TestMethodNotAllowed: both routes answer other methods with 405 and
+// Allow, before any work.
+func TestMethodNotAllowed(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "servemux"})
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPut, "/connections/return", "GET, HEAD, POST"},
+		{http.MethodDelete, "/connections/return", "GET, HEAD, POST"},
+	} {
+		req, _ := http.NewRequest(tc.method, h.app.URL+tc.path, nil)
+		resp, _ := h.do(req)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q, want 405 Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.allow)
+		}
+	}
+	// ManageConnections mounted without a method pattern still refuses POST.
+	rec := httptest.NewRecorder()
+	h.kit.ManageConnections().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/manage-connections", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST manage: %d Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+	if n := h.emu.Hits(bluenexus.PathHandoffInit); n != 0 {
+		t.Errorf("upstream hits = %d", n)
+	}
+}

@@ -22,7 +22,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		k.fail(w, r, routeManage, start, fmt.Errorf("%w: method %s", ErrBadRequest, r.Method))
+		k.fail(w, r, routeManage, start, ErrMethodNotAllowed)
 		return
 	}
 	token, ok := k.cfg.accessToken(r)

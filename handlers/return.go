@@ -65,7 +65,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		state, bnError, err = returnBody(w, r)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		err = fmt.Errorf("%w: method %s", ErrBadRequest, r.Method)
+		err = ErrMethodNotAllowed
 	}
 	if err != nil {
 		k.fail(w, r, routeReturn, start, err)
