@@ -42,6 +42,7 @@ type ReturnError struct {
 	Description string
 }
 
+// Error describes the BlueNexus error; it carries no secret.
 func (e *ReturnError) Error() string {
 	if e.Description == "" {
 		return "handlers: BlueNexus returned error " + strconv.Quote(e.Code)
