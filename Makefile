@@ -25,6 +25,8 @@ SCREENSHOTS ?= $(or $(HANDOFFKIT_SCREENSHOTS),/tmp/handoffkit-screenshots)
 test: deps vet
 	@echo "browser test screenshots: $(SCREENSHOTS)"
 	HANDOFFKIT_SCREENSHOTS=$(SCREENSHOTS) scripts/with-redis.sh $(GO) test -race -timeout 8m $(PKGS)
+	@echo "brief fuzzing of the client-IP parsers (longer: make fuzz)"
+	FUZZ_PKGS=./middleware scripts/fuzz.sh 3s
 
 bench:
 	scripts/bench.sh $(BENCH_COUNT)
