@@ -226,8 +226,9 @@ var _ = bluenexustest.NewServer
 func TestMethodNotAllowed(t *testing.T) {
 	h := newHarness(t, harnessConfig{mount: "servemux"})
 	for _, tc := range []struct{ method, path, allow string }{
-		{http.MethodPut, "/connections/return", "GET, HEAD, POST"},
-		{http.MethodDelete, "/connections/return", "GET, HEAD, POST"},
+		{http.MethodPut, "/connections/return", "GET, POST"},
+		{http.MethodHead, "/connections/return", "GET, POST"},
+		{http.MethodHead, "/manage-connections", "GET"},
 	} {
 		req, _ := http.NewRequest(tc.method, h.app.URL+tc.path, nil)
 		resp, _ := h.do(req)
@@ -238,7 +239,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	// ManageConnections mounted without a method pattern still refuses POST.
 	rec := httptest.NewRecorder()
 	h.kit.ManageConnections().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/manage-connections", nil))
-	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
 		t.Errorf("POST manage: %d Allow %q", rec.Code, rec.Header().Get("Allow"))
 	}
 	if n := h.emu.Hits(bluenexus.PathHandoffInit); n != 0 {

@@ -20,8 +20,9 @@ const routeManage = "manage"
 func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	noStore(w.Header())
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	// GET only: a HEAD (a link prefetcher, a checker) must not mint a code.
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
 		k.fail(w, r, routeManage, start, ErrMethodNotAllowed)
 		return
 	}
@@ -69,9 +70,14 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, routeManage, start, fmt.Errorf("%w: %w", ErrSession, err))
 		return
 	}
-	redirectURI := base.String()
-	if !k.cfg.fixedRedirect {
+	var redirectURI string
+	switch {
+	case !k.cfg.fixedRedirect:
 		redirectURI = urlbuild.RedirectURI(base, flow.State.Reveal())
+	case choice != "":
+		redirectURI = choice // byte for byte as allowlisted
+	default:
+		redirectURI = k.cfg.returnURL // byte for byte as configured
 	}
 	h, err := k.mint(r.Context(), token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
 	if err != nil {

@@ -58,13 +58,13 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		asJSON  bool
 	)
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	case http.MethodGet: // not HEAD: a prefetch must not consume the flow
 		state, bnError, err = returnParams(r.URL.Query())
 	case http.MethodPost:
 		asJSON = true
 		state, bnError, err = returnBody(w, r)
 	default:
-		w.Header().Set("Allow", "GET, HEAD, POST")
+		w.Header().Set("Allow", "GET, POST")
 		err = ErrMethodNotAllowed
 	}
 	if err != nil {
