@@ -23,9 +23,6 @@ var (
 	// `next` that is not a safe local path, a `redirect` not in the allowlist,
 	// a bad JSON body).
 	ErrBadRequest = errors.New("handlers: bad request")
-	// ErrBlueNexusReturn: BlueNexus sent the user back with an error
-	// parameter. Errors wrapping it are a *ReturnError.
-	ErrBlueNexusReturn = errors.New("handlers: BlueNexus returned an error")
 	// ErrHook: the on-return hook failed or ran out of time.
 	ErrHook = errors.New("handlers: on-return hook failed")
 	// ErrMethodNotAllowed: the route does not serve the request's method
@@ -34,24 +31,6 @@ var (
 	// ErrSession: the flow could not be saved.
 	ErrSession = errors.New("handlers: flow session")
 )
-
-// ReturnError is BlueNexus's `error` and `error_description` from a return
-// whose state was valid. Both are sanitised: printable ASCII, bounded length.
-type ReturnError struct {
-	Code        string
-	Description string
-}
-
-// Error describes the BlueNexus error; it carries no secret.
-func (e *ReturnError) Error() string {
-	if e.Description == "" {
-		return "handlers: BlueNexus returned error " + strconv.Quote(e.Code)
-	}
-	return "handlers: BlueNexus returned error " + strconv.Quote(e.Code) + ": " + strconv.Quote(e.Description)
-}
-
-// Unwrap makes errors.Is(err, ErrBlueNexusReturn) hold.
-func (e *ReturnError) Unwrap() error { return ErrBlueNexusReturn }
 
 // OutcomeOf classifies an error from the kit into its [Outcome].
 func OutcomeOf(err error) Outcome {
@@ -78,8 +57,6 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeSuperseded
 	case errors.Is(err, session.ErrUnknownState):
 		return OutcomeUnknownState
-	case errors.Is(err, ErrBlueNexusReturn):
-		return OutcomeBlueNexusError
 	case errors.Is(err, ErrHook):
 		return OutcomeHookFailed
 	case errors.Is(err, bluenexus.ErrCircuitOpen):
@@ -108,8 +85,6 @@ func StatusOf(err error) int {
 		return http.StatusForbidden
 	case OutcomeExpired:
 		return http.StatusGone
-	case OutcomeBlueNexusError:
-		return http.StatusBadGateway
 	case OutcomeUnavailable, OutcomeStateUnavailable:
 		return http.StatusServiceUnavailable
 	case OutcomeHookFailed, OutcomeInternal:

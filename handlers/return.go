@@ -53,7 +53,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	var (
 		state   string
-		bnError *ReturnError
+		bnError *bnReturnError
 		err     error
 		asJSON  bool
 	)
@@ -106,13 +106,17 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	ev := k.logger(r).Info().Str("event", "handoff.returned").Str("route", routeReturn).Str("path", r.URL.Path).
 		Str("outcome", string(outcome)).Dur("latency", time.Since(start))
 	if bnError != nil {
-		ev = ev.Str("bluenexus_error", bnError.Code)
+		ev = ev.Str("bluenexus_error", bnError.code).Str("bluenexus_error_description", bnError.description)
 	}
 	ev.Msg("handoff returned")
 
 	if asJSON {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"outcome":` + strconv.Quote(string(outcome)) + `,"next":` + strconv.Quote(next) + "}\n"))
+		body := `{"outcome":` + strconv.Quote(string(outcome)) + `,"next":` + strconv.Quote(next)
+		if bnError != nil {
+			body += `,"error":` + strconv.Quote(bnError.code)
+		}
+		w.Write([]byte(body + "}\n"))
 		return
 	}
 	k.setFlash(w, outcome)
@@ -137,7 +141,7 @@ func (k *Kit) runHook(ctx context.Context, ev ReturnEvent) error {
 // returnParams reads the GET return's query: exactly one state (possibly
 // empty, which the session rejects as malformed), and BlueNexus's optional
 // error parameters.
-func returnParams(q map[string][]string) (string, *ReturnError, error) {
+func returnParams(q map[string][]string) (string, *bnReturnError, error) {
 	state, err := single(q, "state", "")
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
@@ -160,7 +164,7 @@ type returnJSON struct {
 }
 
 // returnBody reads the POST return's JSON body.
-func returnBody(w http.ResponseWriter, r *http.Request) (string, *ReturnError, error) {
+func returnBody(w http.ResponseWriter, r *http.Request) (string, *bnReturnError, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return "", nil, fmt.Errorf("%w: %w: content type must be application/json", ErrBadRequest, session.ErrMalformedState)
@@ -177,13 +181,19 @@ func returnBody(w http.ResponseWriter, r *http.Request) (string, *ReturnError, e
 	return body.State, returnError(body.Error, body.ErrorDescription), nil
 }
 
+// bnReturnError is BlueNexus's `error` and `error_description` from a
+// return. A valid state with them consumes the flow, skips the hook and
+// lands the user on `next` with [OutcomeBlueNexusError]; the code goes to
+// the log and the JSON answer, the description to the log.
+type bnReturnError struct{ code, description string }
+
 // returnError sanitises BlueNexus's error parameters: printable ASCII only,
 // bounded length. No error code means no error.
-func returnError(code, desc string) *ReturnError {
+func returnError(code, desc string) *bnReturnError {
 	if code == "" {
 		return nil
 	}
-	return &ReturnError{Code: printable(code, 64), Description: printable(desc, 256)}
+	return &bnReturnError{code: printable(code, 64), description: printable(desc, 256)}
 }
 
 func printable(s string, n int) string {

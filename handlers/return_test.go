@@ -361,3 +361,24 @@ func TestReturnTwoTabsOnTheWhiteLabelPage(t *testing.T) {
 		t.Fatalf("hook ran %d times, want 2", n)
 	}
 }
+
+// TestMobileFlowBlueNexusError: a mobile app hands back BlueNexus's error
+// with the state: the flow is consumed, the hook does not run, and the JSON
+// answer names the outcome and BlueNexus's error code.
+func TestMobileFlowBlueNexusError(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi"})
+	back := h.complete(h.startFlow(""))
+	body := `{"state":` + strconv.Quote(stateOf(t, back)) + `,"error":"access_denied","error_description":"cancelled"}`
+	req, _ := http.NewRequest(http.MethodPost, h.app.URL+"/connections/return", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, got := h.do(req)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, `"outcome":"bluenexus_error"`) || !strings.Contains(got, `"error":"access_denied"`) {
+		t.Fatalf("POST return: %d %s", resp.StatusCode, got)
+	}
+	if n := h.hooks.Load(); n != 0 {
+		t.Fatalf("hook ran %d times", n)
+	}
+	if resp, _ := h.get(back); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("flow not consumed: %d", resp.StatusCode)
+	}
+}
