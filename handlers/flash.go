@@ -7,7 +7,7 @@ import "net/http"
 func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
 	http.SetCookie(w, &http.Cookie{
 		Name: k.cfg.flashName, Value: string(o), Path: "/", MaxAge: 60,
-		Secure: !k.cfg.insecureFlash, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: k.cfg.flashSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -23,7 +23,7 @@ func (k *Kit) TakeOutcome(w http.ResponseWriter, r *http.Request) (Outcome, bool
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: k.cfg.flashName, Value: "", Path: "/", MaxAge: -1,
-		Secure: !k.cfg.insecureFlash, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: k.cfg.flashSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	o, ok := flashOutcomes[c.Value]
 	return o, ok

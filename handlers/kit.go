@@ -98,8 +98,10 @@ func New(client *bluenexus.Client, flows *session.Manager, opts ...Option) (*Kit
 	if err := urlbuild.CheckNext(cfg.defaultNext); err != nil {
 		return nil, fmt.Errorf("handlers: WithDefaultNext: %w", err)
 	}
-	k.cfg.flashName = "__Host-handoffkit-outcome"
-	if cfg.insecureFlash {
+	// The outcome flash cookie is as secure as the flow cookie: Secure with
+	// the __Host- prefix unless the flows run on plain http for development.
+	k.cfg.flashName, k.cfg.flashSecure = "__Host-handoffkit-outcome", flows.Secure()
+	if !k.cfg.flashSecure {
 		k.cfg.flashName = "handoffkit-outcome"
 	}
 	k.manage = http.HandlerFunc(k.serveManage)

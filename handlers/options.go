@@ -33,7 +33,7 @@ type config struct {
 	minCodeLife   time.Duration
 	observer      Observer
 	flashName     string
-	insecureFlash bool
+	flashSecure   bool
 }
 
 // WithWhiteLabelURL sets the app's white-label page URL, as configured in the
@@ -147,8 +147,3 @@ func WithMinCodeLife(d time.Duration) Option { return func(c *config) { c.minCod
 
 // WithObserver sets the metrics observer. Default: none.
 func WithObserver(o Observer) Option { return func(c *config) { c.observer = o } }
-
-// WithInsecureCookies lets the flash cookie go over plain http, for local
-// development on loopback only. Pair it with session.WithInsecureCookies.
-// Default: off (the flash cookie is Secure and named with the __Host- prefix).
-func WithInsecureCookies() Option { return func(c *config) { c.insecureFlash = true } }

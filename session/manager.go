@@ -180,6 +180,11 @@ func validCookieName(name string) bool {
 // CookieName returns the flow cookie's name.
 func (m *Manager) CookieName() string { return m.name }
 
+// Secure reports whether the flow cookie carries the Secure attribute (it
+// does unless [WithInsecureCookies]). Other cookies of the flow, such as the
+// handlers' outcome flash, follow it.
+func (m *Manager) Secure() bool { return m.cookie.Secure }
+
 // TTL returns how long a flow may take from Begin to Finish.
 func (m *Manager) TTL() time.Duration { return m.ttl }
 

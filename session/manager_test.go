@@ -458,3 +458,24 @@ func TestWorksWithFilesystemStore(t *testing.T) {
 		t.Fatal("old cookie copy finished again")
 	}
 }
+
+// TestSecureFollowsTheCookieOption: Secure reports the flow cookie's Secure
+// attribute, which the handlers' flash cookie follows.
+func TestSecureFollowsTheCookieOption(t *testing.T) {
+	store, err := NewCookieStore(testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts []Option
+		want bool
+	}{{nil, true}, {[]Option{WithInsecureCookies()}, false}} {
+		m, err := New(store, tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Secure() != tc.want {
+			t.Errorf("Secure() = %v, want %v", m.Secure(), tc.want)
+		}
+	}
+}

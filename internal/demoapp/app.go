@@ -135,9 +135,6 @@ func New(cfg Config) (*App, error) {
 		handlers.WithLogger(cfg.Logger),
 		handlers.WithErrorHandler(a.kitError),
 	}
-	if cfg.InsecureCookies {
-		kopts = append(kopts, handlers.WithInsecureCookies())
-	}
 	if cfg.Observer != nil {
 		kopts = append(kopts, handlers.WithObserver(cfg.Observer))
 	}
