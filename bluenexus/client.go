@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"strings"
@@ -154,6 +155,8 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return nil, errors.New("bluenexus: WithBaseURL: scheme must be http or https")
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		return nil, errors.New("bluenexus: WithBaseURL: http only on a loopback host (the bearer token must not cross a network in clear)")
 	case u.Opaque != "" || u.Host == "":
 		return nil, errors.New("bluenexus: WithBaseURL: must be an absolute URL with a host")
 	case u.User != nil:
@@ -169,6 +172,15 @@ func parseBaseURL(raw string) (*url.URL, error) {
 		u.Path = "/" // JoinPath keeps a relative path relative
 	}
 	return u, nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // reservedHeaders are headers the client sets or the transport owns; the

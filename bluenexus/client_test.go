@@ -62,6 +62,7 @@ func TestNewClient_RejectsBadOptions(t *testing.T) {
 		{"base empty fragment", WithBaseURL("https://api.example.com/#"), "bluenexus: WithBaseURL:"},
 		{"base userinfo", WithBaseURL("https://user:pw@api.example.com"), "bluenexus: WithBaseURL:"},
 		{"base empty port", WithBaseURL("https://api.example.com:"), "bluenexus: WithBaseURL:"},
+		{"base plain http off loopback", WithBaseURL("http://api.example.com"), "bluenexus: WithBaseURL: http only on a loopback host"},
 		{"nil http client", WithHTTPClient(nil), "bluenexus: WithHTTPClient:"},
 		{"empty user agent", WithUserAgent(""), "bluenexus: WithUserAgent:"},
 		{"user agent newline", WithUserAgent("a\r\nX-Evil: 1"), "bluenexus: WithUserAgent:"},

@@ -348,7 +348,7 @@ func TestAllConnections_PageCap(t *testing.T) {
 		mu.Unlock()
 		return jsonResponse(r, 200, `{"data":[{"id":"x"}],"pagination":{"hasMore":true}}`), nil
 	})
-	c := newTestClient(t, "http://bluenexus.test", WithHTTPClient(&http.Client{Transport: rt}))
+	c := newTestClient(t, "https://bluenexus.test", WithHTTPClient(&http.Client{Transport: rt}))
 	var n int
 	var last error
 	for _, err := range c.AllConnections(context.Background(), testToken, ListOptions{}) {

@@ -37,6 +37,8 @@ func OutcomeOf(err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeSuccess
+	case errors.Is(err, ErrHook): // first: the hook's own error may wrap anything
+		return OutcomeHookFailed
 	case errors.Is(err, ErrNoAccessToken):
 		return OutcomeUnauthenticated
 	case errors.Is(err, session.ErrUnavailable), errors.Is(err, session.ErrGuardFull):
@@ -57,8 +59,6 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeSuperseded
 	case errors.Is(err, session.ErrUnknownState):
 		return OutcomeUnknownState
-	case errors.Is(err, ErrHook):
-		return OutcomeHookFailed
 	case errors.Is(err, bluenexus.ErrCircuitOpen):
 		return OutcomeUnavailable
 	case errors.Is(err, ErrSession):

@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -245,4 +247,48 @@ func TestMethodNotAllowed(t *testing.T) {
 	if n := h.emu.Hits(bluenexus.PathHandoffInit); n != 0 {
 		t.Errorf("upstream hits = %d", n)
 	}
+}
+
+// TestClientIPFromChi: with WithClientIP the kit forwards the IP chi's own
+// ClientIPFromXFF derived. Proof through the emulator's fingerprint: a
+// forwarded 203.0.113.9 makes the page refuse the browser on loopback.
+func TestClientIPFromChi(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{
+		handlers.WithClientIP(func(r *http.Request) (netip.Addr, bool) {
+			a := chimw.GetClientIPAddr(r.Context())
+			return a.Unmap(), a.IsValid()
+		}),
+	}})
+	r := chi.NewRouter()
+	r.Use(chimw.ClientIPFromXFF("127.0.0.0/8"))
+	r.With(h.auth).Get("/manage-connections", h.kit.ManageConnections().ServeHTTP)
+	srv := httptest.NewTLSServer(r)
+	defer srv.Close()
+	h.browser.Jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
+
+	resp, _ := h.get(srv.URL+"/manage-connections", "X-Forwarded-For", "203.0.113.9")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("manage: %d", resp.StatusCode)
+	}
+	if page, _ := h.get(resp.Header.Get("Location")); page.StatusCode != http.StatusForbidden {
+		t.Fatalf("white-label page with a forwarded 203.0.113.9 opened from loopback: %d, want 403", page.StatusCode)
+	}
+	// chi derives no IP without the header: the kit fails closed, no
+	// fallback to the peer, no upstream call.
+	hits := h.emu.Hits(bluenexus.PathHandoffInit)
+	if resp, _ = h.get(srv.URL + "/manage-connections"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("manage without the header: %d, want 400", resp.StatusCode)
+	}
+	if n := h.emu.Hits(bluenexus.PathHandoffInit); n != hits {
+		t.Fatalf("upstream hits went from %d to %d", hits, n)
+	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -67,10 +67,12 @@ func New(client *bluenexus.Client, flows *session.Manager, opts ...Option) (*Kit
 	if err := urlbuild.CheckReturnURI(cfg.returnURL); err != nil {
 		return nil, fmt.Errorf("handlers: WithReturnURL: %w", err)
 	}
-	for _, raw := range cfg.returnURIs {
-		if err := urlbuild.CheckReturnURI(raw); err != nil {
+	if len(cfg.returnURIs) > 0 {
+		if _, err := urlbuild.NewAllowlist(cfg.returnURIs...); err != nil {
 			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
 		}
+	}
+	for _, raw := range cfg.returnURIs {
 		u, err := url.Parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
@@ -104,8 +106,8 @@ func New(client *bluenexus.Client, flows *session.Manager, opts ...Option) (*Kit
 	if !k.cfg.flashSecure {
 		k.cfg.flashName = "handoffkit-outcome"
 	}
-	k.manage = http.HandlerFunc(k.serveManage)
-	k.ret = http.HandlerFunc(k.serveReturn)
+	k.manage = middleware.NoStore(http.HandlerFunc(k.serveManage))
+	k.ret = middleware.NoStore(http.HandlerFunc(k.serveReturn))
 	return k, nil
 }
 
@@ -120,7 +122,19 @@ func parseAbsolute(option, raw string) (*url.URL, error) {
 	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("handlers: %s: %q must be an absolute http(s) URL without userinfo or fragment", option, raw)
 	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("handlers: %s: %q: http only on a loopback host (it carries a code or a state)", option, raw)
+	}
 	return u, nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // ManageConnections returns the handler for the route that starts the flow
@@ -158,15 +172,6 @@ func (k *Kit) logger(r *http.Request) *zerolog.Logger {
 		return &ll
 	}
 	return l
-}
-
-func noStore(h http.Header) {
-	// One allocation for the three values; each slice is capped at its own
-	// element, so an append by later code copies instead of overwriting.
-	v := &[3]string{"no-store", "no-cache", "no-referrer"}
-	h["Cache-Control"] = v[0:1:1]
-	h["Pragma"] = v[1:2:2]
-	h["Referrer-Policy"] = v[2:3:3]
 }
 
 // fail logs the failure and hands it to the error handler.

@@ -19,7 +19,6 @@ const routeManage = "manage"
 
 func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	noStore(w.Header())
 	// GET only: a HEAD (a link prefetcher, a checker) must not mint a code.
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
@@ -54,7 +53,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	}
 	base := k.returnURL
 	choice, err := single(query, "redirect", "")
-	if err == nil && choice != "" {
+	if _, given := query["redirect"]; err == nil && given { // given empty is refused too
 		var found bool
 		if base, found = k.allowed[choice]; !found {
 			err = urlbuild.ErrUnsafeURI

@@ -69,8 +69,8 @@ func WithAccessToken(f func(*http.Request) (bluenexus.AccessToken, bool)) Option
 // middleware, for example chi's:
 //
 //	handlers.WithClientIP(func(r *http.Request) (netip.Addr, bool) {
-//		a, err := netip.ParseAddr(chimw.GetClientIP(r.Context()))
-//		return a.Unmap(), err == nil
+//		a := chimw.GetClientIPAddr(r.Context()) // after chimw.ClientIPFromXFF(...)
+//		return a.Unmap(), a.IsValid()
 //	})
 //
 // Returning false fails the request with middleware.ErrNoClientIP before any

@@ -50,7 +50,6 @@ const maxReturnBody = 4 << 10
 
 func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	noStore(w.Header())
 	var (
 		state   string
 		bnError *bnReturnError
@@ -106,7 +105,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	ev := k.logger(r).Info().Str("event", "handoff.returned").Str("route", routeReturn).Str("path", r.URL.Path).
 		Str("outcome", string(outcome)).Dur("latency", time.Since(start))
 	if bnError != nil {
-		ev = ev.Str("bluenexus_error", bnError.code).Str("bluenexus_error_description", bnError.description)
+		ev = ev.Str("bluenexus_error", bnError.code)
 	}
 	ev.Msg("handoff returned")
 
@@ -114,7 +113,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		body := `{"outcome":` + strconv.Quote(string(outcome)) + `,"next":` + strconv.Quote(next)
 		if bnError != nil {
-			body += `,"error":` + strconv.Quote(bnError.code)
+			body += `,"error":` + strconv.Quote(bnError.code) + `,"error_description":` + strconv.Quote(bnError.description)
 		}
 		w.Write([]byte(body + "}\n"))
 		return
@@ -183,8 +182,9 @@ func returnBody(w http.ResponseWriter, r *http.Request) (string, *bnReturnError,
 
 // bnReturnError is BlueNexus's `error` and `error_description` from a
 // return. A valid state with them consumes the flow, skips the hook and
-// lands the user on `next` with [OutcomeBlueNexusError]; the code goes to
-// the log and the JSON answer, the description to the log.
+// lands the user on `next` with [OutcomeBlueNexusError]. The code (64
+// printable bytes at most) goes to the log; both go back in the JSON
+// answer to the client that sent them, never to the log.
 type bnReturnError struct{ code, description string }
 
 // returnError sanitises BlueNexus's error parameters: printable ASCII only,

@@ -300,14 +300,15 @@ func TestMobileFlow(t *testing.T) {
 }
 
 // TestOpenRedirectCorpusAsNext: every payload of testdata/open-redirects.txt
-// is refused as `next` before any upstream call (SECURITY.md B6).
+// is refused as `next` and as a `redirect` choice (the kit allowlists only
+// yourapp://connections here) before any upstream call (SECURITY.md B6).
 func TestOpenRedirectCorpusAsNext(t *testing.T) {
 	f, err := os.Open("../testdata/open-redirects.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := newHarness(t, harnessConfig{mount: "chi"})
+	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{handlers.WithReturnURIs("yourapp://connections")}})
 	n := 0
 	for sc := bufio.NewScanner(f); sc.Scan(); {
 		line := strings.TrimSpace(sc.Text())
@@ -319,9 +320,11 @@ func TestOpenRedirectCorpusAsNext(t *testing.T) {
 			t.Fatalf("corpus line %q: %v", line, err)
 		}
 		n++
-		resp, _ := h.get(h.app.URL + "/manage-connections?next=" + url.QueryEscape(payload))
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("next=%q: status %d, want 400", payload, resp.StatusCode)
+		for _, param := range []string{"next", "redirect"} {
+			resp, _ := h.get(h.app.URL + "/manage-connections?" + param + "=" + url.QueryEscape(payload))
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s=%q: status %d, want 400", param, payload, resp.StatusCode)
+			}
 		}
 	}
 	if n < 60 {
@@ -372,7 +375,7 @@ func TestMobileFlowBlueNexusError(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, h.app.URL+"/connections/return", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, got := h.do(req)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(got, `"outcome":"bluenexus_error"`) || !strings.Contains(got, `"error":"access_denied"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, `"outcome":"bluenexus_error"`) || !strings.Contains(got, `"error":"access_denied","error_description":"cancelled"`) {
 		t.Fatalf("POST return: %d %s", resp.StatusCode, got)
 	}
 	if n := h.hooks.Load(); n != 0 {

@@ -10,9 +10,12 @@ import "net/http"
 func NoStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Cache-Control", "no-store")
-		h.Set("Pragma", "no-cache")
-		h.Set("Referrer-Policy", "no-referrer")
+		// One allocation for the three values; each slice is capped at its
+		// own element, so a later append copies instead of overwriting.
+		v := &[3]string{"no-store", "no-cache", "no-referrer"}
+		h["Cache-Control"] = v[0:1:1]
+		h["Pragma"] = v[1:2:2]
+		h["Referrer-Policy"] = v[2:3:3]
 		next.ServeHTTP(w, r)
 	})
 }

@@ -324,8 +324,10 @@ func (m *Manager) consume(w http.ResponseWriter, r *http.Request, sess *sessions
 		switch {
 		case errors.Is(err, ErrReplayed):
 			return Flow{}, ErrReplayed
-		case err != nil:
+		case errors.Is(err, ErrUnavailable), errors.Is(err, ErrGuardFull), errors.Is(err, ErrExpired):
 			return Flow{}, fmt.Errorf("session: replay guard: %w", err)
+		case err != nil: // cancelled, refused: the state could not be checked
+			return Flow{}, fmt.Errorf("%w: replay guard: %w", ErrUnavailable, err)
 		}
 	}
 	return rec.flow(m.ttl), nil

@@ -479,3 +479,33 @@ func TestSecureFollowsTheCookieOption(t *testing.T) {
 		}
 	}
 }
+
+// failingGuard refuses every state with its error.
+type failingGuard struct{ err error }
+
+func (g failingGuard) Consume(context.Context, string, time.Time) error { return g.err }
+
+// TestGuardFailureIsUnavailable: a guard that cannot answer (a cancelled
+// request, a refused command) fails the flow closed as ErrUnavailable, not
+// as a replay or an unknown state; a guard's replay and expiry keep their
+// meaning.
+func TestGuardFailureIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		guardErr error
+		want     error
+	}{
+		{context.Canceled, ErrUnavailable},
+		{errors.New("refused"), ErrUnavailable},
+		{ErrGuardFull, ErrGuardFull},
+		{ErrReplayed, ErrReplayed},
+		{fmt.Errorf("late: %w", ErrExpired), ErrExpired},
+	} {
+		m, _ := newTestManager(t, WithReplayGuard(failingGuard{tc.guardErr}))
+		b := newBrowser()
+		f := b.begin(t, m, testParams)
+		_, err := b.finish(m, f.State)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("guard error %v: Finish error %v, want %v", tc.guardErr, err, tc.want)
+		}
+	}
+}
