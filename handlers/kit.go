@@ -64,9 +64,6 @@ func New(client *bluenexus.Client, flows *session.Manager, opts ...Option) (*Kit
 	if k.returnURL, err = parseAbsolute("WithReturnURL", cfg.returnURL); err != nil {
 		return nil, err
 	}
-	if err := urlbuild.CheckReturnURI(cfg.returnURL); err != nil {
-		return nil, fmt.Errorf("handlers: WithReturnURL: %w", err)
-	}
 	if len(cfg.returnURIs) > 0 {
 		if _, err := urlbuild.NewAllowlist(cfg.returnURIs...); err != nil {
 			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
@@ -122,19 +119,12 @@ func parseAbsolute(option, raw string) (*url.URL, error) {
 	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("handlers: %s: %q must be an absolute http(s) URL without userinfo or fragment", option, raw)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-		return nil, fmt.Errorf("handlers: %s: %q: http only on a loopback host (it carries a code or a state)", option, raw)
+	// It carries a code or a state: https, or plain http on loopback only,
+	// by the same rules as every return URI.
+	if err := urlbuild.CheckReturnURI(raw); err != nil {
+		return nil, fmt.Errorf("handlers: %s: %w", option, err)
 	}
 	return u, nil
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // ManageConnections returns the handler for the route that starts the flow

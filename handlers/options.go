@@ -38,6 +38,8 @@ type config struct {
 
 // WithWhiteLabelURL sets the app's white-label page URL, as configured in the
 // BlueNexus developer portal. Required; its own query parameters are kept.
+// It carries the code, so it is checked like a return URI: https (plain http
+// on loopback only), canonical form, no userinfo or fragment.
 func WithWhiteLabelURL(u string) Option { return func(c *config) { c.whiteLabelURL = u } }
 
 // WithReturnURL sets the redirectUri for browser flows: the absolute URL of

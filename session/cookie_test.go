@@ -11,6 +11,8 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
+
+	"github.com/handoffkit/handoffkit/internal/testkit"
 )
 
 // hostileDefaults is a store whose defaults are everything C1 forbids:
@@ -91,22 +93,7 @@ func checkAttrs(t testing.TB, header, name string, want, not []string) {
 	if !strings.HasPrefix(header, name+"=") {
 		t.Errorf("Set-Cookie %q: want name %s", header, name)
 	}
-	attrs := map[string]bool{}
-	for _, a := range strings.Split(header, "; ")[1:] {
-		attrs[a] = true
-		k, _, _ := strings.Cut(a, "=")
-		attrs[k] = true
-	}
-	for _, a := range want {
-		if !attrs[a] {
-			t.Errorf("Set-Cookie %q lacks %s", header, a)
-		}
-	}
-	for _, a := range not {
-		if attrs[a] {
-			t.Errorf("Set-Cookie %q has %s", header, a)
-		}
-	}
+	testkit.CheckCookieAttrs(t, header, want, not)
 }
 
 func TestFinishingLastFlowDeletesCookie_C1(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
 )
 
@@ -66,26 +67,6 @@ func setCookie(t testing.TB, b *browser) string {
 	return h[0]
 }
 
-func checkAttrs(t testing.TB, header string, want, not []string) {
-	t.Helper()
-	attrs := map[string]bool{}
-	for _, a := range strings.Split(header, "; ")[1:] {
-		attrs[a] = true
-		k, _, _ := strings.Cut(a, "=")
-		attrs[k] = true
-	}
-	for _, a := range want {
-		if !attrs[a] {
-			t.Errorf("Set-Cookie %q lacks %s", header, a)
-		}
-	}
-	for _, a := range not {
-		if attrs[a] {
-			t.Errorf("Set-Cookie %q has %s", header, a)
-		}
-	}
-}
-
 // TestStoreCookieAttributes_C1: through the Manager, the Redis store's
 // cookie has every attribute C1 asks for whatever the store's defaults, and
 // finishing the last flow deletes both the cookie and the record.
@@ -98,7 +79,7 @@ func TestStoreCookieAttributes_C1(t *testing.T) {
 	if !strings.HasPrefix(h, session.DefaultCookieName+"=") {
 		t.Errorf("Set-Cookie %q: want the flow cookie", h)
 	}
-	checkAttrs(t, h, []string{"Path=/", "Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"},
+	testkit.CheckCookieAttrs(t, h, []string{"Path=/", "Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"},
 		[]string{"Domain", "Partitioned", "SameSite=None", "Path=/app"})
 	if n := len(keys(t, rdb, prefix)); n != 1 {
 		t.Fatalf("%d records after Begin, want 1", n)
@@ -106,7 +87,7 @@ func TestStoreCookieAttributes_C1(t *testing.T) {
 	if _, err := b.finish(m, f.State); err != nil {
 		t.Fatal(err)
 	}
-	checkAttrs(t, setCookie(t, b), []string{"Path=/", "Max-Age=0", "HttpOnly", "Secure", "SameSite=Lax"}, []string{"Domain"})
+	testkit.CheckCookieAttrs(t, setCookie(t, b), []string{"Path=/", "Max-Age=0", "HttpOnly", "Secure", "SameSite=Lax"}, []string{"Domain"})
 	if n := len(keys(t, rdb, prefix)); n != 0 {
 		t.Fatalf("%d records after the last flow finished, want 0", n)
 	}
@@ -134,7 +115,7 @@ func TestStoreLifetime_C2(t *testing.T) {
 	}
 	b := newBrowser()
 	b.begin(t, m, testParams)
-	checkAttrs(t, setCookie(t, b), []string{"Max-Age=1200"}, nil)
+	testkit.CheckCookieAttrs(t, setCookie(t, b), []string{"Max-Age=1200"}, nil)
 	k := keys(t, rdb, prefix)
 	if len(k) != 1 {
 		t.Fatalf("%d records, want 1", len(k))
