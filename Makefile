@@ -1,14 +1,22 @@
 # handoffkit. `make demo` runs the example app on the embedded BlueNexus
 # emulator; `make test` installs what the tests need and runs them all.
+#
+# The repository is a workspace (go.work) of four modules: the root (the
+# library), session/redisflow (Redis), metrics (Prometheus) and cmd (the
+# commands, the demo app and the browser tests). With go.work the pattern
+# below names the packages of all four; `./...` would stop at the root's.
 GO ?= go
-PKGS := ./...
+PKGS := github.com/handoffkit/handoffkit/...
 BENCH_COUNT ?= 6
 FUZZTIME ?= 30s
 
 .PHONY: demo test vet bench fuzz load load-http deps emulator
 
+ADDR ?= 127.0.0.1:8080
+EMULATOR_ADDR ?= 127.0.0.1:8081
+
 demo:
-	$(GO) run ./cmd/handoff-demo -insecure-dev-cookies
+	$(GO) run ./cmd/handoff-demo -insecure-dev-cookies -addr $(ADDR) -emulator-addr $(EMULATOR_ADDR)
 
 emulator:
 	$(GO) run ./cmd/bluenexus-emulator
@@ -19,12 +27,14 @@ deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above are not formatted'; exit 1; }
 	$(GO) vet $(PKGS)
+	@GO=$(GO) scripts/modules.sh
 
 SCREENSHOTS ?= $(or $(HANDOFFKIT_SCREENSHOTS),/tmp/handoffkit-screenshots)
 
 test: deps vet
 	@echo "browser test screenshots: $(SCREENSHOTS)"
-	HANDOFFKIT_SCREENSHOTS=$(SCREENSHOTS) scripts/with-redis.sh $(GO) test -race -timeout 8m $(PKGS)
+	HANDOFFKIT_SCREENSHOTS=$(SCREENSHOTS) GO=$(GO) scripts/with-redis.sh scripts/test.sh -race -timeout 8m
+	GO=$(GO) scripts/consumer-modules.sh
 	@echo "brief fuzzing of the client-IP parsers (longer: make fuzz)"
 	FUZZ_PKGS=./middleware scripts/fuzz.sh 3s
 

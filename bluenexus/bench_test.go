@@ -14,7 +14,7 @@ func page100(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	more := true
-	p := ConnectionPage{Pagination: Pagination{Page: 1, Limit: 100, Total: 250, HasMore: &more}}
+	p := connectionPage{Pagination: pagination{Page: 1, Limit: 100, Total: 250, HasMore: &more}}
 	for i := range 100 {
 		c.ID = "conn_" + strconv.Itoa(i)
 		p.Data = append(p.Data, c)
@@ -31,7 +31,7 @@ func BenchmarkDecodeConnectionsPage100(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := decodeConnectionPage(body)
+		p, err := decodeConnectionPage("AllConnections", body)
 		if err != nil || len(p.Data) != 100 {
 			b.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func BenchmarkDecodeConnectionsPage100Baseline(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var p ConnectionPage
+		var p connectionPage
 		if err := json.Unmarshal(body, &p); err != nil || len(p.Data) != 100 {
 			b.Fatal(err)
 		}

@@ -64,18 +64,19 @@ var (
 )
 
 // breakerClient builds a client on an in-memory upstream and records state
-// changes.
+// changes (through BreakerSettings.OnStateChange, which a later WithBreaker
+// in opts replaces).
 func breakerClient(t *testing.T, u *upstream, opts ...Option) (*Client, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var changes []string
 	opts = append([]Option{
 		WithHTTPClient(&http.Client{Transport: u}),
-		WithBreakerStateChange(func(from, to string) {
+		WithBreaker(BreakerSettings{OnStateChange: func(from, to string) {
 			mu.Lock()
 			changes = append(changes, from+"->"+to)
 			mu.Unlock()
-		}),
+		}}),
 	}, opts...)
 	c := newTestClient(t, "https://bluenexus.test", opts...)
 	return c, func() []string {
@@ -98,11 +99,11 @@ func TestD5_BreakerOpensOnFailures(t *testing.T) {
 		fail    func(*http.Request) (*http.Response, error)
 		wantErr error
 	}{
-		{"5xx", answer500, ErrServer},
-		{"503 without Retry-After", answer(503, `{}`), ErrServer},
+		{"5xx", answer500, errServer},
+		{"503 without Retry-After", answer(503, `{}`), errServer},
 		{"transport error", answerReset, ErrConnection},
 		{"timeout", answerHang, ErrTimeout},
-		{"5xx with a non-JSON body", answer(502, `<html>`), ErrServer},
+		{"5xx with a non-JSON body", answer(502, `<html>`), errServer},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +111,7 @@ func TestD5_BreakerOpensOnFailures(t *testing.T) {
 				u := &upstream{next: tc.fail}
 				c, changes := breakerClient(t, u)
 				for i := range 5 {
-					if err := initCall(c); !errors.Is(err, tc.wantErr) {
+					if err := initCall(c); !is(err, tc.wantErr) {
 						t.Fatalf("call %d: %v, want %v", i, err, tc.wantErr)
 					}
 				}
@@ -125,12 +126,12 @@ func TestD5_BreakerOpensOnFailures(t *testing.T) {
 				if u.count() != 5 {
 					t.Errorf("%d upstream hits, want 5 (none while open)", u.count())
 				}
-				if d, ok := RetryAfter(err); !ok || d != 30*time.Second {
+				if d, ok := retryAfter(err); !ok || d != 30*time.Second {
 					t.Errorf("RetryAfter = %v, %v; want 30s", d, ok)
 				}
 				time.Sleep(12 * time.Second)
-				_, err = c.ListConnections(context.Background(), testToken, ListOptions{})
-				if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != 18*time.Second {
+				_, err = listPage(c, context.Background(), testToken, ListOptions{})
+				if d, ok := retryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != 18*time.Second {
 					t.Errorf("after 12 s: %v, RetryAfter %v %v; want 18s", err, d, ok)
 				}
 				if got := strings.Join(changes(), ","); got != "closed->open" {
@@ -243,11 +244,11 @@ func TestD5_BreakerReopensWhenTheProbeFails(t *testing.T) {
 			initCall(c)
 		}
 		time.Sleep(31 * time.Second)
-		if err := initCall(c); !errors.Is(err, ErrServer) {
+		if err := initCall(c); !is(err, errServer) {
 			t.Fatalf("probe: %v", err)
 		}
 		err := initCall(c)
-		if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || d != 30*time.Second || !ok {
+		if d, ok := retryAfter(err); !errors.Is(err, ErrCircuitOpen) || d != 30*time.Second || !ok {
 			t.Errorf("after a failed probe: %v, RetryAfter %v", err, d)
 		}
 		want := "closed->open,open->half-open,half-open->open"
@@ -274,7 +275,7 @@ func TestD5_BreakerHalfOpenLetsOneProbeThrough(t *testing.T) {
 		go func() { probe <- initCall(c) }()
 		synctest.Wait() // the probe is inside the upstream
 		err := initCall(c)
-		if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != c.timeout {
+		if d, ok := retryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != c.timeout {
 			t.Errorf("second call while probing: %v, RetryAfter %v", err, d)
 		}
 		close(release)
@@ -314,7 +315,7 @@ func TestD5_WithoutBreakerEveryCallIsSent(t *testing.T) {
 		u := &upstream{next: answer500}
 		c, changes := breakerClient(t, u, WithoutBreaker())
 		for range 20 {
-			if err := initCall(c); !errors.Is(err, ErrServer) {
+			if err := initCall(c); !is(err, errServer) {
 				t.Fatal(err)
 			}
 		}
@@ -330,7 +331,7 @@ func TestD5_BreakerOverTheNetwork(t *testing.T) {
 	f := newFake(t, status(500))
 	c := newTestClient(t, f.URL)
 	for range 5 {
-		if err := initCall(c); !errors.Is(err, ErrServer) {
+		if err := initCall(c); !is(err, errServer) {
 			t.Fatal(err)
 		}
 	}

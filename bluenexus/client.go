@@ -2,6 +2,7 @@ package bluenexus
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -13,8 +14,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 // Client calls the BlueNexus API. It is safe for concurrent use; create one
@@ -22,22 +27,27 @@ import (
 //
 // Every call runs within a time budget ([WithTimeout]) on top of the
 // caller's context, never follows redirects (the bearer token goes nowhere
-// but the configured base URL), caps response bodies ([WithMaxBodyBytes])
-// and goes through a circuit breaker ([WithBreaker]). Handoff init and GETs
-// are retried at most twice, and only when the request provably never left
-// (a dial error) or BlueNexus answered 429/503 with a Retry-After that fits
-// in the remaining budget: never after a timeout, a reset of a sent request,
-// or another 5xx.
+// but the configured base URL), caps response bodies at 1 MiB and goes
+// through a circuit breaker ([WithBreaker]). Handoff init and GETs are
+// retried at most twice, and only when the request provably never left (a
+// dial error) or BlueNexus answered 429/503 with a Retry-After that fits in
+// the remaining budget: never after a timeout, a reset of a sent request,
+// or another 5xx. [Client.Refresh] is resent only after a dial error, as a
+// refresh token works once.
 type Client struct {
-	hc        *http.Client
-	timeout   time.Duration
-	userAgent string
-	ipHeader  string // canonical form
-	maxBody   int64
+	hc       *http.Client
+	timeout  time.Duration
+	ipHeader string // canonical form
+	maxBody  int64  // maxBodyBytes; tests lower it
 
-	initURL      url.URL // {base}/api/v1/auth/handoff/init
-	connsURL     url.URL // {base}/api/v1/connections
-	connsEscPath string  // connsURL.EscapedPath()
+	initURL  string // {base}/api/v1/auth/handoff/init
+	tokenURL string // {base}/api/v1/auth/token
+	connsURL string // {base}/api/v1/connections
+
+	// creds authenticates Refresh (WithClientCredentials); nil without.
+	// Behind a pointer so that printing a Client (fmt shows nested
+	// pointers as addresses) never prints the secret.
+	creds *credentials
 
 	cb          *gobreaker.TwoStepCircuitBreaker[struct{}] // nil when off
 	openTimeout time.Duration
@@ -49,6 +59,23 @@ type Client struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
+// init sets the hooks of package bnwire. A sibling needs them and users do
+// not: the handlers bound the two handoff inits of one user action by the
+// client's time budget, and turn the breaker's remaining open time (or
+// BlueNexus's Retry-After) into their own Retry-After header. Users set the
+// budget with WithTimeout and never need to read it back, so these are not
+// part of this package's API.
+func init() {
+	bnwire.ClientTimeout = func(c any) time.Duration {
+		cl, ok := c.(*Client)
+		if !ok || cl == nil {
+			panic(fmt.Sprintf("bnwire.ClientTimeout: %T is not a non-nil *bluenexus.Client", c))
+		}
+		return cl.timeout
+	}
+	bnwire.RetryAfter = retryAfter
+}
+
 // NewClient returns a Client configured by opts on top of secure defaults.
 // Bad options fail here, with an error naming the option.
 //
@@ -58,10 +85,11 @@ type Client struct {
 // proxy environment variables.
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("bluenexus: NewClient: option %d is nil", i)
 		}
+		o(&cfg)
 	}
 
 	base, err := parseBaseURL(cfg.baseURL)
@@ -74,15 +102,17 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.httpClientSet && cfg.httpClient == nil {
 		return nil, errors.New("bluenexus: WithHTTPClient: nil client")
 	}
-	if cfg.userAgent == "" || !isPrintableASCII(cfg.userAgent) {
-		return nil, errors.New("bluenexus: WithUserAgent: must be non-empty printable ASCII")
+	if cfg.wrapSet && cfg.wrap == nil {
+		return nil, errors.New("bluenexus: WithTransport: nil function")
 	}
 	ipHeader, err := checkHeaderName(cfg.clientIPHeader)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.maxBodyBytes <= 0 || cfg.maxBodyBytes > maxMaxBodyBytes {
-		return nil, fmt.Errorf("bluenexus: WithMaxBodyBytes: must be > 0 and <= %d, got %d", maxMaxBodyBytes, cfg.maxBodyBytes)
+	if cfg.credsSet {
+		if err := checkCredentials(cfg.clientID, cfg.clientSecret); err != nil {
+			return nil, err
+		}
 	}
 	bs, err := cfg.breaker.withDefaults()
 	if err != nil {
@@ -90,17 +120,19 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 
 	c := &Client{
-		timeout:   cfg.timeout,
-		userAgent: cfg.userAgent,
-		ipHeader:  ipHeader,
-		maxBody:   cfg.maxBodyBytes,
-		onChange:  cfg.onStateChange,
-		now:       time.Now,
-		sleep:     sleepCtx,
+		timeout:  cfg.timeout,
+		ipHeader: ipHeader,
+		maxBody:  maxBodyBytes,
+		onChange: bs.OnStateChange,
+		now:      time.Now,
+		sleep:    sleepCtx,
 	}
-	c.initURL = *base.JoinPath(PathHandoffInit)
-	c.connsURL = *base.JoinPath(PathConnections)
-	c.connsEscPath = c.connsURL.EscapedPath()
+	c.initURL = base.JoinPath(bnwire.PathHandoffInit).String()
+	c.tokenURL = base.JoinPath(bnwire.PathToken).String()
+	c.connsURL = base.JoinPath(bnwire.PathConnections).String()
+	if cfg.credsSet {
+		c.creds = newCredentials(cfg.clientID, cfg.clientSecret)
+	}
 
 	if cfg.httpClient != nil {
 		hc := *cfg.httpClient
@@ -109,6 +141,15 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.hc = &http.Client{Transport: newTransport()}
 	}
 	c.hc.CheckRedirect = refuseRedirect
+	if cfg.wrap != nil {
+		inner := c.hc.Transport
+		if inner == nil {
+			inner = http.DefaultTransport
+		}
+		if c.hc.Transport = cfg.wrap(inner); c.hc.Transport == nil {
+			return nil, errors.New("bluenexus: WithTransport: the function returned a nil RoundTripper")
+		}
+	}
 
 	if !cfg.breakerOff {
 		c.openTimeout = bs.OpenTimeout
@@ -116,11 +157,6 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	return c, nil
 }
-
-// Timeout returns the whole-call time budget ([WithTimeout]). Callers that
-// make several calls for one user action (the handlers' second mint) bound
-// them all by it.
-func (c *Client) Timeout() time.Duration { return c.timeout }
 
 // newTransport is the default transport: short connection-level timeouts
 // and a connection pool sized for a busy app server talking to one host.
@@ -148,6 +184,9 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 
 // parseBaseURL validates the base URL once.
 func parseBaseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("bluenexus: WithBaseURL: empty URL")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, errors.New("bluenexus: WithBaseURL: not a valid URL")
@@ -220,13 +259,44 @@ func isTokenChar(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
-func isPrintableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
+// credentials are the app's auth client, for Refresh.
+type credentials struct {
+	id        string
+	secret    string // "" for a public client
+	basicAuth string // "Basic ..." for a confidential client, else ""
+}
+
+func newCredentials(id, secret string) *credentials {
+	cr := &credentials{id: id, secret: secret}
+	if secret != "" {
+		// RFC 6749 section 2.3.1: both parts form-encoded, then Basic.
+		pair := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
+		cr.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
 	}
-	return true
+	return cr
+}
+
+// maxCredential bounds the client id and secret.
+const maxCredential = 1024
+
+// checkCredentials validates WithClientCredentials: any UTF-8 text (both
+// parts are form-encoded on the wire) without control characters, which
+// catches a newline read from a secret file. The error never quotes the
+// secret.
+func checkCredentials(id, secret string) error {
+	check := func(what, v string) error {
+		if len(v) > maxCredential || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+			return fmt.Errorf("bluenexus: WithClientCredentials: %s must be UTF-8 text of at most %d bytes without control characters", what, maxCredential)
+		}
+		return nil
+	}
+	if id == "" {
+		return errors.New("bluenexus: WithClientCredentials: empty client id")
+	}
+	if err := check("client id", id); err != nil {
+		return err
+	}
+	return check("client secret", secret)
 }
 
 // withDefaults validates s and fills zero fields.

@@ -2,11 +2,19 @@ package bluenexus
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 func TestNewClient_Defaults(t *testing.T) {
@@ -14,17 +22,23 @@ func TestNewClient_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.initURL.String(); got != "https://api.bluenexus.ai/api/v1/auth/handoff/init" {
+	if got := c.initURL; got != "https://api.bluenexus.ai"+bnwire.PathHandoffInit {
 		t.Errorf("init URL = %q", got)
 	}
-	if got := c.initURL.RequestURI(); got != PathHandoffInit {
-		t.Errorf("init request URI = %q", got)
+	if got := c.tokenURL; got != "https://api.bluenexus.ai/api/v1/auth/token" {
+		t.Errorf("token URL = %q", got)
 	}
-	if got := c.connsURL.String(); got != "https://api.bluenexus.ai/api/v1/connections" {
+	if got := c.connsURL; got != "https://api.bluenexus.ai/api/v1/connections" {
 		t.Errorf("connections URL = %q", got)
 	}
-	if c.timeout != 5*time.Second || c.ipHeader != "X-Forwarded-For" || c.maxBody != 1<<20 || c.userAgent != defaultUserAgent {
-		t.Errorf("defaults: timeout %v header %q body %d ua %q", c.timeout, c.ipHeader, c.maxBody, c.userAgent)
+	if c.timeout != 5*time.Second || c.ipHeader != "X-Forwarded-For" || c.maxBody != 1<<20 {
+		t.Errorf("defaults: timeout %v header %q body %d", c.timeout, c.ipHeader, c.maxBody)
+	}
+	if c.creds != nil || c.onChange != nil {
+		t.Errorf("defaults: credentials %v, state hook set %v", c.creds != nil, c.onChange != nil)
+	}
+	if got := bnwire.ClientTimeout(c); got != 5*time.Second {
+		t.Errorf("bnwire.ClientTimeout = %v, want 5s", got)
 	}
 	if c.cb == nil || c.openTimeout != 30*time.Second {
 		t.Errorf("breaker: %v, open timeout %v", c.cb, c.openTimeout)
@@ -63,17 +77,21 @@ func TestNewClient_RejectsBadOptions(t *testing.T) {
 		{"base userinfo", WithBaseURL("https://user:pw@api.example.com"), "bluenexus: WithBaseURL:"},
 		{"base empty port", WithBaseURL("https://api.example.com:"), "bluenexus: WithBaseURL:"},
 		{"base plain http off loopback", WithBaseURL("http://api.example.com"), "bluenexus: WithBaseURL: http only on a loopback host"},
+		{"base empty", WithBaseURL(""), "bluenexus: WithBaseURL: empty URL"},
 		{"nil http client", WithHTTPClient(nil), "bluenexus: WithHTTPClient:"},
-		{"empty user agent", WithUserAgent(""), "bluenexus: WithUserAgent:"},
-		{"user agent newline", WithUserAgent("a\r\nX-Evil: 1"), "bluenexus: WithUserAgent:"},
 		{"empty ip header", WithClientIPHeader(""), "bluenexus: WithClientIPHeader:"},
 		{"ip header space", WithClientIPHeader("X Forwarded"), "bluenexus: WithClientIPHeader:"},
 		{"ip header colon", WithClientIPHeader("X-IP:"), "bluenexus: WithClientIPHeader:"},
 		{"ip header authorization", WithClientIPHeader("authorization"), "bluenexus: WithClientIPHeader:"},
 		{"ip header host", WithClientIPHeader("Host"), "bluenexus: WithClientIPHeader:"},
 		{"ip header content-length", WithClientIPHeader("content-length"), "bluenexus: WithClientIPHeader:"},
-		{"body cap zero", WithMaxBodyBytes(0), "bluenexus: WithMaxBodyBytes:"},
-		{"body cap huge", WithMaxBodyBytes(1 << 40), "bluenexus: WithMaxBodyBytes:"},
+		{"empty client id", WithClientCredentials("", "secret"), "bluenexus: WithClientCredentials: empty client id"},
+		{"empty client id, public", WithClientCredentials("", ""), "bluenexus: WithClientCredentials: empty client id"},
+		{"client id with newline", WithClientCredentials("app\n", ""), "bluenexus: WithClientCredentials: client id"},
+		{"secret with newline", WithClientCredentials("app", "s3cret\n"), "bluenexus: WithClientCredentials: client secret"},
+		{"secret not UTF-8", WithClientCredentials("app", "\xff"), "bluenexus: WithClientCredentials: client secret"},
+		{"secret too long", WithClientCredentials("app", strings.Repeat("s", 1025)), "bluenexus: WithClientCredentials: client secret"},
+		{"nil option", nil, "bluenexus: NewClient: option 0 is nil"},
 		{"breaker negative failures", WithBreaker(BreakerSettings{ConsecutiveFailures: -1}), "bluenexus: WithBreaker:"},
 		{"breaker negative timeout", WithBreaker(BreakerSettings{OpenTimeout: -time.Second}), "bluenexus: WithBreaker:"},
 		{"breaker negative half-open", WithBreaker(BreakerSettings{HalfOpenMaxRequests: -1}), "bluenexus: WithBreaker:"},
@@ -86,6 +104,9 @@ func TestNewClient_RejectsBadOptions(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("error %q, want prefix %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q quotes the secret", err)
 			}
 		})
 	}
@@ -128,7 +149,39 @@ func TestNewClient_AcceptsGoodOptions(t *testing.T) {
 					t.Errorf("breaker %v open %v", c.cb, c.openTimeout)
 				}
 			}},
-		{name: "nil option ignored", opts: []Option{nil}},
+		{name: "confidential client", opts: []Option{WithClientCredentials("app id", "s3cret:x")},
+			check: func(t *testing.T, c *Client) {
+				// RFC 6749 2.3.1: each part form-encoded, then base64.
+				want := "Basic " + base64.StdEncoding.EncodeToString([]byte("app+id:s3cret%3Ax"))
+				if c.creds == nil || c.creds.id != "app id" || c.creds.basicAuth != want {
+					t.Fatalf("credentials %+v, want Basic %q", c.creds, want)
+				}
+				for _, verb := range []string{"%v", "%+v", "%#v"} {
+					for _, v := range []any{c, []*Client{c}} {
+						if s := fmt.Sprintf(verb, v); strings.Contains(s, "s3cret") || strings.Contains(s, want[len("Basic "):]) {
+							t.Errorf("Sprintf(%q) of the client prints the secret: %s", verb, s)
+						}
+					}
+				}
+			}},
+		{name: "public client", opts: []Option{WithClientCredentials("app", "")},
+			check: func(t *testing.T, c *Client) {
+				if c.creds == nil || c.creds.id != "app" || c.creds.secret != "" || c.creds.basicAuth != "" {
+					t.Errorf("credentials %+v", c.creds)
+				}
+			}},
+		{name: "state hook", opts: []Option{WithBreaker(BreakerSettings{OnStateChange: func(string, string) {}})},
+			check: func(t *testing.T, c *Client) {
+				if c.onChange == nil || c.openTimeout != 30*time.Second {
+					t.Errorf("hook %v, open timeout %v", c.onChange != nil, c.openTimeout)
+				}
+			}},
+		{name: "timeout read back by the handlers", opts: []Option{WithTimeout(2 * time.Second)},
+			check: func(t *testing.T, c *Client) {
+				if got := bnwire.ClientTimeout(c); got != 2*time.Second {
+					t.Errorf("bnwire.ClientTimeout = %v", got)
+				}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,11 +189,13 @@ func TestNewClient_AcceptsGoodOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.wantInit != "" && c.initURL.String() != tc.wantInit {
-				t.Errorf("init URL %q, want %q", c.initURL.String(), tc.wantInit)
+			if tc.wantInit != "" && c.initURL != tc.wantInit {
+				t.Errorf("init URL %q, want %q", c.initURL, tc.wantInit)
 			}
-			if !strings.HasPrefix(c.initURL.Path, "/") || !strings.HasPrefix(c.connsURL.Path, "/") {
-				t.Errorf("paths not absolute: %q %q", c.initURL.Path, c.connsURL.Path)
+			for _, u := range []string{c.initURL, c.tokenURL, c.connsURL} {
+				if p, err := url.Parse(u); err != nil || !strings.HasPrefix(p.Path, "/") || !p.IsAbs() {
+					t.Errorf("URL %q not absolute: %v", u, err)
+				}
 			}
 			if tc.check != nil {
 				tc.check(t, c)
@@ -177,7 +232,7 @@ func TestD5_RedirectsNeverFollowed(t *testing.T) {
 				api := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 					http.Redirect(w, r, elsewhere.URL+r.URL.Path, code)
 				})
-				var opts []Option
+				opts := []Option{WithClientCredentials("app", "s3cret")}
 				if own {
 					opts = append(opts, WithHTTPClient(&http.Client{}))
 				}
@@ -187,21 +242,86 @@ func TestD5_RedirectsNeverFollowed(t *testing.T) {
 				if !errors.Is(err, ErrBadResponse) {
 					t.Errorf("InitHandoff error %v, want ErrBadResponse", err)
 				}
-				_, err = c.ListConnections(ctx, testToken, ListOptions{})
+				_, err = listPage(c, ctx, testToken, ListOptions{})
 				if !errors.Is(err, ErrBadResponse) {
-					t.Errorf("ListConnections error %v, want ErrBadResponse", err)
+					t.Errorf("list error %v, want ErrBadResponse", err)
 				}
 				_, err = c.RefreshConnection(ctx, testToken, "c1")
 				if !errors.Is(err, ErrBadResponse) {
 					t.Errorf("RefreshConnection error %v, want ErrBadResponse", err)
 				}
+				_, err = c.Refresh(ctx, "rt-test")
+				if !errors.Is(err, ErrBadResponse) {
+					t.Errorf("Refresh error %v, want ErrBadResponse", err)
+				}
 				if n := elsewhere.hits.Load(); n != 0 {
 					t.Errorf("redirect target got %d hits, want 0", n)
 				}
-				if n := api.hits.Load(); n != 3 {
-					t.Errorf("API got %d hits, want 3 (no retry of redirects)", n)
+				if n := api.hits.Load(); n != 4 {
+					t.Errorf("API got %d hits, want 4 (no retry of redirects)", n)
 				}
 			})
+		}
+	}
+}
+
+// TestClientTimeoutHook: bnwire.ClientTimeout reads a *Client's budget and
+// refuses anything else loudly (a kit bug).
+func TestClientTimeoutHook(t *testing.T) {
+	for name, v := range map[string]any{"nil *Client": (*Client)(nil), "string": "x", "nil": nil, "*http.Client": &http.Client{}} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "bnwire.ClientTimeout") {
+					t.Errorf("recovered %v, want a bnwire.ClientTimeout panic", r)
+				}
+			}()
+			bnwire.ClientTimeout(v)
+		})
+	}
+}
+
+// countingTransport counts the requests it carries for its inner transport.
+type countingTransport struct {
+	inner http.RoundTripper
+	n     atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.inner.RoundTrip(r)
+}
+
+// TestWithTransportWrapsTheDefault: WithTransport gets the kit's own tuned
+// transport to wrap, and every request goes through the wrapper; nil is
+// refused.
+func TestWithTransportWrapsTheDefault(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"code":"c0de","expiresIn":30}`)
+	}))
+	defer srv.Close()
+	var got http.RoundTripper
+	ct := &countingTransport{}
+	c, err := NewClient(WithBaseURL(srv.URL), WithTransport(func(rt http.RoundTripper) http.RoundTripper {
+		got, ct.inner = rt, rt
+		return ct
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := got.(*http.Transport)
+	if !ok || tr.ResponseHeaderTimeout != 3*time.Second || tr.TLSHandshakeTimeout != 2*time.Second {
+		t.Fatalf("wrap got %T %+v, want the default tuned *http.Transport", got, got)
+	}
+	if _, err := c.InitHandoff(t.Context(), "tok", HandoffRequest{RedirectURI: "https://app.example.com/r", Intent: IntentConnections}); err != nil {
+		t.Fatal(err)
+	}
+	if ct.n.Load() != 1 {
+		t.Errorf("the wrapper carried %d requests, want 1", ct.n.Load())
+	}
+	for _, wrap := range []func(http.RoundTripper) http.RoundTripper{nil, func(http.RoundTripper) http.RoundTripper { return nil }} {
+		if _, err := NewClient(WithTransport(wrap)); err == nil || !strings.Contains(err.Error(), "WithTransport") {
+			t.Errorf("NewClient(WithTransport(bad)) = %v, want an error naming WithTransport", err)
 		}
 	}
 }

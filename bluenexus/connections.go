@@ -10,13 +10,13 @@ import (
 	"strconv"
 )
 
-// ListOptions selects a page of connections. Zero fields are left out of
-// the query, so BlueNexus applies its own defaults (page 1, limit 20).
+// ListOptions selects and orders the connections [Client.AllConnections]
+// lists. Empty fields are left out of the query, so BlueNexus applies its
+// own defaults.
 type ListOptions struct {
-	// Page is the 1-based page number; 0 means the first.
+	// Page is the 1-based page to start from; 0 means the first.
 	Page int
-	// Limit is the page size, 1 to 100; 0 means BlueNexus's default
-	// ([Client.AllConnections] uses 100).
+	// Limit is the page size, 1 to 100; 0 means 100.
 	Limit int
 	// SortBy names the field to sort on, such as "createdAt".
 	SortBy string
@@ -36,11 +36,11 @@ const maxPages = 10_000
 func (o ListOptions) query(op string) (string, error) {
 	switch {
 	case o.Page < 0:
-		return "", fmt.Errorf("%w: %s: Page must be >= 0, got %d", ErrInvalidRequest, op, o.Page)
+		return "", fmt.Errorf("bluenexus: %s: ListOptions.Page must be >= 0, got %d", op, o.Page)
 	case o.Limit < 0 || o.Limit > maxListLimit:
-		return "", fmt.Errorf("%w: %s: Limit must be 0 or 1..100, got %d", ErrInvalidRequest, op, o.Limit)
+		return "", fmt.Errorf("bluenexus: %s: ListOptions.Limit must be 0 or 1..100, got %d", op, o.Limit)
 	case o.SortOrder != "" && o.SortOrder != "asc" && o.SortOrder != "desc":
-		return "", fmt.Errorf("%w: %s: SortOrder must be asc or desc", ErrInvalidRequest, op)
+		return "", fmt.Errorf("bluenexus: %s: ListOptions.SortOrder must be asc or desc", op)
 	}
 	q := make(url.Values, 5)
 	if o.Page > 0 {
@@ -58,43 +58,83 @@ func (o ListOptions) query(op string) (string, error) {
 	if len(o.Filter) > 0 {
 		f, err := json.Marshal(o.Filter) // keys sorted: a stable URL
 		if err != nil {
-			return "", fmt.Errorf("%w: %s: Filter: %w", ErrInvalidRequest, op, err)
+			return "", fmt.Errorf("bluenexus: %s: ListOptions.Filter: %w", op, err)
 		}
 		q["filter"] = []string{string(f)}
 	}
 	return q.Encode(), nil
 }
 
-// ListConnections reads one page of the user's connections:
-// GET /api/v1/connections. Both published pagination shapes decode into
-// [Pagination]; a bare JSON array is accepted as a single page. Bad options
-// fail with [ErrInvalidRequest] before any I/O.
-func (c *Client) ListConnections(ctx context.Context, token AccessToken, opts ListOptions) (ConnectionPage, error) {
-	const op = "ListConnections"
+// pagination describes one page of a list. BlueNexus publishes two shapes,
+// {page, limit, total, hasMore} and {page, limit, total, pages, hasNext,
+// hasPrev}; both decode into this struct, and more reads either.
+type pagination struct {
+	Page    int   `json:"page"`
+	Limit   int   `json:"limit"`
+	Total   int   `json:"total"`
+	Pages   int   `json:"pages,omitempty"`
+	HasMore *bool `json:"hasMore,omitempty"`
+	HasNext *bool `json:"hasNext,omitempty"`
+	HasPrev *bool `json:"hasPrev,omitempty"`
+}
+
+// more reports whether a page follows this one, from whichever shape was sent.
+func (p pagination) more() bool {
+	switch {
+	case p.HasMore != nil:
+		return *p.HasMore
+	case p.HasNext != nil:
+		return *p.HasNext
+	case p.Pages > 0:
+		return p.Page < p.Pages
+	default:
+		return p.Limit > 0 && p.Page*p.Limit < p.Total
+	}
+}
+
+// connectionPage is one page of the connections list.
+type connectionPage struct {
+	Data       []Connection `json:"data"`
+	Pagination pagination   `json:"pagination"`
+}
+
+// listConnections reads one page of the user's connections:
+// GET /api/v1/connections. Both published pagination shapes decode; a bare
+// JSON array is accepted as a single page. op names the public method for
+// errors.
+func (c *Client) listConnections(ctx context.Context, op string, token AccessToken, opts ListOptions) (connectionPage, error) {
 	if err := checkToken(op, token); err != nil {
-		return ConnectionPage{}, err
+		return connectionPage{}, err
 	}
 	q, err := opts.query(op)
 	if err != nil {
-		return ConnectionPage{}, err
+		return connectionPage{}, err
 	}
 	u := c.connsURL
-	u.RawQuery = q
-	body, _, err := c.do(ctx, &call{op: op, method: http.MethodGet, url: u, token: token, retry: true})
-	if err != nil {
-		return ConnectionPage{}, err
+	if q != "" {
+		u += "?" + q
 	}
-	return decodeConnectionPage(body)
+	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
+	if err != nil {
+		return connectionPage{}, err
+	}
+	return decodeConnectionPage(op, body)
 }
 
-// AllConnections walks every page from opts.Page (default 1) with
-// opts.Limit (default 100) and yields each connection. An error is yielded
-// once, with a zero Connection, and ends the walk. Each page is one call with
-// its own time budget. The walk stops when the pagination says there is no
-// more, on an empty page, once the reported total has been yielded, or with
+// AllConnections lists the user's connections: it walks every page of
+// GET /api/v1/connections from opts.Page (default 1) with opts.Limit
+// (default 100) and yields each connection. Both published pagination
+// shapes are understood; a bare JSON array is a single page.
+//
+// An error is yielded once, with a zero Connection, and ends the walk: bad
+// options or token, before any I/O (a message starting "bluenexus:
+// AllConnections: "), or a failed page. Each page is one call with its own
+// time budget. The walk stops when the pagination says there is no more, on
+// an empty page, once the reported total has been yielded, or with
 // [ErrBadResponse] after 10,000 pages, so a server whose pages never end
-// cannot hold it forever.
+// cannot hold it forever. Breaking out of the loop stops it too.
 func (c *Client) AllConnections(ctx context.Context, token AccessToken, opts ListOptions) iter.Seq2[Connection, error] {
+	const op = "AllConnections"
 	return func(yield func(Connection, error) bool) {
 		o := opts
 		if o.Page == 0 {
@@ -105,7 +145,7 @@ func (c *Client) AllConnections(ctx context.Context, token AccessToken, opts Lis
 		}
 		seen := 0
 		for range maxPages {
-			p, err := c.ListConnections(ctx, token, o)
+			p, err := c.listConnections(ctx, op, token, o)
 			if err != nil {
 				yield(Connection{}, err)
 				return
@@ -117,24 +157,26 @@ func (c *Client) AllConnections(ctx context.Context, token AccessToken, opts Lis
 			}
 			seen += len(p.Data)
 			pg := p.Pagination
-			if len(p.Data) == 0 || !pg.More() || pg.Total > 0 && seen >= pg.Total {
+			if len(p.Data) == 0 || !pg.more() || pg.Total > 0 && seen >= pg.Total {
 				return
 			}
 			o.Page++
 		}
-		yield(Connection{}, fmt.Errorf("%w: AllConnections: more than %d pages", ErrBadResponse, maxPages))
+		yield(Connection{}, fmt.Errorf("%w: %s: more than %d pages", ErrBadResponse, op, maxPages))
 	}
 }
 
 // Connection reads one connection: GET /api/v1/connections/{id}. The id is
-// path-escaped; an empty id, "." or ".." fails with [ErrInvalidRequest].
+// path-escaped as one segment; an empty id, "." or "..", or a bad token,
+// fails before any I/O. The connection may come bare or inside "data"; one
+// without an id is [ErrBadResponse].
 func (c *Client) Connection(ctx context.Context, token AccessToken, id string) (Connection, error) {
 	const op = "Connection"
 	u, err := c.connectionURL(op, token, id, "")
 	if err != nil {
 		return Connection{}, err
 	}
-	body, _, err := c.do(ctx, &call{op: op, method: http.MethodGet, url: u, token: token, retry: true})
+	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
 	if err != nil {
 		return Connection{}, err
 	}
@@ -143,40 +185,49 @@ func (c *Client) Connection(ctx context.Context, token AccessToken, id string) (
 
 // RefreshConnection asks BlueNexus to re-authorise the provider tokens of
 // one connection: PUT /api/v1/connections/{id}/refresh. It returns the
-// updated connection. It is never resent (not idempotent as far as the
-// published contract says).
+// updated connection. Arguments are checked as for [Client.Connection]. It
+// is never resent (not idempotent as far as the published contract says).
 func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id string) (Connection, error) {
 	const op = "RefreshConnection"
 	u, err := c.connectionURL(op, token, id, "/refresh")
 	if err != nil {
 		return Connection{}, err
 	}
-	body, _, err := c.do(ctx, &call{op: op, method: http.MethodPut, url: u, token: token})
+	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodPut, u, token, noRetry))
 	if err != nil {
 		return Connection{}, err
 	}
 	return decodeConnection(op, body)
 }
 
+// bearerCall is a call of the Connections API, without a body.
+func (c *Client) bearerCall(op, method, u string, token AccessToken, retry retryPolicy) *call {
+	return &call{
+		op:      op,
+		method:  method,
+		url:     u,
+		auth:    "Bearer " + token.Reveal(),
+		retry:   retry,
+		secrets: func() []string { return bearerSecrets(token, "") },
+	}
+}
+
 // connectionURL validates the arguments and builds
 // {base}/api/v1/connections/{escaped id}{suffix}.
-func (c *Client) connectionURL(op string, token AccessToken, id, suffix string) (url.URL, error) {
+func (c *Client) connectionURL(op string, token AccessToken, id, suffix string) (string, error) {
 	if err := checkToken(op, token); err != nil {
-		return url.URL{}, err
+		return "", err
 	}
 	if id == "" || id == "." || id == ".." {
-		return url.URL{}, fmt.Errorf("%w: %s: bad connection id", ErrInvalidRequest, op)
+		return "", fmt.Errorf("bluenexus: %s: connection id must not be empty, \".\" or \"..\"", op)
 	}
-	u := c.connsURL
-	u.Path = c.connsURL.Path + "/" + id + suffix
-	u.RawPath = c.connsEscPath + "/" + url.PathEscape(id) + suffix
-	return u, nil
+	return c.connsURL + "/" + url.PathEscape(id) + suffix, nil
 }
 
 // decodeConnectionPage reads a list response: {"data": [...],
 // "pagination": {...}}, or a bare array.
-func decodeConnectionPage(body []byte) (ConnectionPage, error) {
-	var p ConnectionPage
+func decodeConnectionPage(op string, body []byte) (connectionPage, error) {
+	var p connectionPage
 	var err error
 	if firstByte(body) == '[' {
 		err = json.Unmarshal(body, &p.Data)
@@ -184,7 +235,7 @@ func decodeConnectionPage(body []byte) (ConnectionPage, error) {
 		err = json.Unmarshal(body, &p)
 	}
 	if err != nil {
-		return ConnectionPage{}, fmt.Errorf("%w: ListConnections: malformed JSON", ErrBadResponse)
+		return connectionPage{}, fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
 	}
 	return p, nil
 }

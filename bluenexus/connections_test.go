@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
-func TestListConnections_Query(t *testing.T) {
+func TestAllConnections_Query(t *testing.T) {
 	tests := []struct {
 		name string
 		opts ListOptions
@@ -33,14 +36,14 @@ func TestListConnections_Query(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan string, 1)
 			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-				if r.Method != http.MethodGet || r.URL.Path != PathConnections {
+				if r.Method != http.MethodGet || r.URL.Path != bnwire.PathConnections {
 					t.Errorf("%s %s", r.Method, r.URL.Path)
 				}
 				got <- r.URL.RawQuery
 				reply(w, 200, `{"data":[],"pagination":{"page":1,"limit":20,"total":0,"hasMore":false}}`)
 			})
 			c := newTestClient(t, f.URL)
-			if _, err := c.ListConnections(context.Background(), testToken, tc.opts); err != nil {
+			if _, err := listPage(c, context.Background(), testToken, tc.opts); err != nil {
 				t.Fatal(err)
 			}
 			if q := <-got; q != tc.want {
@@ -50,21 +53,36 @@ func TestListConnections_Query(t *testing.T) {
 	}
 }
 
-func TestListConnections_InvalidOptionsFailBeforeIO(t *testing.T) {
+func TestAllConnections_InvalidArgumentsFailBeforeIO(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, `{"data":[]}`) })
 	c := newTestClient(t, f.URL)
-	for _, o := range []ListOptions{{Page: -1}, {Limit: -1}, {Limit: 101}, {SortOrder: "up"}, {SortOrder: "DESC"}} {
-		if _, err := c.ListConnections(context.Background(), testToken, o); !errors.Is(err, ErrInvalidRequest) {
-			t.Errorf("%+v: error %v, want ErrInvalidRequest", o, err)
-		}
-		for _, err := range c.AllConnections(context.Background(), testToken, o) {
-			if !errors.Is(err, ErrInvalidRequest) {
-				t.Errorf("AllConnections %+v: error %v, want ErrInvalidRequest", o, err)
-			}
-		}
+	tests := []struct {
+		name  string
+		token AccessToken
+		opts  ListOptions
+		want  string
+	}{
+		{"negative page", testToken, ListOptions{Page: -1}, "ListOptions.Page must be >= 0"},
+		{"negative limit", testToken, ListOptions{Limit: -1}, "ListOptions.Limit must be 0 or 1..100"},
+		{"limit 101", testToken, ListOptions{Limit: 101}, "ListOptions.Limit must be 0 or 1..100"},
+		{"sort order up", testToken, ListOptions{SortOrder: "up"}, "ListOptions.SortOrder must be asc or desc"},
+		{"sort order upper case", testToken, ListOptions{SortOrder: "DESC"}, "ListOptions.SortOrder must be asc or desc"},
+		{"empty token", "", ListOptions{}, "empty access token"},
+		{"token with newline", "tok\nX: y", ListOptions{}, "access token has characters not allowed in a header"},
 	}
-	if _, err := c.ListConnections(context.Background(), "", ListOptions{}); !errors.Is(err, ErrInvalidRequest) {
-		t.Errorf("empty token: %v", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			for conn, err := range c.AllConnections(context.Background(), tc.token, tc.opts) {
+				n++
+				if !isArgumentError(err, "AllConnections") || !strings.Contains(err.Error(), tc.want) || conn.ID != "" {
+					t.Errorf("error %v, want an argument error containing %q", err, tc.want)
+				}
+			}
+			if n != 1 {
+				t.Errorf("yielded %d times, want 1", n)
+			}
+		})
 	}
 	if n := f.hits.Load(); n != 0 {
 		t.Errorf("%d hits, want 0", n)
@@ -107,7 +125,7 @@ func TestDecodeConnectionPage_BothPaginationShapes(t *testing.T) {
 		name  string
 		body  string
 		n     int
-		page  Pagination
+		page  pagination
 		more  bool
 		bad   bool
 		total int
@@ -131,7 +149,7 @@ func TestDecodeConnectionPage_BothPaginationShapes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := decodeConnectionPage([]byte(tc.body))
+			p, err := decodeConnectionPage("AllConnections", []byte(tc.body))
 			if tc.bad {
 				if !errors.Is(err, ErrBadResponse) {
 					t.Errorf("error %v, want ErrBadResponse", err)
@@ -141,8 +159,8 @@ func TestDecodeConnectionPage_BothPaginationShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(p.Data) != tc.n || p.Pagination.More() != tc.more || p.Pagination.Total != tc.total {
-				t.Errorf("n=%d more=%v total=%d, want %d %v %d", len(p.Data), p.Pagination.More(), p.Pagination.Total, tc.n, tc.more, tc.total)
+			if len(p.Data) != tc.n || p.Pagination.more() != tc.more || p.Pagination.Total != tc.total {
+				t.Errorf("n=%d more=%v total=%d, want %d %v %d", len(p.Data), p.Pagination.more(), p.Pagination.Total, tc.n, tc.more, tc.total)
 			}
 			for _, c := range p.Data {
 				if c.ID != "c1" || c.Metadata.Email != "ada@example.com" {
@@ -198,14 +216,14 @@ func TestConnection_BadIDFailsBeforeIO(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, connJSON) })
 	c := newTestClient(t, f.URL)
 	for _, id := range []string{"", ".", ".."} {
-		if _, err := c.Connection(context.Background(), testToken, id); !errors.Is(err, ErrInvalidRequest) {
+		if _, err := c.Connection(context.Background(), testToken, id); !isArgumentError(err, "Connection") {
 			t.Errorf("Connection(%q): %v", id, err)
 		}
-		if _, err := c.RefreshConnection(context.Background(), testToken, id); !errors.Is(err, ErrInvalidRequest) {
+		if _, err := c.RefreshConnection(context.Background(), testToken, id); !isArgumentError(err, "RefreshConnection") {
 			t.Errorf("RefreshConnection(%q): %v", id, err)
 		}
 	}
-	if _, err := c.Connection(context.Background(), "", "c1"); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := c.Connection(context.Background(), "", "c1"); !isArgumentError(err, "Connection") {
 		t.Errorf("empty token: %v", err)
 	}
 	if n := f.hits.Load(); n != 0 {
@@ -395,7 +413,7 @@ func TestAllConnections_YieldsAnErrorOnceAndStops(t *testing.T) {
 	for conn, err := range c.AllConnections(context.Background(), testToken, ListOptions{Limit: 1}) {
 		if err != nil {
 			errs++
-			if !errors.Is(err, ErrUnauthorized) || conn.ID != "" {
+			if !is(err, errUnauthorized) || conn.ID != "" {
 				t.Errorf("error %v with %+v", err, conn)
 			}
 			continue

@@ -10,55 +10,69 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
-// Sentinel errors. Test for them with [errors.Is]; an [*APIError] matches
-// the ones that describe its status and message (see [APIError.Is]).
+// Sentinel errors. Test for them with [errors.Is]. Every error a Client
+// method returns matches at most one of ErrTimeout, ErrConnection,
+// ErrBadResponse and ErrCircuitOpen; BlueNexus's own non-2xx answers are an
+// [*APIError] (read its StatusCode with [errors.As]), which matches
+// ErrClientCriteria or ErrReauthRequired when its answer means that (see
+// [APIError.Is]). An error that matches none of them is either the
+// caller's cancellation (it wraps [context.Canceled]) or a bad argument,
+// rejected before any I/O with a message that starts "bluenexus: ".
 var (
-	// ErrUnauthorized: BlueNexus answered 401 (missing or expired access token).
-	ErrUnauthorized = errors.New("bluenexus: unauthorized")
-	// ErrForbidden: BlueNexus answered 403 (for handoff init: a token that was
-	// not issued to a white-label auth client).
-	ErrForbidden = errors.New("bluenexus: forbidden")
-	// ErrRateLimited: BlueNexus answered 429. [RetryAfter] tells how long to
-	// wait when the response said so.
-	ErrRateLimited = errors.New("bluenexus: rate limited")
 	// ErrClientCriteria: BlueNexus could not fingerprint the caller of
-	// handoff init ([ClientCriteriaMessage]), whatever the status. It usually
-	// means the end user's IP was not forwarded.
+	// handoff init ("Unable to determine client criterias for secure
+	// handoff"), whatever the status. It usually means the end user's IP
+	// was not forwarded ([HandoffRequest.ClientIP], [WithClientIPHeader]).
 	ErrClientCriteria = errors.New("bluenexus: client criteria not met")
-	// ErrServer: BlueNexus answered with a 5xx status.
-	ErrServer = errors.New("bluenexus: server error")
-	// ErrTimeout: the call did not finish within its time budget or a
-	// transport timeout fired. When a context deadline was the cause the
-	// error also matches [context.DeadlineExceeded].
+	// ErrReauthRequired: the token endpoint refused the refresh token as
+	// invalid, expired or replayed, or its auth session was revoked
+	// ([Client.Refresh]). Refreshing again cannot help: the user must sign
+	// in to BlueNexus again. A 429 or 5xx from the token endpoint is never
+	// this error.
+	ErrReauthRequired = errors.New("bluenexus: the user must sign in again")
+	// ErrTimeout: no answer in time. Either the call's own budget
+	// ([WithTimeout]) or the caller's context deadline ran out (the error
+	// then also matches [context.DeadlineExceeded]), or a transport timeout
+	// of the HTTP client fired (dial, TLS handshake, response headers).
+	// The caller's cancellation is never ErrTimeout.
 	ErrTimeout = errors.New("bluenexus: timeout")
-	// ErrConnection: the request failed in transport (dial, TLS, reset).
+	// ErrConnection: the request failed in transport before an answer was
+	// read: DNS, a refused or reset connection, TLS, a body cut short. The
+	// error wraps the cause (such as a *net.OpError). The caller's
+	// cancellation is never ErrConnection.
 	ErrConnection = errors.New("bluenexus: connection failed")
-	// ErrBadResponse: the response was malformed, over the size cap, not
-	// JSON, or a redirect (redirects are never followed).
+	// ErrBadResponse: BlueNexus answered 2xx or 3xx with something the
+	// client cannot use: malformed or incomplete JSON, a body over the
+	// 1 MiB cap, a content type other than JSON, or a redirect (redirects
+	// are never followed).
 	ErrBadResponse = errors.New("bluenexus: bad response")
 	// ErrCircuitOpen: the circuit breaker is open after repeated upstream
-	// failures; no request was sent. [RetryAfter] tells how long it stays open.
+	// failures, or half-open with its probe calls in flight; no request was
+	// sent.
 	ErrCircuitOpen = errors.New("bluenexus: circuit open")
-	// ErrInvalidRequest: the arguments were rejected before any I/O (an empty
-	// token, redirect URI or intent, a bad list option or connection id).
-	ErrInvalidRequest = errors.New("bluenexus: invalid request")
 )
 
-// APIError is a non-2xx answer from BlueNexus, built from the documented
-// error body {error, message, statusCode, details?, errors?}. When the body
-// is not that JSON document, only StatusCode (and RetryAfter) are set. It
-// never holds the raw body. Before decoding, every copy of the caller's
-// access token in the body, and of the query values of a handoff's
-// RedirectURI (where a state travels), is replaced by [REDACTED], so no
-// field can echo them.
+// APIError is a non-2xx, non-3xx answer from BlueNexus, built from the
+// documented error body {error, message, statusCode, details?, errors?} or
+// OAuth's {error, error_description}. When the body is not such a JSON
+// document, only StatusCode (and RetryAfter) are set. It never holds the
+// raw body. Before decoding, every copy of a secret the call sent (the
+// access token, the query values of a handoff's RedirectURI where a state
+// travels, the refresh token and the client secret) and every value of a
+// token field in the body (access_token, refresh_token, ...) is replaced by
+// [REDACTED], so no field can carry them.
 type APIError struct {
 	// StatusCode is the HTTP status of the response (not the body's copy).
 	StatusCode int
-	// Code is the body's "error" field, such as "TooManyRequestsError".
+	// Code is the body's "error" field, such as "TooManyRequestsError" or
+	// "invalid_grant", truncated to 128 bytes.
 	Code string
-	// Message is the body's "message" field, truncated to 1 KiB.
+	// Message is the body's "message" field, or else its
+	// "error_description", truncated to 1 KiB.
 	Message string
 	// Details is the body's optional "details" value.
 	Details json.RawMessage
@@ -67,6 +81,9 @@ type APIError struct {
 	// RetryAfter is the wait the Retry-After header asked for (seconds or an
 	// HTTP date), zero when absent or unparseable.
 	RetryAfter time.Duration
+
+	// reauth is set by Refresh for answers that mean "sign in again".
+	reauth bool
 }
 
 // Error describes the status, error code and message. It is safe to log:
@@ -94,33 +111,25 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Is maps the error to the package sentinels: 401 is [ErrUnauthorized], 403
-// [ErrForbidden], 429 [ErrRateLimited], any 5xx [ErrServer], and any status
-// whose message contains [ClientCriteriaMessage] (ignoring case) is
-// [ErrClientCriteria]. A client-criteria error may match a status sentinel
-// too, so test for [ErrClientCriteria] first.
+// Is matches [ErrClientCriteria] when the message contains BlueNexus's
+// client-criteria text (ignoring case), whatever the status, and
+// [ErrReauthRequired] when the error is the token endpoint's refusal of a
+// refresh token ([Client.Refresh] documents which answers those are). For
+// every other condition read StatusCode.
 func (e *APIError) Is(target error) bool {
 	switch target {
-	case ErrUnauthorized:
-		return e.StatusCode == http.StatusUnauthorized
-	case ErrForbidden:
-		return e.StatusCode == http.StatusForbidden
-	case ErrRateLimited:
-		return e.StatusCode == http.StatusTooManyRequests
-	case ErrServer:
-		return e.StatusCode >= 500 && e.StatusCode <= 599
 	case ErrClientCriteria:
 		return isClientCriteria(e.Message)
+	case ErrReauthRequired:
+		return e.reauth
 	}
 	return false
 }
 
-// RetryAfter reports how long to wait before calling again: the Retry-After
-// of an [*APIError] (a 429 or 503, typically) when BlueNexus sent a non-zero
-// one, or the time left before an open circuit breaker lets a call through
-// ([ErrCircuitOpen]).
-// It returns false when the error carries no such hint.
-func RetryAfter(err error) (time.Duration, bool) {
+// retryAfter is bnwire.RetryAfter: the time left before an open circuit
+// breaker lets a call through, or the non-zero Retry-After of an
+// *APIError (a 429 or 503, typically).
+func retryAfter(err error) (time.Duration, bool) {
 	if ce, ok := errors.AsType[*circuitOpenError](err); ok {
 		return ce.wait, true
 	}
@@ -130,7 +139,8 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// circuitOpenError is returned while the breaker refuses calls.
+// circuitOpenError is returned while the breaker refuses calls. wait is
+// how long it stays open (bnwire.RetryAfter reads it).
 type circuitOpenError struct {
 	wait time.Duration
 }
@@ -149,17 +159,19 @@ const (
 )
 
 // newAPIError builds the APIError for a non-2xx response. body may be nil
-// (unread or over the cap). Every copy of a secret in the body is replaced
-// by [REDACTED] before decoding, so no field can carry it.
+// (unread or over the cap). Every copy of a secret, and of the value of a
+// token field anywhere in the body, is replaced by [REDACTED] before
+// decoding, so no field can carry it.
 func newAPIError(status int, retryAfter time.Duration, body []byte, secrets []string) *APIError {
 	e := &APIError{StatusCode: status, RetryAfter: retryAfter}
 	if len(body) == 0 || firstByte(body) != '{' {
 		return e
 	}
+	secrets = append(tokenValues(body), secrets...)
 	for _, s := range secrets {
 		body = scrub(body, s)
 	}
-	var eb ErrorBody
+	var eb bnwire.ErrorBody
 	if json.Unmarshal(body, &eb) != nil {
 		return e
 	}
@@ -168,17 +180,68 @@ func newAPIError(status int, retryAfter time.Duration, body []byte, secrets []st
 		eb = scrubDecoded(eb, secrets)
 	}
 	e.Code = truncate(eb.Error, maxErrorCode)
-	e.Message = truncate(eb.Message, maxErrorMessage)
+	msg := eb.Message
+	if msg == "" {
+		msg = eb.ErrorDescription // OAuth's shape
+	}
+	e.Message = truncate(msg, maxErrorMessage)
 	if len(eb.Details) > 0 && string(eb.Details) != "null" {
 		e.Details = eb.Details
 	}
-	e.Errors = eb.Errors
+	for _, fe := range eb.Errors {
+		e.Errors = append(e.Errors, FieldError(fe))
+	}
 	return e
+}
+
+// isTokenKey reports whether a JSON key names a token: access_token,
+// refreshToken, id_token and the like, in any case.
+func isTokenKey(k string) bool {
+	switch strings.ToLower(strings.ReplaceAll(k, "_", "")) {
+	case "accesstoken", "refreshtoken", "idtoken":
+		return true
+	}
+	return false
+}
+
+// tokenValues returns the string values of token fields anywhere in a JSON
+// body (keys that isTokenKey accepts, and field errors whose field names a
+// token), so that an error body echoing a token, ours or another, cannot
+// put it in an APIError.
+func tokenValues(body []byte) []string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if f, ok := v["field"].(string); ok && isTokenKey(f) {
+				if s, ok := v["value"].(string); ok && s != "" {
+					out = append(out, s)
+				}
+			}
+			for k, x := range v {
+				if s, ok := x.(string); ok && s != "" && isTokenKey(k) {
+					out = append(out, s)
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return out
 }
 
 // scrubDecoded replaces secrets in every decoded string of eb, and
 // re-encodes Details without escapes.
-func scrubDecoded(eb ErrorBody, secrets []string) ErrorBody {
+func scrubDecoded(eb bnwire.ErrorBody, secrets []string) bnwire.ErrorBody {
 	str := func(s string) string {
 		for _, x := range secrets {
 			if x != "" {
@@ -205,7 +268,7 @@ func scrubDecoded(eb ErrorBody, secrets []string) ErrorBody {
 		}
 		return v
 	}
-	eb.Error, eb.Message = str(eb.Error), str(eb.Message)
+	eb.Error, eb.Message, eb.ErrorDescription = str(eb.Error), str(eb.Message), str(eb.ErrorDescription)
 	for i := range eb.Errors {
 		fe := &eb.Errors[i]
 		fe.Field, fe.Message, fe.Value = str(fe.Field), str(fe.Message), walk(fe.Value)
@@ -225,10 +288,10 @@ func scrubDecoded(eb ErrorBody, secrets []string) ErrorBody {
 
 // scrub replaces every occurrence of secret in b with [REDACTED].
 func scrub(b []byte, secret string) []byte {
-	if secret == "" || !strings.Contains(string(b), secret) {
+	if secret == "" {
 		return b
 	}
-	return []byte(strings.ReplaceAll(string(b), secret, redacted))
+	return bytes.ReplaceAll(b, []byte(secret), []byte(redacted))
 }
 
 // minSecretQueryValue is the shortest redirect URI query value treated as
@@ -236,9 +299,10 @@ func scrub(b []byte, secret string) []byte {
 // worth mangling error messages for.
 const minSecretQueryValue = 8
 
-// secrets lists what must never come back in an error: the token, and the
-// query values (raw and decoded) of the redirect URI.
-func secrets(token AccessToken, redirectURI string) []string {
+// bearerSecrets lists what a bearer call must never let come back in an
+// error: the token, and the query values (raw and decoded) of the redirect
+// URI of handoff init ("" for other calls).
+func bearerSecrets(token AccessToken, redirectURI string) []string {
 	s := []string{token.Reveal()}
 	_, rawQuery, ok := strings.Cut(redirectURI, "?")
 	if !ok {
@@ -311,9 +375,9 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-var lowerClientCriteria = strings.ToLower(ClientCriteriaMessage)
+var lowerClientCriteria = strings.ToLower(bnwire.ClientCriteriaMessage)
 
-// isClientCriteria reports whether msg contains [ClientCriteriaMessage],
+// isClientCriteria reports whether msg contains bnwire.ClientCriteriaMessage,
 // ignoring case.
 func isClientCriteria(msg string) bool {
 	return len(msg) >= len(lowerClientCriteria) &&

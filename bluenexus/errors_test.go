@@ -9,35 +9,35 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
-func TestAPIError_IsMapsStatusAndMessage(t *testing.T) {
-	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrServer, ErrClientCriteria,
-		ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen, ErrInvalidRequest}
+// TestAPIError_IsMatchesOnlyWhatTheAnswerMeans: an APIError matches
+// ErrClientCriteria by its message, whatever the status, and
+// ErrReauthRequired only when the token call classified it so; a status
+// alone matches no sentinel (callers read StatusCode).
+func TestAPIError_IsMatchesOnlyWhatTheAnswerMeans(t *testing.T) {
 	tests := []struct {
-		status int
-		msg    string
-		want   []error
+		e    APIError
+		want []error
 	}{
-		{400, "bad", nil},
-		{401, "Unauthorized", []error{ErrUnauthorized}},
-		{403, "Forbidden", []error{ErrForbidden}},
-		{404, "Not Found", nil},
-		{429, "Rate limit exceeded", []error{ErrRateLimited}},
-		{500, "boom", []error{ErrServer}},
-		{502, "", []error{ErrServer}},
-		{503, "", []error{ErrServer}},
-		{599, "", []error{ErrServer}},
-		{600, "", nil},
-		{400, ClientCriteriaMessage, []error{ErrClientCriteria}},
-		{403, "unable to determine CLIENT CRITERIAS for secure handoff.", []error{ErrForbidden, ErrClientCriteria}},
-		{500, "Error: " + ClientCriteriaMessage + " (ip)", []error{ErrServer, ErrClientCriteria}},
-		{422, "client criteria", nil},
+		{APIError{StatusCode: 400, Message: "bad"}, nil},
+		{APIError{StatusCode: 401, Message: "Unauthorized"}, nil},
+		{APIError{StatusCode: 403}, nil},
+		{APIError{StatusCode: 429, Message: "Rate limit exceeded"}, nil},
+		{APIError{StatusCode: 500, Message: "boom"}, nil},
+		{APIError{StatusCode: 503}, nil},
+		{APIError{StatusCode: 400, Code: "invalid_grant"}, nil}, // not from the token call
+		{APIError{StatusCode: 400, Message: bnwire.ClientCriteriaMessage}, []error{ErrClientCriteria}},
+		{APIError{StatusCode: 403, Message: "unable to determine CLIENT CRITERIAS for secure handoff."}, []error{ErrClientCriteria}},
+		{APIError{StatusCode: 500, Message: "Error: " + bnwire.ClientCriteriaMessage + " (ip)"}, []error{ErrClientCriteria}},
+		{APIError{StatusCode: 422, Message: "client criteria"}, nil},
+		{APIError{StatusCode: 400, Code: "invalid_grant", reauth: true}, []error{ErrReauthRequired}},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%d %s", tc.status, tc.msg), func(t *testing.T) {
-			e := &APIError{StatusCode: tc.status, Message: tc.msg}
-			wrapped := fmt.Errorf("outer: %w", e)
+		t.Run(fmt.Sprintf("%d %s %s %v", tc.e.StatusCode, tc.e.Code, tc.e.Message, tc.e.reauth), func(t *testing.T) {
+			wrapped := fmt.Errorf("outer: %w", &tc.e)
 			for _, s := range sentinels {
 				want := false
 				for _, w := range tc.want {
@@ -46,6 +46,9 @@ func TestAPIError_IsMapsStatusAndMessage(t *testing.T) {
 				if got := errors.Is(wrapped, s); got != want {
 					t.Errorf("errors.Is(%v) = %v, want %v", s, got, want)
 				}
+			}
+			if ae, ok := errors.AsType[*APIError](wrapped); !ok || ae.StatusCode != tc.e.StatusCode {
+				t.Errorf("errors.As lost the status: %v", ae)
 			}
 		})
 	}
@@ -97,6 +100,16 @@ func TestAPIError_FromResponses(t *testing.T) {
 			body: `{"message":"` + strings.Repeat("é", 2000) + `"}`,
 			want: APIError{StatusCode: 400, Message: strings.Repeat("é", 512)}},
 		{name: "unknown status", status: 418, body: `{"error":"Teapot"}`, want: APIError{StatusCode: 418, Code: "Teapot"}},
+		{name: "OAuth shape", status: 400, body: `{"error":"invalid_grant","error_description":"Refresh token expired"}`,
+			want: APIError{StatusCode: 400, Code: "invalid_grant", Message: "Refresh token expired"}},
+		{name: "message wins over error_description", status: 400, body: `{"error":"E","message":"m","error_description":"d"}`,
+			want: APIError{StatusCode: 400, Code: "E", Message: "m"}},
+		{name: "token fields scrubbed everywhere", status: 400,
+			body: `{"error":"E","message":"got tok-OTHER-123 and rt-OTHER-456","access_token":"tok-OTHER-123",` +
+				`"details":{"nested":[{"refreshToken":"rt-OTHER-456"}]},"errors":[{"field":"refresh_token","message":"bad","value":"rt-OTHER-456"}]}`,
+			want: APIError{StatusCode: 400, Code: "E", Message: "got [REDACTED] and [REDACTED]",
+				Details: json.RawMessage(`{"nested":[{"refreshToken":"[REDACTED]"}]}`),
+				Errors:  []FieldError{{Field: "refresh_token", Message: "bad", Value: "[REDACTED]"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +126,7 @@ func TestAPIError_FromResponses(t *testing.T) {
 				w.Write([]byte(tc.body))
 			})
 			c := newTestClient(t, f.URL, WithoutBreaker())
-			_, err := c.ListConnections(context.Background(), testToken, ListOptions{})
+			_, err := listPage(c, context.Background(), testToken, ListOptions{})
 			ae, ok := errors.AsType[*APIError](err)
 			if !ok {
 				t.Fatalf("error %v (%T), want *APIError", err, err)
@@ -159,6 +172,7 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
+// TestRetryAfter covers bnwire.RetryAfter, which the handlers read.
 func TestRetryAfter(t *testing.T) {
 	tests := []struct {
 		name string
@@ -175,7 +189,7 @@ func TestRetryAfter(t *testing.T) {
 		{"wrapped circuit open", fmt.Errorf("w: %w", &circuitOpenError{}), 0, true},
 	}
 	for _, tc := range tests {
-		got, ok := RetryAfter(tc.err)
+		got, ok := bnwire.RetryAfter(tc.err)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s: RetryAfter = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
 		}
@@ -186,8 +200,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestSentinelsArePrefixed(t *testing.T) {
-	for _, e := range []error{ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrClientCriteria, ErrServer,
-		ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen, ErrInvalidRequest} {
+	for _, e := range sentinels {
 		if !strings.HasPrefix(e.Error(), "bluenexus: ") {
 			t.Errorf("%q lacks the package prefix", e)
 		}

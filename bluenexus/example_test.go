@@ -9,26 +9,31 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 )
 
 // fakeBlueNexus answers handoff init with a code that names the forwarded
-// client IP, and serves three connections two at a time.
+// client IP, serves three connections two at a time, and refreshes the
+// refresh token "rt-1" once for the confidential client my-app.
 func fakeBlueNexus() *httptest.Server {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+bluenexus.PathHandoffInit, func(w http.ResponseWriter, r *http.Request) {
+	writeJSON := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("POST "+bluenexustest.PathHandoffInit, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer user-token" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"error":"UnauthorizedError","message":"Token expired","statusCode":401}`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "UnauthorizedError", "message": "Token expired", "statusCode": 401})
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"code":"hc-for-%s","expiresIn":30}`, r.Header.Get("X-Forwarded-For"))
+		writeJSON(w, http.StatusOK, map[string]any{"code": "hc-for-" + r.Header.Get("X-Forwarded-For"), "expiresIn": 30})
 	})
-	mux.HandleFunc("GET "+bluenexus.PathConnections, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+bluenexustest.PathConnections, func(w http.ResponseWriter, r *http.Request) {
 		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
 		all := []bluenexus.Connection{
 			{ID: "c1", ProviderID: "google", Status: bluenexus.StatusActive},
@@ -37,12 +42,28 @@ func fakeBlueNexus() *httptest.Server {
 		}
 		start := min((page-1)*2, len(all))
 		end := min(start+2, len(all))
-		more := end < len(all)
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(bluenexus.ConnectionPage{
-			Data:       all[start:end],
-			Pagination: bluenexus.Pagination{Page: page, Limit: 2, Total: len(all), HasMore: &more},
+		writeJSON(w, http.StatusOK, map[string]any{
+			"data":       all[start:end],
+			"pagination": map[string]any{"page": page, "limit": 2, "total": len(all), "hasMore": end < len(all)},
 		})
+	})
+	var used sync.Map
+	mux.HandleFunc("POST "+bluenexustest.PathToken, func(w http.ResponseWriter, r *http.Request) {
+		id, secret, _ := r.BasicAuth()
+		rt := r.PostFormValue("refresh_token")
+		switch {
+		case id != "my-app" || secret != "app-secret":
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client"})
+		case r.PostFormValue("grant_type") != "refresh_token" || rt != "rt-1":
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Invalid refresh token"})
+		default:
+			if _, replay := used.LoadOrStore(rt, true); replay {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "Refresh token reused: session revoked"})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "access_token": "user-token", "expires_in": 900,
+				"refresh_token": "rt-2", "refresh_expires_in": 604800, "scope": "connections"})
+		}
 	})
 	return httptest.NewServer(mux)
 }
@@ -55,13 +76,17 @@ func ExampleNewClient() {
 		bluenexus.WithBaseURL("https://api.bluenexus.ai"),
 		bluenexus.WithTimeout(3*time.Second),
 		bluenexus.WithClientIPHeader("X-Forwarded-For"),
+		bluenexus.WithClientCredentials("my-app", "app-secret"), // for Refresh
 	)
 	fmt.Println(client != nil, err)
+
+	_, err = bluenexus.NewClient(bluenexus.WithClientCredentials("", "secret"))
+	fmt.Println(err)
 	// Output:
 	// bluenexus: WithTimeout: must be > 0 and <= 15s, got 1m0s
 	// true <nil>
+	// bluenexus: WithClientCredentials: empty client id
 }
-
 func ExampleClient_InitHandoff() {
 	srv := fakeBlueNexus()
 	defer srv.Close()
@@ -84,7 +109,6 @@ func ExampleClient_InitHandoff() {
 	// code: [REDACTED]
 	// reveal: hc-for-203.0.113.7
 }
-
 func ExampleClient_AllConnections() {
 	srv := fakeBlueNexus()
 	defer srv.Close()
@@ -119,34 +143,67 @@ func ExampleAPIError() {
 		Intent:      bluenexus.IntentConnections,
 	})
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, bluenexus.ErrUnauthorized))
-	if apiErr, ok := errors.AsType[*bluenexus.APIError](err); ok {
-		fmt.Println(apiErr.StatusCode, apiErr.Code)
+	if apiErr, ok := errors.AsType[*bluenexus.APIError](err); ok && apiErr.StatusCode == http.StatusUnauthorized {
+		fmt.Println(apiErr.Code, "- refresh the access token, then try again")
 	}
 	// Output:
 	// bluenexus: upstream status 401 UnauthorizedError: "Token expired"
-	// true
-	// 401 UnauthorizedError
+	// UnauthorizedError - refresh the access token, then try again
 }
 
-func ExampleRetryAfter() {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "60") // more than the call budget: not retried
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprint(w, `{"error":"TooManyRequestsError","message":"Rate limit exceeded","statusCode":429}`)
-	}))
+func ExampleClient_Refresh() {
+	srv := fakeBlueNexus()
 	defer srv.Close()
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(srv.URL))
+	client, err := bluenexus.NewClient(
+		bluenexus.WithBaseURL(srv.URL),
+		bluenexus.WithClientCredentials("my-app", "app-secret"),
+	)
 	if err != nil {
 		panic(err)
 	}
 
-	_, err = client.ListConnections(context.Background(), "user-token", bluenexus.ListOptions{})
-	if errors.Is(err, bluenexus.ErrRateLimited) {
-		wait, ok := bluenexus.RetryAfter(err)
-		fmt.Println("rate limited; retry after", wait, ok)
+	ctx := context.Background()
+	tok, err := client.Refresh(ctx, "rt-1")
+	if err != nil {
+		panic(err)
+	}
+	// Store tok.RefreshToken at once: "rt-1" no longer works.
+	fmt.Println("access:", tok.AccessToken, "refresh:", tok.RefreshToken)
+	fmt.Println("lives:", time.Until(tok.Expiry).Round(time.Minute), "scope:", tok.Scope)
+
+	_, err = client.Refresh(ctx, "rt-1") // replayed
+	fmt.Println(err)
+	fmt.Println("sign in again:", errors.Is(err, bluenexus.ErrReauthRequired))
+	// Output:
+	// access: [REDACTED] refresh: [REDACTED]
+	// lives: 15m0s scope: connections
+	// bluenexus: upstream status 400 invalid_grant: "Refresh token reused: session revoked"
+	// sign in again: true
+}
+
+// The on-return hook's pattern: read all connections again, diff them
+// against the app's copy, store the new reading.
+func ExampleDiff() {
+	stored := []bluenexus.Connection{ // the app's copy, from the last return
+		{ID: "c1", ProviderID: "google", Status: bluenexus.StatusActive},
+		{ID: "c2", ProviderID: "notion", Status: bluenexus.StatusActive},
+	}
+	fresh := []bluenexus.Connection{ // client.AllConnections after the return
+		{ID: "c2", ProviderID: "notion", Status: bluenexus.StatusExpired},
+		{ID: "c3", ProviderID: "slack", Status: bluenexus.StatusActive},
+	}
+	added, removed, changed := bluenexus.Diff(stored, fresh)
+	for _, c := range added {
+		fmt.Println("connected:", c.ProviderID)
+	}
+	for _, c := range removed {
+		fmt.Println("removed:", c.ProviderID)
+	}
+	for _, c := range changed {
+		fmt.Println("now", c.Status+":", c.ProviderID)
 	}
 	// Output:
-	// rate limited; retry after 1m0s true
+	// connected: slack
+	// removed: google
+	// now expired: notion
 }

@@ -9,11 +9,13 @@ import (
 )
 
 // FuzzDecodeHandoff: the handoff decoder never panics, and a success always
-// carries a non-empty code and an expiry.
+// carries a non-empty code of at most 2048 bytes and an expiry no earlier
+// than the send time and no later than a day after it.
 func FuzzDecodeHandoff(f *testing.F) {
 	for _, s := range []string{
 		`{"code":"c"}`, `{"handoffCode":"c","expiresIn":30}`, `{"data":{"code":"c","expiresAt":"2025-06-01T12:00:20Z"}}`,
 		`{"code":""}`, `{"expiresIn":1e999}`, `{"data":null}`, `[]`, ``, `{"code":"c","expiresIn":-0}`,
+		`{"code":"c","expiresAt":"0001-01-01T00:00:00Z"}`, `{"code":"c","expiresIn":-1e300}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -29,8 +31,11 @@ func FuzzDecodeHandoff(f *testing.F) {
 			}
 			return
 		}
-		if h.Code == "" || h.ExpiresAt.IsZero() {
-			t.Fatalf("success without code or expiry: %+v", h)
+		if h.Code == "" || len(h.Code) > maxCodeLen {
+			t.Fatalf("success with a code of %d bytes", len(h.Code))
+		}
+		if h.ExpiresAt.Before(sent) || h.ExpiresAt.After(sent.Add(maxExpiresIn*time.Second)) && !strings.Contains(string(body), "expiresAt") {
+			t.Fatalf("expiry %v for a request sent at %v", h.ExpiresAt, sent)
 		}
 	})
 }
@@ -62,7 +67,7 @@ func FuzzNewAPIError(f *testing.F) {
 	}
 	const tok = "tok-FUZZ-1234"
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		e := newAPIError(status, 0, body, secrets(tok, "https://app/r?state=state-FUZZ-5678"))
+		e := newAPIError(status, 0, body, bearerSecrets(tok, "https://app/r?state=state-FUZZ-5678"))
 		if e.StatusCode != status {
 			t.Fatal("status changed")
 		}

@@ -1,7 +1,6 @@
 package bluenexus
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,10 @@ import (
 // response does not say.
 const codeTTL = 30 * time.Second
 
+// maxCodeLen bounds a handoff code: it goes into the white-label URL, and
+// BlueNexus's codes are a few dozen bytes.
+const maxCodeLen = 2048
+
 // InitHandoff mints a handoff code: POST /api/v1/auth/handoff/init with the
 // user's token as bearer and {"redirectUri", "intent"} as body. A valid
 // req.ClientIP travels in the client-IP header ([WithClientIPHeader]) in
@@ -21,44 +24,50 @@ const codeTTL = 30 * time.Second
 //
 // The token must be non-empty printable ASCII without spaces, RedirectURI
 // and Intent non-empty, and ClientIP, when set, not unspecified (0.0.0.0,
-// ::); otherwise the call fails with [ErrInvalidRequest] before any I/O.
+// ::); otherwise the call fails before any I/O with an error that starts
+// "bluenexus: InitHandoff: ".
 //
 // The code is read from "code" or "handoffCode", at the top level or inside
-// "data". Its expiry comes from "expiresIn" (seconds) or else "expiresAt"
-// (RFC 3339); without either it is 30 s after the request was sent, which
-// is never later than the true expiry. An empty code is [ErrBadResponse].
+// "data"; none, or one over 2048 bytes, is [ErrBadResponse]. Its expiry
+// comes from "expiresIn" (seconds) or else "expiresAt" (RFC 3339); without
+// either it is 30 s after the request was sent, which is never later than
+// the true expiry. A code BlueNexus reports as already dead (expiresIn <=
+// 0, or an expiresAt before the request was sent) is no error: it comes
+// back with ExpiresAt at the send time, in the past, and the caller decides
+// (the handlers mint again).
 func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req HandoffRequest) (Handoff, error) {
 	const op = "InitHandoff"
 	if err := checkToken(op, token); err != nil {
 		return Handoff{}, err
 	}
 	if req.RedirectURI == "" {
-		return Handoff{}, fmt.Errorf("%w: %s: empty RedirectURI", ErrInvalidRequest, op)
+		return Handoff{}, fmt.Errorf("bluenexus: %s: empty RedirectURI", op)
 	}
 	if req.Intent == "" {
-		return Handoff{}, fmt.Errorf("%w: %s: empty Intent", ErrInvalidRequest, op)
+		return Handoff{}, fmt.Errorf("bluenexus: %s: empty Intent", op)
 	}
 	var ip string
 	if req.ClientIP.IsValid() {
 		if req.ClientIP.IsUnspecified() {
-			return Handoff{}, fmt.Errorf("%w: %s: unspecified ClientIP", ErrInvalidRequest, op)
+			return Handoff{}, fmt.Errorf("bluenexus: %s: unspecified ClientIP", op)
 		}
 		ip = req.ClientIP.Unmap().WithZone("").String()
 	}
 	body, err := json.Marshal(handoffInitBody{RedirectURI: req.RedirectURI, Intent: req.Intent})
 	if err != nil {
-		return Handoff{}, fmt.Errorf("%w: %s: %w", ErrInvalidRequest, op, err)
+		return Handoff{}, fmt.Errorf("bluenexus: %s: %w", op, err)
 	}
 
 	resp, sent, err := c.do(ctx, &call{
-		op:       op,
-		method:   http.MethodPost,
-		url:      c.initURL,
-		body:     body,
-		token:    token,
-		redirect: req.RedirectURI,
-		clientIP: ip,
-		retry:    true,
+		op:          op,
+		method:      http.MethodPost,
+		url:         c.initURL,
+		body:        body,
+		contentType: "application/json",
+		auth:        "Bearer " + token.Reveal(),
+		clientIP:    ip,
+		retry:       retryDialOrAsked,
+		secrets:     func() []string { return bearerSecrets(token, req.RedirectURI) },
 	})
 	if err != nil {
 		return Handoff{}, err
@@ -105,49 +114,60 @@ func decodeHandoff(body []byte, sent time.Time) (Handoff, error) {
 			h.Code = Code(f.HandoffCode)
 		}
 	}
-	if h.Code == "" {
+	switch {
+	case h.Code == "":
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: no handoff code in the response", ErrBadResponse)
+	case len(h.Code) > maxCodeLen:
+		return Handoff{}, fmt.Errorf("%w: InitHandoff: handoff code over %d bytes", ErrBadResponse, maxCodeLen)
 	}
+	h.ExpiresAt = expiry(levels, sent)
+	return h, nil
+}
+
+// expiry reads when the code dies: expiresIn counted from sent, else
+// expiresAt, else 30 s after sent, each from the first level that has a
+// usable value. A code already dead (expiresIn <= 0, expiresAt before sent)
+// dies at sent: in the past, but never a zero or absurd time.
+func expiry(levels []*handoffFields, sent time.Time) time.Time {
 	for _, f := range levels {
 		if d, ok := parseExpiresIn(f.ExpiresIn); ok {
-			h.ExpiresAt = sent.Add(d)
-			return h, nil
+			return sent.Add(d) // d >= 0
 		}
 	}
 	for _, f := range levels {
 		if t, ok := parseExpiresAt(f.ExpiresAt); ok {
-			h.ExpiresAt = t
-			return h, nil
+			if t.Before(sent) {
+				return sent
+			}
+			return t
 		}
 	}
-	h.ExpiresAt = sent.Add(codeTTL)
-	return h, nil
+	return sent.Add(codeTTL)
 }
 
-// parseExpiresIn reads a positive number of seconds, at most a day.
+// maxExpiresIn bounds a believable code life; a larger expiresIn is
+// ignored, like a missing one.
+const maxExpiresIn = 86400
+
+// parseExpiresIn reads a JSON number of seconds, at most a day. Zero and
+// negative numbers are accepted and mean 0: the code is already dead.
+// Strings, null and other values are ignored. raw is valid JSON (the
+// decoder checked it), so a number is text strconv reads exactly.
 func parseExpiresIn(raw json.RawMessage) (time.Duration, bool) {
-	if len(raw) == 0 || raw[0] < '0' || raw[0] > '9' {
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return 0, false
 	}
 	s, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || s <= 0 || s > 86400 {
+	if err != nil || s > maxExpiresIn {
 		return 0, false
 	}
-	return time.Duration(s * float64(time.Second)), true
+	return time.Duration(max(s, 0) * float64(time.Second)), true
 }
 
-// parseExpiresAt reads an RFC 3339 time string. A string without escapes
-// (every valid timestamp) is read as it is, without a second JSON decode.
+// parseExpiresAt reads an RFC 3339 time string.
 func parseExpiresAt(raw json.RawMessage) (time.Time, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return time.Time{}, false
-	}
-	if inner := raw[1 : len(raw)-1]; raw[len(raw)-1] == '"' && !bytes.ContainsAny(inner, "\\\"") {
-		t, err := time.Parse(time.RFC3339, string(inner))
-		return t, err == nil
-	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339, s)
@@ -159,12 +179,21 @@ func parseExpiresAt(raw json.RawMessage) (time.Time, bool) {
 func checkToken(op string, token AccessToken) error {
 	t := token.Reveal()
 	if t == "" {
-		return fmt.Errorf("%w: %s: empty access token", ErrInvalidRequest, op)
+		return fmt.Errorf("bluenexus: %s: empty access token", op)
 	}
-	for i := 0; i < len(t); i++ {
-		if t[i] <= ' ' || t[i] > '~' {
-			return fmt.Errorf("%w: %s: access token has characters not allowed in a header", ErrInvalidRequest, op)
-		}
+	if !isHeaderSafe(t) {
+		return fmt.Errorf("bluenexus: %s: access token has characters not allowed in a header", op)
 	}
 	return nil
+}
+
+// isHeaderSafe reports whether t is printable ASCII without spaces, as a
+// bearer token must be.
+func isHeaderSafe(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

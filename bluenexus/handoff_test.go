@@ -7,8 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 func TestInitHandoff_SendsTheDocumentedRequest(t *testing.T) {
@@ -31,7 +34,7 @@ func TestInitHandoff_SendsTheDocumentedRequest(t *testing.T) {
 		bodies <- body
 		reply(w, 200, `{"code":"hc_1","expiresIn":30}`)
 	})
-	c := newTestClient(t, f.URL, WithUserAgent("app/2"))
+	c := newTestClient(t, f.URL)
 	req := testReq
 	req.ClientIP = netip.MustParseAddr("203.0.113.7")
 	h, err := c.InitHandoff(context.Background(), "tok-abc", req)
@@ -42,8 +45,8 @@ func TestInitHandoff_SendsTheDocumentedRequest(t *testing.T) {
 		t.Errorf("code %q", h.Code.Reveal())
 	}
 	s := <-got
-	want := seen{method: "POST", path: PathHandoffInit, auth: "Bearer tok-abc", ctype: "application/json",
-		accept: "application/json", ua: "app/2", xff: "203.0.113.7"}
+	want := seen{method: "POST", path: bnwire.PathHandoffInit, auth: "Bearer tok-abc", ctype: "application/json",
+		accept: "application/json", ua: "handoffkit-bluenexus/1", xff: "203.0.113.7"}
 	body := <-bodies
 	if s != want {
 		t.Errorf("request\n got %+v\nwant %+v", s, want)
@@ -106,22 +109,26 @@ func TestInitHandoff_InvalidRequestFailsBeforeIO(t *testing.T) {
 		name  string
 		token AccessToken
 		req   HandoffRequest
+		want  string
 	}{
-		{"empty token", "", testReq},
-		{"token with newline", "tok\r\nX-Evil: 1", testReq},
-		{"token with space", "tok en", testReq},
-		{"empty redirect", testToken, HandoffRequest{Intent: IntentConnections}},
-		{"empty intent", testToken, HandoffRequest{RedirectURI: "https://app.example.com/r"}},
-		{"ipv4 unspecified", testToken, HandoffRequest{RedirectURI: "x://y", Intent: IntentConnections, ClientIP: netip.IPv4Unspecified()}},
-		{"ipv6 unspecified", testToken, HandoffRequest{RedirectURI: "x://y", Intent: IntentConnections, ClientIP: netip.IPv6Unspecified()}},
+		{"empty token", "", testReq, "empty access token"},
+		{"token with newline", "tok\r\nX-Evil: 1", testReq, "access token has characters not allowed in a header"},
+		{"token with space", "tok en", testReq, "access token has characters not allowed in a header"},
+		{"empty redirect", testToken, HandoffRequest{Intent: IntentConnections}, "empty RedirectURI"},
+		{"empty intent", testToken, HandoffRequest{RedirectURI: "https://app.example.com/r"}, "empty Intent"},
+		{"ipv4 unspecified", testToken, HandoffRequest{RedirectURI: "x://y", Intent: IntentConnections, ClientIP: netip.IPv4Unspecified()}, "unspecified ClientIP"},
+		{"ipv6 unspecified", testToken, HandoffRequest{RedirectURI: "x://y", Intent: IntentConnections, ClientIP: netip.IPv6Unspecified()}, "unspecified ClientIP"},
 	}
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, okHandoff) })
 	c := newTestClient(t, f.URL)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.InitHandoff(context.Background(), tc.token, tc.req)
-			if !errors.Is(err, ErrInvalidRequest) {
-				t.Errorf("error %v, want ErrInvalidRequest", err)
+			if !isArgumentError(err, "InitHandoff") || !strings.HasSuffix(err.Error(), ": "+tc.want) {
+				t.Errorf("error %v, want an argument error ending %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "X-Evil") {
+				t.Errorf("error %q quotes the token", err)
 			}
 		})
 	}
@@ -155,10 +162,22 @@ func TestDecodeHandoff_TolerantShapes(t *testing.T) {
 		{name: "data.expiresAt", body: `{"data":{"handoffCode":"c","expiresAt":"2025-06-01T12:00:20Z"}}`, code: "c", expires: at},
 		{name: "bad expiresAt falls back", body: `{"code":"c","expiresAt":"tomorrow"}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "numeric expiresAt ignored", body: `{"code":"c","expiresAt":1748779220}`, code: "c", expires: sent.Add(30 * time.Second)},
-		{name: "negative expiresIn ignored", body: `{"code":"c","expiresIn":-5}`, code: "c", expires: sent.Add(30 * time.Second)},
-		{name: "zero expiresIn ignored", body: `{"code":"c","expiresIn":0}`, code: "c", expires: sent.Add(30 * time.Second)},
+		{name: "negative expiresIn: already dead", body: `{"code":"c","expiresIn":-5}`, code: "c", expires: sent},
+		{name: "zero expiresIn: already dead", body: `{"code":"c","expiresIn":0}`, code: "c", expires: sent},
+		{name: "minus zero expiresIn: already dead", body: `{"code":"c","expiresIn":-0}`, code: "c", expires: sent},
+		{name: "hugely negative expiresIn", body: `{"code":"c","expiresIn":-1e300}`, code: "c", expires: sent},
+		{name: "dead expiresIn wins over expiresAt", body: `{"code":"c","expiresIn":0,"expiresAt":"2025-06-01T12:00:20Z"}`, code: "c", expires: sent},
+		{name: "expiresAt in the past", body: `{"code":"c","expiresAt":"2025-06-01T11:59:00Z"}`, code: "c", expires: sent},
+		{name: "expiresAt at the zero time", body: `{"code":"c","expiresAt":"0001-01-01T00:00:00Z"}`, code: "c", expires: sent},
+		{name: "data.expiresIn dead", body: `{"data":{"code":"c","expiresIn":-1}}`, code: "c", expires: sent},
 		{name: "huge expiresIn ignored", body: `{"code":"c","expiresIn":1e300}`, code: "c", expires: sent.Add(30 * time.Second)},
+		{name: "code of 2048 bytes", body: `{"code":"` + strings.Repeat("k", 2048) + `"}`, code: strings.Repeat("k", 2048), expires: sent.Add(30 * time.Second)},
+		{name: "code over 2048 bytes", body: `{"code":"` + strings.Repeat("k", 2049) + `"}`, bad: true},
+		{name: "data.code over 2048 bytes", body: `{"data":{"handoffCode":"` + strings.Repeat("k", 4096) + `"}}`, bad: true},
 		{name: "string expiresIn ignored", body: `{"code":"c","expiresIn":"20"}`, code: "c", expires: sent.Add(30 * time.Second)},
+		{name: "string negative expiresIn ignored", body: `{"code":"c","expiresIn":"-20"}`, code: "c", expires: sent.Add(30 * time.Second)},
+		{name: "boolean expiresIn ignored", body: `{"code":"c","expiresIn":true}`, code: "c", expires: sent.Add(30 * time.Second)},
+		{name: "escaped expiresAt", body: `{"code":"c","expiresAt":"2025-06-01T12:00:20\u005a"}`, code: "c", expires: at},
 		{name: "null fields", body: `{"code":"c","expiresIn":null,"expiresAt":null,"data":null}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "unknown fields ignored", body: `{"code":"c","intent":"connections","x":[1,2]}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "empty code", body: `{"code":""}`, bad: true},
@@ -201,5 +220,45 @@ func TestInitHandoff_DefaultExpiryCountsFromSend(t *testing.T) {
 	}
 	if want := fixed.Add(30 * time.Second); !h.ExpiresAt.Equal(want) {
 		t.Errorf("ExpiresAt %v, want %v", h.ExpiresAt, want)
+	}
+}
+
+// TestInitHandoff_DeadCodeIsNotAnError: BlueNexus saying a fresh code is
+// already expired (expiresIn <= 0, expiresAt in the past) is no error from
+// the client: the Handoff comes back with ExpiresAt <= now, and the
+// handlers decide to mint again.
+func TestInitHandoff_DeadCodeIsNotAnError(t *testing.T) {
+	for _, body := range []string{
+		`{"code":"hc","expiresIn":0}`,
+		`{"code":"hc","expiresIn":-30}`,
+		`{"code":"hc","expiresAt":"2001-01-01T00:00:00Z"}`,
+		`{"data":{"code":"hc","expiresAt":"` + time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano) + `"}}`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, body) })
+			c := newTestClient(t, f.URL)
+			h, err := c.InitHandoff(context.Background(), testToken, testReq)
+			if err != nil {
+				t.Fatalf("error %v, want a Handoff", err)
+			}
+			if now := time.Now(); h.ExpiresAt.After(now) || h.ExpiresAt.IsZero() || h.Code.Reveal() != "hc" {
+				t.Errorf("ExpiresAt %v (now %v), code %q", h.ExpiresAt, now, h.Code.Reveal())
+			}
+			if f.hits.Load() != 1 {
+				t.Errorf("%d hits, want 1", f.hits.Load())
+			}
+		})
+	}
+}
+
+// TestInitHandoff_OversizeCodeIsBadResponse: a code over 2 KB is refused,
+// without quoting it.
+func TestInitHandoff_OversizeCodeIsBadResponse(t *testing.T) {
+	code := "CANARY" + strings.Repeat("k", 2100)
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, `{"code":"`+code+`"}`) })
+	c := newTestClient(t, f.URL)
+	_, err := c.InitHandoff(context.Background(), testToken, testReq)
+	if !errors.Is(err, ErrBadResponse) || strings.Contains(err.Error(), "CANARY") {
+		t.Errorf("error %v, want ErrBadResponse without the code", err)
 	}
 }

@@ -2,6 +2,8 @@ package bluenexus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -133,4 +135,51 @@ func jsonResponse(r *http.Request, status int, body string) *http.Response {
 		ContentLength: int64(len(body)),
 		Request:       r,
 	}
+}
+
+// apiStatus stands in test tables for "an *APIError with a status in
+// [lo, hi]", where the package has no sentinel (callers read StatusCode).
+type apiStatus struct{ lo, hi int }
+
+func (s apiStatus) Error() string { return fmt.Sprintf("*APIError with status %d..%d", s.lo, s.hi) }
+
+var (
+	errUnauthorized = apiStatus{401, 401}
+	errForbidden    = apiStatus{403, 403}
+	errRateLimited  = apiStatus{429, 429}
+	errServer       = apiStatus{500, 599}
+)
+
+// is is errors.Is, and for an apiStatus whether err is an *APIError whose
+// status falls in its range.
+func is(err, want error) bool {
+	if s, ok := want.(apiStatus); ok {
+		ae, ok := errors.AsType[*APIError](err)
+		return ok && ae.StatusCode >= s.lo && ae.StatusCode <= s.hi
+	}
+	return errors.Is(err, want)
+}
+
+// sentinels are every exported error value of the package.
+var sentinels = []error{ErrClientCriteria, ErrReauthRequired, ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen}
+
+// isArgumentError reports whether err is a rejection of the arguments
+// before any I/O: prefixed with the package and op, matching no sentinel,
+// not an *APIError and not a context error.
+func isArgumentError(err error, op string) bool {
+	if err == nil || !strings.HasPrefix(err.Error(), "bluenexus: "+op+": ") {
+		return false
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return false
+		}
+	}
+	_, api := errors.AsType[*APIError](err)
+	return !api && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// listPage reads one page the way AllConnections does.
+func listPage(c *Client, ctx context.Context, token AccessToken, o ListOptions) (connectionPage, error) {
+	return c.listConnections(ctx, "AllConnections", token, o)
 }

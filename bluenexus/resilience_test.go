@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 // TestD5_BodySizeCap pins SECURITY.md D5: response bodies are size-capped.
@@ -32,8 +34,8 @@ func TestD5_BodySizeCap(t *testing.T) {
 		{"at the cap", 200, exact, false, nil},
 		{"over the cap", 200, over, false, ErrBadResponse},
 		{"over the cap, chunked", 200, over, true, ErrBadResponse},
-		{"error body over the cap keeps the status", 500, over, false, ErrServer},
-		{"error body over the cap, chunked", 401, over, true, ErrUnauthorized},
+		{"error body over the cap keeps the status", 500, over, false, errServer},
+		{"error body over the cap, chunked", 401, over, true, errUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,7 +52,8 @@ func TestD5_BodySizeCap(t *testing.T) {
 					}
 				}
 			})
-			c := newTestClient(t, f.URL, WithMaxBodyBytes(limit))
+			c := newTestClient(t, f.URL)
+			c.maxBody = limit
 			h, err := c.InitHandoff(context.Background(), testToken, testReq)
 			if tc.wantErr == nil {
 				if err != nil || len(h.Code.Reveal()) != limit-len(`{"code":""}`) {
@@ -58,7 +61,7 @@ func TestD5_BodySizeCap(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tc.wantErr) {
+			if !is(err, tc.wantErr) {
 				t.Fatalf("error %v, want %v", err, tc.wantErr)
 			}
 			if ae, ok := errors.AsType[*APIError](err); ok && (ae.Message != "" || ae.Code != "") {
@@ -120,7 +123,7 @@ func TestD3_TimeBudget(t *testing.T) {
 			return err
 		}},
 		{"list, no headers", waitForRequest2, func(c *Client) error {
-			_, err := c.ListConnections(context.Background(), testToken, ListOptions{})
+			_, err := listPage(c, context.Background(), testToken, ListOptions{})
 			return err
 		}},
 		{"init, body stalls", func(w http.ResponseWriter, r *http.Request) {
@@ -157,10 +160,10 @@ func TestD3_TimeBudget(t *testing.T) {
 				t.Errorf("%d upstream hits, want 1", f.hits.Load())
 			}
 			if tc.call == nil {
-				if !errors.Is(err, ErrRateLimited) {
-					t.Errorf("error %v, want ErrRateLimited", err)
+				if !is(err, errRateLimited) {
+					t.Errorf("error %v, want errRateLimited", err)
 				}
-				if d, ok := RetryAfter(err); !ok || d != time.Second {
+				if d, ok := retryAfter(err); !ok || d != time.Second {
 					t.Errorf("RetryAfter = %v, %v", d, ok)
 				}
 				return
@@ -177,25 +180,102 @@ func TestD3_TimeBudget(t *testing.T) {
 
 func waitForRequest2(w http.ResponseWriter, r *http.Request) { waitForRequest(r) }
 
+// TestCallerContext: the caller's cancellation (the browser left) is told
+// apart from every failure: the error wraps context.Canceled and matches no
+// sentinel, wherever the call was when it happened, and the breaker does
+// not count it. The caller's deadline is a timeout.
 func TestCallerContext(t *testing.T) {
-	t.Run("cancelled mid-call", func(t *testing.T) {
+	cancelled := func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "bluenexus: ") {
+			t.Errorf("error %v, want a prefixed context.Canceled", err)
+		}
+		for _, s := range sentinels {
+			if errors.Is(err, s) {
+				t.Errorf("error %v matches %v", err, s)
+			}
+		}
+		if _, ok := errors.AsType[*APIError](err); ok || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error %v is an APIError or a deadline", err)
+		}
+	}
+	t.Run("cancelled while waiting for headers", func(t *testing.T) {
 		f := newFake(t, waitForRequest2)
 		c := newTestClient(t, f.URL)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		_, err := c.InitHandoff(ctx, testToken, testReq)
-		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) || !strings.HasPrefix(err.Error(), "bluenexus: ") {
-			t.Errorf("error %v, want a prefixed context.Canceled", err)
+		cancelled(t, err)
+	})
+	t.Run("cancelled while reading the body", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			w.Write([]byte(`{"code":`))
+			w.(http.Flusher).Flush()
+			cancel()
+			waitForRequest(r)
+		})
+		c := newTestClient(t, f.URL)
+		_, err := c.InitHandoff(ctx, testToken, testReq)
+		cancelled(t, err)
+	})
+	t.Run("cancelled during a Retry-After wait", func(t *testing.T) {
+		f := newFake(t, status(429, "Retry-After", "1"))
+		c := newTestClient(t, f.URL)
+		ctx, cancel := context.WithCancel(context.Background())
+		c.sleep = func(ctx context.Context, d time.Duration) error {
+			cancel()
+			return sleepCtx(ctx, d)
+		}
+		_, err := c.InitHandoff(ctx, testToken, testReq)
+		cancelled(t, err)
+		if f.hits.Load() != 1 {
+			t.Errorf("%d hits, want 1", f.hits.Load())
+		}
+	})
+	t.Run("cancelled during the dial backoff", func(t *testing.T) {
+		d := &failingDialer{n: 5}
+		c := newTestClient(t, "http://127.0.0.1:1", WithHTTPClient(d.client()))
+		ctx, cancel := context.WithCancel(context.Background())
+		c.sleep = func(ctx context.Context, d time.Duration) error {
+			cancel()
+			return sleepCtx(ctx, d)
+		}
+		_, err := c.InitHandoff(ctx, testToken, testReq)
+		cancelled(t, err)
+		if d.dials.Load() != 1 {
+			t.Errorf("%d dials, want 1", d.dials.Load())
 		}
 	})
 	t.Run("already cancelled: no request", func(t *testing.T) {
 		f := newFake(t, waitForRequest2)
-		c := newTestClient(t, f.URL)
+		c := newTestClient(t, f.URL, WithClientCredentials("app", "s3cret"))
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := c.InitHandoff(ctx, testToken, testReq)
-		if !errors.Is(err, context.Canceled) || f.hits.Load() != 0 {
-			t.Errorf("error %v after %d hits", err, f.hits.Load())
+		cancelled(t, err)
+		_, err = c.Refresh(ctx, "rt")
+		cancelled(t, err)
+		for _, err := range c.AllConnections(ctx, testToken, ListOptions{}) {
+			cancelled(t, err)
+		}
+		if f.hits.Load() != 0 {
+			t.Errorf("%d hits, want 0", f.hits.Load())
+		}
+	})
+	t.Run("cancellations never open the breaker", func(t *testing.T) {
+		f := newFake(t, waitForRequest2)
+		c := newTestClient(t, f.URL, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		for range 3 {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(20*time.Millisecond, cancel)
+			_, err := c.InitHandoff(ctx, testToken, testReq)
+			cancelled(t, err)
+		}
+		if s := c.breakerState(); s != "closed" {
+			t.Errorf("breaker %s, want closed", s)
 		}
 	})
 	t.Run("caller deadline inside the budget", func(t *testing.T) {
@@ -204,8 +284,9 @@ func TestCallerContext(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := c.ListConnections(ctx, testToken, ListOptions{})
-		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {
+		_, err := listPage(c, ctx, testToken, ListOptions{})
+		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+			errors.Is(err, ErrConnection) || time.Since(start) > 3*time.Second {
 			t.Errorf("error %v after %v", err, time.Since(start))
 		}
 	})
@@ -226,26 +307,26 @@ func TestD4_RetriesOnlyWhenAsked(t *testing.T) {
 	}{
 		{name: "429 then ok", h: script(ra(429, "1"), ok), wantHits: 2, waits: []time.Duration{time.Second}},
 		{name: "503 twice then ok", h: script(ra(503, "0"), ra(503, "2"), ok), wantHits: 3, waits: []time.Duration{0, 2 * time.Second}},
-		{name: "429 forever: two retries", h: ra(429, "0"), wantHits: 3, wantErr: ErrRateLimited, waits: []time.Duration{0, 0}},
-		{name: "429 with an HTTP date", h: script(ra(429, time.Now().Add(time.Hour).Format(http.TimeFormat)), ok), wantHits: 1, wantErr: ErrRateLimited},
-		{name: "429 beyond the budget", h: script(ra(429, "10"), ok), wantHits: 1, wantErr: ErrRateLimited},
-		{name: "429 without Retry-After", h: script(status(429), ok), wantHits: 1, wantErr: ErrRateLimited},
-		{name: "429 bad Retry-After", h: script(ra(429, "soon"), ok), wantHits: 1, wantErr: ErrRateLimited},
-		{name: "503 without Retry-After", h: script(status(503), ok), wantHits: 1, wantErr: ErrServer},
-		{name: "500 with Retry-After", h: script(ra(500, "0"), ok), wantHits: 1, wantErr: ErrServer},
-		{name: "502", h: script(status(502), ok), wantHits: 1, wantErr: ErrServer},
-		{name: "504", h: script(status(504), ok), wantHits: 1, wantErr: ErrServer},
-		{name: "401", h: script(ra(401, "0"), ok), wantHits: 1, wantErr: ErrUnauthorized},
+		{name: "429 forever: two retries", h: ra(429, "0"), wantHits: 3, wantErr: errRateLimited, waits: []time.Duration{0, 0}},
+		{name: "429 with an HTTP date", h: script(ra(429, time.Now().Add(time.Hour).Format(http.TimeFormat)), ok), wantHits: 1, wantErr: errRateLimited},
+		{name: "429 beyond the budget", h: script(ra(429, "10"), ok), wantHits: 1, wantErr: errRateLimited},
+		{name: "429 without Retry-After", h: script(status(429), ok), wantHits: 1, wantErr: errRateLimited},
+		{name: "429 bad Retry-After", h: script(ra(429, "soon"), ok), wantHits: 1, wantErr: errRateLimited},
+		{name: "503 without Retry-After", h: script(status(503), ok), wantHits: 1, wantErr: errServer},
+		{name: "500 with Retry-After", h: script(ra(500, "0"), ok), wantHits: 1, wantErr: errServer},
+		{name: "502", h: script(status(502), ok), wantHits: 1, wantErr: errServer},
+		{name: "504", h: script(status(504), ok), wantHits: 1, wantErr: errServer},
+		{name: "401", h: script(ra(401, "0"), ok), wantHits: 1, wantErr: errUnauthorized},
 		{name: "list 429 then ok", method: "list", h: script(ra(429, "0"), ok), wantHits: 2, waits: []time.Duration{0}},
 		{name: "get 503 then ok", method: "get", h: script(ra(503, "0"), ok), wantHits: 2, waits: []time.Duration{0}},
-		{name: "refresh is never resent", method: "refresh", h: script(ra(429, "0"), ok), wantHits: 1, wantErr: ErrRateLimited},
+		{name: "refresh is never resent", method: "refresh", h: script(ra(429, "0"), ok), wantHits: 1, wantErr: errRateLimited},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodGet || r.Method == http.MethodPut {
 					// answer the connections API with its own shapes
-					rec := &capture{ResponseWriter: w, list: r.URL.Path == PathConnections}
+					rec := &capture{ResponseWriter: w, list: r.URL.Path == bnwire.PathConnections}
 					tc.h(rec, r)
 					return
 				}
@@ -257,7 +338,7 @@ func TestD4_RetriesOnlyWhenAsked(t *testing.T) {
 			ctx := context.Background()
 			switch tc.method {
 			case "list":
-				_, err = c.ListConnections(ctx, testToken, ListOptions{})
+				_, err = listPage(c, ctx, testToken, ListOptions{})
 			case "get":
 				_, err = c.Connection(ctx, testToken, "c1")
 			case "refresh":
@@ -265,7 +346,7 @@ func TestD4_RetriesOnlyWhenAsked(t *testing.T) {
 			default:
 				_, err = c.InitHandoff(ctx, testToken, testReq)
 			}
-			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !is(err, tc.wantErr) {
 				t.Errorf("error %v, want %v", err, tc.wantErr)
 			}
 			if n := f.hits.Load(); n != tc.wantHits {
@@ -357,7 +438,7 @@ func TestD4_RetriesDialErrors(t *testing.T) {
 			default:
 				_, err = c.InitHandoff(context.Background(), testToken, testReq)
 			}
-			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !is(err, tc.wantErr) {
 				t.Errorf("error %v, want %v", err, tc.wantErr)
 			}
 			if d.dials.Load() != tc.wantDials || f.hits.Load() != tc.wantHits {
@@ -431,7 +512,7 @@ func TestD4_NoRetryAfterTheRequestWasSent(t *testing.T) {
 			if method == "init" {
 				_, err = c.InitHandoff(context.Background(), testToken, testReq)
 			} else {
-				_, err = c.ListConnections(context.Background(), testToken, ListOptions{})
+				_, err = listPage(c, context.Background(), testToken, ListOptions{})
 			}
 			if !errors.Is(err, ErrConnection) || errors.Is(err, ErrTimeout) {
 				t.Errorf("error %v, want ErrConnection", err)
@@ -506,7 +587,7 @@ func TestTransportErrorClassification(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			result, dialErr, err := c.transportError(ctx, ctx, "Op", tc.err)
-			if !errors.Is(err, tc.want) || dialErr != tc.dial || result != tc.outcome {
+			if !is(err, tc.want) || dialErr != tc.dial || result != tc.outcome {
 				t.Errorf("got %v dial=%v outcome=%v; want %v dial=%v outcome=%v", err, dialErr, result, tc.want, tc.dial, tc.outcome)
 			}
 			if strings.Contains(err.Error(), "secret-id") || !strings.HasPrefix(err.Error(), "bluenexus: ") {

@@ -1,7 +1,6 @@
 package bluenexus
 
 import (
-	"encoding/json"
 	"net/netip"
 	"time"
 )
@@ -28,8 +27,31 @@ type HandoffRequest struct {
 
 // Handoff is a minted handoff code and the time it stops working.
 type Handoff struct {
-	Code      Code
+	Code Code
+	// ExpiresAt is when the code stops working. It may already have passed
+	// when BlueNexus said so (see [Client.InitHandoff]): compare it with the
+	// time of use and mint again if too little is left.
 	ExpiresAt time.Time
+}
+
+// Token is what [Client.Refresh] returns: a new access token and the new
+// refresh token that replaces the one presented, which no longer works.
+// Store RefreshToken before using AccessToken.
+type Token struct {
+	// AccessToken is the bearer token for handoff init and the Connections
+	// API (about 15 minutes of life).
+	AccessToken AccessToken
+	// RefreshToken buys the next Token. Single use.
+	RefreshToken RefreshToken
+	// Expiry is when AccessToken stops working: the time the request was
+	// sent plus expires_in, so never later than the truth.
+	Expiry time.Time
+	// RefreshExpiry is when RefreshToken stops working, counted the same
+	// way from refresh_expires_in; zero when the response gave no positive
+	// refresh_expires_in.
+	RefreshExpiry time.Time
+	// Scope is the space-separated scope list granted, as sent.
+	Scope string
 }
 
 // Connection is one third-party service connected to a BlueNexus account.
@@ -67,62 +89,9 @@ type ConnectionMetadata struct {
 	ProviderIcon string `json:"providerIcon,omitempty"`
 }
 
-// Pagination describes one page of a list. BlueNexus publishes two shapes,
-// {page, limit, total, hasMore} and {page, limit, total, pages, hasNext,
-// hasPrev}; both decode into this struct, and [Pagination.More] reads either.
-type Pagination struct {
-	Page    int   `json:"page"`
-	Limit   int   `json:"limit"`
-	Total   int   `json:"total"`
-	Pages   int   `json:"pages,omitempty"`
-	HasMore *bool `json:"hasMore,omitempty"`
-	HasNext *bool `json:"hasNext,omitempty"`
-	HasPrev *bool `json:"hasPrev,omitempty"`
-}
-
-// More reports whether a page follows this one, from whichever shape was sent.
-func (p Pagination) More() bool {
-	switch {
-	case p.HasMore != nil:
-		return *p.HasMore
-	case p.HasNext != nil:
-		return *p.HasNext
-	case p.Pages > 0:
-		return p.Page < p.Pages
-	default:
-		return p.Limit > 0 && p.Page*p.Limit < p.Total
-	}
-}
-
-// ConnectionPage is one page of the connections list.
-type ConnectionPage struct {
-	Data       []Connection `json:"data"`
-	Pagination Pagination   `json:"pagination"`
-}
-
-// ErrorBody is the error document BlueNexus returns across its API:
-// {"error": "TooManyRequestsError", "message": "Rate limit exceeded", "statusCode": 429}.
-type ErrorBody struct {
-	Error      string          `json:"error"`
-	Message    string          `json:"message"`
-	StatusCode int             `json:"statusCode"`
-	Details    json.RawMessage `json:"details,omitempty"`
-	Errors     []FieldError    `json:"errors,omitempty"`
-}
-
 // FieldError is one entry of a 400 response's errors list.
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
 	Value   any    `json:"value,omitempty"`
 }
-
-// Published API paths, relative to the API base URL.
-const (
-	PathHandoffInit = "/api/v1/auth/handoff/init"
-	PathConnections = "/api/v1/connections"
-)
-
-// ClientCriteriaMessage is the text BlueNexus sends when it cannot
-// fingerprint the caller of handoff init.
-const ClientCriteriaMessage = "Unable to determine client criterias for secure handoff"

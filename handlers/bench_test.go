@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -20,42 +21,80 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/internal/baseline"
+	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 )
 
-// The benchmarks run the kit's handlers and the hand-written baseline
-// (internal/baseline) side by side on the same work: each request goes
-// through ServeHTTP with a shared template request and a reused writer, and
-// both mint their codes from the same emulator over a loopback keep-alive
-// connection. scripts/bench.sh prints the kit/baseline ratios.
+// The benchmarks run the kit's handlers and the two hand-written baselines
+// (internal/baseline: gorilla, the first-time version on gorilla/sessions,
+// and lean, securecookie directly) side by side on the same work: each
+// request goes through ServeHTTP with a shared template request and a
+// reused writer. The sub-benchmarks are named impl=kit, impl=lean and
+// impl=gorilla, so that `benchstat -col /impl` sets them side by side
+// (scripts/bench.sh).
+//
+// Two upstreams: the emulator over a loopback keep-alive connection (the
+// benchmarks without a suffix and ...Stack: the whole request, most of it
+// the round trip and the emulator's work), and an in-memory
+// http.RoundTripper (the ...CPU benchmarks: the handler's own work, with no
+// sockets and no emulator in the process).
 
 const benchReturnURL = "https://app.example.com/connections/return"
 
-// benchEnv is one emulator with the kit and the baseline configured against
-// it, each once with the client IP read from r.RemoteAddr (bare handlers)
-// and once from middleware.ClientIP (the recommended stack).
+// benchEnv is one upstream with the kit and both baselines configured
+// against it, each once with the client IP read from r.RemoteAddr (bare
+// handlers) and once from middleware.ClientIP (the recommended stack).
 type benchEnv struct {
-	emu    *bluenexustest.Server
-	token  bluenexus.AccessToken
-	flows  *session.Manager
-	kit    *handlers.Kit // client IP from RemoteAddr
-	kitMW  *handlers.Kit // client IP from middleware.ClientIP
-	base   *baseline.Handlers
-	baseMW *baseline.Handlers
-	logger zerolog.Logger
+	emu       *bluenexustest.Server // nil with the in-memory upstream
+	token     bluenexus.AccessToken
+	flows     *session.Manager
+	kit       *handlers.Kit // client IP from RemoteAddr
+	kitMW     *handlers.Kit // client IP from middleware.ClientIP
+	gorilla   *baseline.Handlers
+	gorillaMW *baseline.Handlers
+	lean      *baseline.Lean
+	leanMW    *baseline.Lean
+	logger    zerolog.Logger
 }
 
 type benchUserKey struct{}
 
+// newBenchEnv configures everything against the emulator over loopback.
 func newBenchEnv(tb testing.TB, emuOpts ...bluenexustest.Option) *benchEnv {
 	tb.Helper()
-	e := &benchEnv{emu: bluenexustest.NewServer(emuOpts...)}
-	tb.Cleanup(e.emu.Close)
-	e.token = e.emu.AddUser("alice")
+	emu := bluenexustest.NewServer(emuOpts...)
+	tb.Cleanup(emu.Close)
+	e := &benchEnv{emu: emu, token: emu.AddUser("alice")}
+	e.configure(tb, emu.URL(), emu.WhiteLabelURL(), nil)
+	return e
+}
+
+// Where the in-memory upstream's flows go: no request leaves the process.
+const (
+	memAPIBase    = "https://api.bluenexus.ai"
+	memWhiteLabel = "https://connect.example.com/white-label"
+)
+
+// newMemBenchEnv configures everything against the in-memory upstream.
+func newMemBenchEnv(tb testing.TB) *benchEnv {
+	tb.Helper()
+	e := &benchEnv{token: "bench-access-token"}
+	e.configure(tb, memAPIBase, memWhiteLabel, newMemUpstream())
+	return e
+}
+
+// configure builds the kit and the baselines; a nil transport is each
+// one's default (pooled keep-alive connections).
+func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transport http.RoundTripper) {
+	tb.Helper()
 	e.logger = zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(e.emu.URL()))
+	clientOpts := []bluenexus.Option{bluenexus.WithBaseURL(apiBase)}
+	if transport != nil {
+		clientOpts = append(clientOpts, bluenexus.WithHTTPClient(&http.Client{Transport: transport}))
+	}
+	client, err := bluenexus.NewClient(clientOpts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -63,32 +102,32 @@ func newBenchEnv(tb testing.TB, emuOpts ...bluenexustest.Option) *benchEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// A roomy guard: benchmarks finish far more flows than the default
-	// holds within one TTL.
-	guard := session.NewMemoryGuard(session.WithGuardMaxEntries(1 << 24))
-	if e.flows, err = session.New(store, session.WithReplayGuard(guard)); err != nil {
+	// The default in-memory guard holds far more returns than a benchmark
+	// finishes within one TTL.
+	if e.flows, err = session.New(store); err != nil {
 		tb.Fatal(err)
 	}
-	kitOpts := []handlers.Option{
-		handlers.WithWhiteLabelURL(e.emu.WhiteLabelURL()),
-		handlers.WithReturnURL(benchReturnURL),
-		handlers.WithAccessToken(func(r *http.Request) (bluenexus.AccessToken, bool) {
+	cfg := handlers.Config{
+		WhiteLabelURL: whiteLabel,
+		ReturnURL:     benchReturnURL,
+		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
 			tok, ok := r.Context().Value(benchUserKey{}).(bluenexus.AccessToken)
 			return tok, ok
-		}),
+		},
 	}
-	if e.kitMW, err = handlers.New(client, e.flows, kitOpts...); err != nil {
+	kitOpts := []handlers.Option{handlers.WithClient(client), handlers.WithFlows(e.flows), handlers.WithLogger(zerolog.Nop())}
+	if e.kitMW, err = handlers.New(cfg, kitOpts...); err != nil {
 		tb.Fatal(err)
 	}
-	if e.kit, err = handlers.New(client, e.flows, append(kitOpts, handlers.WithClientIP(remoteAddrIP))...); err != nil {
+	if e.kit, err = handlers.New(cfg, append(kitOpts, handlers.WithClientIP(remoteAddrIP))...); err != nil {
 		tb.Fatal(err)
 	}
 
-	cfg := baseline.Config{
+	bcfg := baseline.Config{
 		HashKey:       testKeys.Hash,
 		BlockKey:      testKeys.Block,
-		APIBase:       e.emu.URL(),
-		WhiteLabelURL: e.emu.WhiteLabelURL(),
+		APIBase:       apiBase,
+		WhiteLabelURL: whiteLabel,
 		ReturnURL:     benchReturnURL,
 		Token: func(r *http.Request) (string, bool) {
 			tok, ok := r.Context().Value(benchUserKey{}).(bluenexus.AccessToken)
@@ -98,23 +137,67 @@ func newBenchEnv(tb testing.TB, emuOpts ...bluenexustest.Option) *benchEnv {
 			host, _, err := net.SplitHostPort(r.RemoteAddr)
 			return host, err == nil
 		},
+		Transport: transport,
 	}
-	if e.base, err = baseline.New(cfg); err != nil {
+	if e.gorilla, err = baseline.New(bcfg); err != nil {
 		tb.Fatal(err)
 	}
-	cfg.ClientIP = func(r *http.Request) (string, bool) {
+	if e.lean, err = baseline.NewLean(bcfg); err != nil {
+		tb.Fatal(err)
+	}
+	bcfg.ClientIP = func(r *http.Request) (string, bool) {
 		ip, ok := middleware.GetClientIP(r.Context())
 		if !ok {
 			return "", false
 		}
 		return ip.String(), true
 	}
-	if e.baseMW, err = baseline.New(cfg); err != nil {
+	if e.gorillaMW, err = baseline.New(bcfg); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(e.base.Client().CloseIdleConnections)
-	tb.Cleanup(e.baseMW.Client().CloseIdleConnections)
-	return e
+	if e.leanMW, err = baseline.NewLean(bcfg); err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range []*http.Client{e.gorilla.Client(), e.gorillaMW.Client(), e.lean.Client(), e.leanMW.Client()} {
+		tb.Cleanup(c.CloseIdleConnections)
+	}
+}
+
+// memUpstream answers BlueNexus's handoff init in memory: an
+// http.RoundTripper without sockets or emulator, so that the CPU
+// benchmarks time the handlers' own work. Like a transport it drains and
+// closes the request body; it answers a POST to the init path carrying a
+// bearer token with the emulator's 200 response (a 32-character code and
+// an RFC 3339 expiresAt, here ten minutes after setup, the same bytes every
+// time), anything else with a 404.
+type memUpstream struct{ body []byte }
+
+func newMemUpstream() *memUpstream {
+	exp := time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339)
+	return &memUpstream{body: []byte(`{"code":"hc_0123456789abcdefghijklmnopqrstuv","expiresAt":"` + exp + `"}`)}
+}
+
+func (u *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	status, body := http.StatusOK, u.body
+	if req.Method != http.MethodPost || req.URL.Path != bluenexustest.PathHandoffInit ||
+		!strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ") {
+		status, body = http.StatusNotFound, []byte(`{"error":"NotFoundError","message":"Not Found","statusCode":404}`)
+	}
+	return &http.Response{
+		Status:        http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}, nil
 }
 
 // remoteAddrIP is the bare benchmarks' client IP: the TCP peer.
@@ -123,7 +206,7 @@ func remoteAddrIP(r *http.Request) (netip.Addr, bool) {
 	return ap.Addr(), err == nil
 }
 
-// auth is the app's auth middleware, the same for the kit and the baseline.
+// auth is the app's auth middleware, the same for the kit and the baselines.
 func (e *benchEnv) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), benchUserKey{}, e.token)))
@@ -131,15 +214,23 @@ func (e *benchEnv) auth(next http.Handler) http.Handler {
 }
 
 // stack wraps h in the middleware the README recommends, in the demo app's
-// order: hlog logger and request id, access log, client IP, then the app's
-// auth. The logger writes JSON to io.Discard at Info level.
+// order: hlog logger and request id, access log (hlog.AccessHandler logging
+// the path only), client IP, then the app's auth. The logger writes JSON to
+// io.Discard at Info level.
 func (e *benchEnv) stack(h http.Handler) http.Handler {
 	h = e.auth(h)
 	h = middleware.ClientIP(middleware.RemoteAddrStrategy())(h)
-	h = middleware.AccessLog(e.logger)(h)
+	h = benchAccessLog(h)
 	h = hlog.RequestIDHandler("request_id", "X-Request-Id")(h)
 	return hlog.NewHandler(e.logger)(h)
 }
+
+// benchAccessLog is the demo app's access log: method, path, status and
+// latency, never the query string or headers.
+var benchAccessLog = hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+	hlog.FromRequest(r).Info().Str("method", r.Method).Str("path", r.URL.Path).
+		Int("status", status).Float64("latency_ms", float64(d)/float64(time.Millisecond)).Msg("request")
+})
 
 // benchWriter is a ResponseWriter reused across iterations: it keeps the
 // headers (cleared per request) and the status, and drops the body.
@@ -180,8 +271,8 @@ func serve(b *testing.B, h http.Handler, w *benchWriter, tmpl *http.Request, wan
 // cpuClock measures the process's CPU time (user and system) while the
 // benchmark timer runs, reported as cpu-ns/op beside the wall time. On a
 // shared machine it moves less with other processes' load than ns/op does.
-// It counts the emulator's work too, which runs in the same process and is
-// the same for the kit and the baseline.
+// It counts the emulator's work too when it runs in the same process (the
+// same for all three), and the garbage collector's on the other core.
 type cpuClock struct {
 	started time.Duration
 	total   time.Duration
@@ -258,15 +349,21 @@ func cookieOf(b *testing.B, h http.Header) string {
 	return c
 }
 
-// mintKit begins flows the way the kit's /manage-connections does.
+// mintKit begins flows the way the kit's /manage-connections does, on the
+// kit's flow manager directly (no mint: the return benchmarks time only the
+// return).
 func (e *benchEnv) mintKit(b *testing.B, n int) []*http.Request {
+	m, ok := flow.Of(e.flows)
+	if !ok {
+		b.Fatal("flow.Of: not a session.Manager")
+	}
 	w := &benchWriter{h: http.Header{}}
 	tmpl := httptest.NewRequest(http.MethodGet, "https://app.example.com/manage-connections", nil)
 	out := make([]*http.Request, n)
 	for i := range out {
 		w.reset()
 		r := *tmpl
-		f, err := e.flows.Begin(w, &r, session.Params{Intent: string(bluenexus.IntentConnections), Next: "/"})
+		f, err := m.Begin(w, &r, flow.Params{Intent: string(bluenexus.IntentConnections), Next: "/"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -275,8 +372,9 @@ func (e *benchEnv) mintKit(b *testing.B, n int) []*http.Request {
 	return out
 }
 
-// mintBaseline begins flows the way the baseline's Manage does.
-func mintBaseline(h *baseline.Handlers) minter {
+// mintBy begins flows with a baseline's Begin, the first half of its
+// Manage.
+func mintBy(begin func(http.ResponseWriter, *http.Request) (string, error)) minter {
 	return func(b *testing.B, n int) []*http.Request {
 		w := &benchWriter{h: http.Header{}}
 		tmpl := httptest.NewRequest(http.MethodGet, "https://app.example.com/manage-connections", nil)
@@ -284,7 +382,7 @@ func mintBaseline(h *baseline.Handlers) minter {
 		for i := range out {
 			w.reset()
 			r := *tmpl
-			state, err := h.Begin(w, &r)
+			state, err := begin(w, &r)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -294,40 +392,72 @@ func mintBaseline(h *baseline.Handlers) minter {
 	}
 }
 
-// BenchmarkManageConnections: GET /manage-connections behind the app's auth
-// middleware: state, cookie, handoff init on the emulator, 302.
-func BenchmarkManageConnections(b *testing.B) {
-	e := newBenchEnv(b)
-	b.Run("kit", func(b *testing.B) { benchManage(b, e.auth(e.kit.ManageConnections())) })
-	b.Run("baseline", func(b *testing.B) { benchManage(b, e.auth(http.HandlerFunc(e.base.Manage))) })
+// runImpls runs one sub-benchmark per implementation, named with
+// benchstat's key=value convention so that `benchstat -col /impl` puts
+// them in columns: impl=kit, impl=lean, impl=gorilla, one right after the
+// other.
+func runImpls(b *testing.B, kit, lean, gorilla func(*testing.B)) {
+	b.Run("impl=kit", kit)
+	b.Run("impl=lean", lean)
+	b.Run("impl=gorilla", gorilla)
 }
 
-// BenchmarkReturn: GET /connections/return behind the app's auth
-// middleware: cookie decode, state check, cookie save, 303.
-func BenchmarkReturn(b *testing.B) {
+// manageAll benchmarks /manage-connections of the three implementations,
+// each wrapped by wrap (the app's auth, or the whole stack).
+func manageAll(b *testing.B, e *benchEnv, wrap func(http.Handler) http.Handler, kit *handlers.Kit, lean *baseline.Lean, gorilla *baseline.Handlers) {
+	runImpls(b,
+		func(b *testing.B) { benchManage(b, wrap(kit.ManageConnections())) },
+		func(b *testing.B) { benchManage(b, wrap(http.HandlerFunc(lean.Manage))) },
+		func(b *testing.B) { benchManage(b, wrap(http.HandlerFunc(gorilla.Manage))) })
+}
+
+// returnAll benchmarks /connections/return of the three implementations,
+// each wrapped by wrap, with flows minted outside the timer.
+func returnAll(b *testing.B, e *benchEnv, wrap func(http.Handler) http.Handler, kit *handlers.Kit, lean *baseline.Lean, gorilla *baseline.Handlers) {
+	runImpls(b,
+		func(b *testing.B) { benchReturn(b, wrap(kit.Return()), e.mintKit) },
+		func(b *testing.B) { benchReturn(b, wrap(http.HandlerFunc(lean.Return)), mintBy(lean.Begin)) },
+		func(b *testing.B) { benchReturn(b, wrap(http.HandlerFunc(gorilla.Return)), mintBy(gorilla.Begin)) })
+}
+
+// BenchmarkManageConnections: GET /manage-connections behind the app's auth
+// middleware, upstream the emulator over loopback: state, cookie, handoff
+// init, 302. Time and allocations include the round trip and the
+// emulator's work, the same for all three.
+func BenchmarkManageConnections(b *testing.B) {
 	e := newBenchEnv(b)
-	b.Run("kit", func(b *testing.B) { benchReturn(b, e.auth(e.kit.Return()), e.mintKit) })
-	b.Run("baseline", func(b *testing.B) {
-		benchReturn(b, e.auth(http.HandlerFunc(e.base.Return)), mintBaseline(e.base))
-	})
+	manageAll(b, e, e.auth, e.kit, e.lean, e.gorilla)
+}
+
+// BenchmarkManageConnectionsCPU is BenchmarkManageConnections with the
+// in-memory upstream: the handler's own work (and the client's, and
+// net/http's request building), nothing of a socket or an emulator.
+func BenchmarkManageConnectionsCPU(b *testing.B) {
+	e := newMemBenchEnv(b)
+	manageAll(b, e, e.auth, e.kit, e.lean, e.gorilla)
+}
+
+// BenchmarkReturnCPU: GET /connections/return behind the app's auth
+// middleware: cookie decode, state check, cookie save or deletion, 303. It
+// calls no upstream; the env is the in-memory one, so nothing else runs in
+// the process.
+func BenchmarkReturnCPU(b *testing.B) {
+	e := newMemBenchEnv(b)
+	returnAll(b, e, e.auth, e.kit, e.lean, e.gorilla)
 }
 
 // BenchmarkManageConnectionsStack is BenchmarkManageConnections inside the
 // recommended middleware stack, with an enabled logger.
 func BenchmarkManageConnectionsStack(b *testing.B) {
 	e := newBenchEnv(b)
-	b.Run("kit", func(b *testing.B) { benchManage(b, e.stack(e.kitMW.ManageConnections())) })
-	b.Run("baseline", func(b *testing.B) { benchManage(b, e.stack(http.HandlerFunc(e.baseMW.Manage))) })
+	manageAll(b, e, e.stack, e.kitMW, e.leanMW, e.gorillaMW)
 }
 
-// BenchmarkReturnStack is BenchmarkReturn inside the recommended middleware
-// stack, with an enabled logger.
+// BenchmarkReturnStack is BenchmarkReturnCPU inside the recommended
+// middleware stack, with an enabled logger.
 func BenchmarkReturnStack(b *testing.B) {
-	e := newBenchEnv(b)
-	b.Run("kit", func(b *testing.B) { benchReturn(b, e.stack(e.kitMW.Return()), e.mintKit) })
-	b.Run("baseline", func(b *testing.B) {
-		benchReturn(b, e.stack(http.HandlerFunc(e.baseMW.Return)), mintBaseline(e.baseMW))
-	})
+	e := newMemBenchEnv(b)
+	returnAll(b, e, e.stack, e.kitMW, e.leanMW, e.gorillaMW)
 }
 
 // countingProxy forwards TCP connections to target and counts those it
@@ -386,35 +516,43 @@ func (p *countingProxy) URL() string { return "http://" + p.ln.Addr().String() }
 // TestD3_ManageConnectionsReusesOneConnection: 1,000 sequential
 // /manage-connections through the kit open exactly one TCP connection to
 // BlueNexus (SECURITY.md D3: the client is shared and keeps its connection
-// alive), and so does the baseline the benchmarks compare it with.
+// alive), and so do the baselines the benchmarks compare it with.
 func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 	const requests = 1000
 	e := newBenchEnv(t)
 	kitProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
-	baseProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
+	gorillaProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
+	leanProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
 
 	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(kitProxy.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kit, err := handlers.New(client, e.flows,
-		handlers.WithWhiteLabelURL(e.emu.WhiteLabelURL()),
-		handlers.WithReturnURL(benchReturnURL),
-		handlers.WithAccessToken(func(r *http.Request) (bluenexus.AccessToken, bool) { return e.token, true }),
-		handlers.WithClientIP(remoteAddrIP))
+	kit, err := handlers.New(handlers.Config{
+		WhiteLabelURL: e.emu.WhiteLabelURL(),
+		ReturnURL:     benchReturnURL,
+		AccessToken:   func(r *http.Request) (bluenexus.AccessToken, bool) { return e.token, true },
+	}, handlers.WithClient(client), handlers.WithFlows(e.flows), handlers.WithClientIP(remoteAddrIP), handlers.WithLogger(zerolog.Nop()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := baseline.New(baseline.Config{
+	bcfg := baseline.Config{
 		HashKey: testKeys.Hash, BlockKey: testKeys.Block,
-		APIBase: baseProxy.URL(), WhiteLabelURL: e.emu.WhiteLabelURL(), ReturnURL: benchReturnURL,
+		APIBase: gorillaProxy.URL(), WhiteLabelURL: e.emu.WhiteLabelURL(), ReturnURL: benchReturnURL,
 		Token:    func(*http.Request) (string, bool) { return e.token.Reveal(), true },
 		ClientIP: func(*http.Request) (string, bool) { return "192.0.2.1", true },
-	})
+	}
+	gorilla, err := baseline.New(bcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(base.Client().CloseIdleConnections)
+	t.Cleanup(gorilla.Client().CloseIdleConnections)
+	bcfg.APIBase = leanProxy.URL()
+	lean, err := baseline.NewLean(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lean.Client().CloseIdleConnections)
 
 	for _, tc := range []struct {
 		name  string
@@ -422,7 +560,8 @@ func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 		proxy *countingProxy
 	}{
 		{"kit", kit.ManageConnections(), kitProxy},
-		{"baseline", http.HandlerFunc(base.Manage), baseProxy},
+		{"gorilla", http.HandlerFunc(gorilla.Manage), gorillaProxy},
+		{"lean", http.HandlerFunc(lean.Manage), leanProxy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range requests {
@@ -437,7 +576,7 @@ func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 			}
 		})
 	}
-	if hits := e.emu.Hits(bluenexus.PathHandoffInit); hits != 2*requests {
-		t.Errorf("emulator saw %d handoff inits, want %d", hits, 2*requests)
+	if hits := e.emu.Hits(bluenexustest.PathHandoffInit); hits != 3*requests {
+		t.Errorf("emulator saw %d handoff inits, want %d", hits, 3*requests)
 	}
 }

@@ -3,15 +3,25 @@
 // browser to the white-label page, and [Kit.Return] verifies the return trip
 // and runs the app's refresh hook.
 //
-// Both are plain http.Handlers: mount them on chi, http.ServeMux or anything
-// else, after the app's own authentication middleware (which puts the user's
-// BlueNexus access token where [WithAccessToken] reads it) and after
-// [middleware.ClientIP] (which derives the end user's IP behind the app's
-// trusted proxies, so BlueNexus's IP fingerprint matches the browser).
+// Build them with [New] from a [Config] (the white-label and return URLs,
+// the cookie keys, and the user's token source) and options. Both are plain
+// http.Handlers: mount them on chi, http.ServeMux or anything else, after
+// the app's own authentication middleware (which tells Config.User who the
+// user is) and after [middleware.ClientIP] (which derives the end user's IP
+// behind the app's trusted proxies, so BlueNexus's IP fingerprint matches
+// the browser).
+//
+// Every failure is one [*Error], classified where it happened, with the
+// [Outcome], the status, a truthful message for the user and the
+// Retry-After to give; it goes through one error handler
+// ([WithErrorHandler], default [DefaultErrorHandler]).
 //
 // Security stance:
-//   - No client IP, no access token, a bad `next`, or a redirect choice outside
-//     the allowlist: the request fails before any upstream call.
+//   - No client IP, no signed-in user, a bad `next`, a query that does not
+//     parse, or a redirect choice outside the allowlist: the request fails
+//     before any upstream call.
+//   - The flow cookie is written only with a minted code: a failed mint
+//     leaves no pending flow.
 //   - The state is bound to the browser's flow cookie, single use and
 //     short-lived (package session); /return without a matching state fires
 //     no hook and calls no upstream.

@@ -1,164 +1,257 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/middleware"
-	"github.com/handoffkit/handoffkit/session"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
+	"github.com/handoffkit/handoffkit/internal/flow"
+	"github.com/handoffkit/handoffkit/internal/replay"
 )
 
-// Errors the kit hands to the error handler, besides the session package's
-// (session.ErrNoFlow, session.ErrExpired, ...), middleware.ErrNoClientIP and
-// the bluenexus package's. Test them with errors.Is.
-var (
-	// ErrNoAccessToken: the access-token function found no token; the app's
-	// auth middleware did not run or the user is signed out.
-	ErrNoAccessToken = errors.New("handlers: no BlueNexus access token for this request")
-	// ErrBadRequest: a malformed request (duplicated or missing parameters, a
-	// `next` that is not a safe local path, a `redirect` not in the allowlist,
-	// a bad JSON body).
-	ErrBadRequest = errors.New("handlers: bad request")
-	// ErrHook: the on-return hook failed or ran out of time.
-	ErrHook = errors.New("handlers: on-return hook failed")
-	// ErrMethodNotAllowed: the route does not serve the request's method
-	// (405, with Allow). It wraps ErrBadRequest.
-	ErrMethodNotAllowed = fmt.Errorf("%w: method not allowed", ErrBadRequest)
-	// ErrSession: the flow could not be saved.
-	ErrSession = errors.New("handlers: flow session")
-)
+// ErrSession means the flow could not be saved: the flow cookie (or a
+// server-side store's record) was not written. An [*Error] with outcome
+// "internal" wraps it.
+var ErrSession = errors.New("handlers: flow could not be saved")
 
-// OutcomeOf classifies an error from the kit into its [Outcome].
-func OutcomeOf(err error) Outcome {
-	switch {
-	case err == nil:
-		return OutcomeSuccess
-	case errors.Is(err, ErrHook): // first: the hook's own error may wrap anything
-		return OutcomeHookFailed
-	case errors.Is(err, ErrNoAccessToken):
-		return OutcomeUnauthenticated
-	case errors.Is(err, session.ErrUnavailable), errors.Is(err, session.ErrGuardFull):
-		return OutcomeStateUnavailable
-	case errors.Is(err, middleware.ErrNoClientIP):
-		return OutcomeNoClientIP
-	case errors.Is(err, session.ErrMalformedState):
-		return OutcomeMalformed
-	case errors.Is(err, ErrBadRequest):
-		return OutcomeBadRequest
-	case errors.Is(err, session.ErrNoFlow):
-		return OutcomeNoFlow
-	case errors.Is(err, session.ErrExpired):
-		return OutcomeExpired
-	case errors.Is(err, session.ErrReplayed):
-		return OutcomeReplayed
-	case errors.Is(err, session.ErrSuperseded):
-		return OutcomeSuperseded
-	case errors.Is(err, session.ErrUnknownState):
-		return OutcomeUnknownState
-	case errors.Is(err, bluenexus.ErrCircuitOpen):
-		return OutcomeUnavailable
-	case errors.Is(err, ErrSession):
-		return OutcomeInternal
-	default:
-		return OutcomeUpstreamError
-	}
+// Error is every failure the kit hands to the error handler. It is built
+// once, where the failure happens, and carries what the answer needs: get
+// it with errors.As. Its Error method is for logs: it never holds a code,
+// state, token or cookie.
+type Error struct {
+	// Outcome names the failure (see [Outcome]).
+	Outcome Outcome
+	// Status is the HTTP status to answer.
+	Status int
+	// Message is a short text for the user, safe to show.
+	Message string
+	// RetryAfter, when positive, is how long the user should wait before
+	// trying again (BlueNexus's Retry-After, capped at 60 s, or the circuit
+	// breaker's remaining open time).
+	RetryAfter time.Duration
+	// Next is a local path the error page may link back to: the request's
+	// validated `next`, the flow's, or the default next page.
+	Next string
+	// Err is the underlying error.
+	Err error
+
+	level          zerolog.Level
+	upstream       string // upstream error class for logs and metrics
+	upstreamStatus int
+	hint           string // operator advice for the log
+	guardPressure  bool   // refused by a full in-memory replay guard
 }
 
-// StatusOf is the HTTP status the default error handler answers for err.
-// Custom error handlers may use it to stay consistent.
-func StatusOf(err error) int {
-	switch OutcomeOf(err) {
-	case OutcomeUnauthenticated:
-		return http.StatusUnauthorized
-	case OutcomeBadRequest:
-		if errors.Is(err, ErrMethodNotAllowed) {
-			return http.StatusMethodNotAllowed
-		}
-		return http.StatusBadRequest
-	case OutcomeNoClientIP, OutcomeMalformed:
-		return http.StatusBadRequest
-	case OutcomeNoFlow, OutcomeUnknownState, OutcomeReplayed, OutcomeSuperseded:
-		return http.StatusForbidden
-	case OutcomeExpired:
-		return http.StatusGone
-	case OutcomeUnavailable, OutcomeStateUnavailable:
-		return http.StatusServiceUnavailable
-	case OutcomeHookFailed, OutcomeInternal:
-		return http.StatusInternalServerError
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return "handlers: " + string(e.Outcome)
 	}
-	if errors.Is(err, bluenexus.ErrTimeout) {
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
+	return "handlers: " + string(e.Outcome) + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// maxRetryAfter caps the Retry-After the kit passes on.
+const maxRetryAfter = 60 * time.Second
+
+// newError builds an Error with the outcome's level and message.
+func newError(o Outcome, status int, err error) *Error {
+	return &Error{Outcome: o, Status: status, Message: messages[o], Err: err, level: levels[o]}
 }
 
 // userMessages are the only texts the default error handler shows.
-var userMessages = map[Outcome]string{
-	OutcomeUnauthenticated:  "Please sign in first.",
-	OutcomeNoClientIP:       "We could not determine your network address, so the secure handoff cannot start.",
-	OutcomeMalformed:        "The request was malformed.",
-	OutcomeNoFlow:           "This return does not belong to a connection flow started in this browser. Please start again.",
-	OutcomeUnknownState:     "This return does not match a connection flow started in this browser. Please start again.",
-	OutcomeReplayed:         "This link was already used. Please start again.",
-	OutcomeSuperseded:       "A newer connection flow replaced this one. Please use the latest tab or start again.",
-	OutcomeExpired:          "This connection flow expired. Please start again.",
-	OutcomeBlueNexusError:   "The connection service reported an error. Please try again.",
-	OutcomeUnavailable:      "The connection service is unavailable right now. Please try again shortly.",
-	OutcomeStateUnavailable: "We could not check this connection flow right now. Please try again shortly.",
-	OutcomeHookFailed:       "Your connections changed but could not be refreshed. Please reload shortly.",
-	OutcomeInternal:         "Something went wrong on our side. Please try again.",
-	OutcomeUpstreamError:    "The connection service could not be reached. Please try again.",
+var messages = map[Outcome]string{
+	"unauthenticated":   "Please sign in first.",
+	"token_expired":     "Your session with the connection service has expired. Please sign in again.",
+	"reauth_required":   "Please sign in again.",
+	"bad_request":       "The request was malformed.",
+	"no_client_ip":      "We could not determine your network address, so the secure handoff cannot start.",
+	"client_criteria":   "The connection service could not verify your network for the secure handoff. If you use a VPN or proxy, try without it, or try again from another network.",
+	"forbidden":         "The connection service is not set up correctly for this app. Please contact support.",
+	"unavailable":       "The connection service is busy or unavailable right now. Please try again shortly.",
+	"upstream_error":    "The connection service failed to answer. Please try again.",
+	"bad_response":      "The connection service sent an answer we could not use. Please try again.",
+	"malformed":         "The request was malformed.",
+	"no_flow":           "This return does not belong to a connection flow started in this browser. Please start again.",
+	"unknown_state":     "This return does not match a connection flow started in this browser. Please start again.",
+	"superseded":        "A newer connection flow replaced this one. Please use the latest tab or start again.",
+	"replayed":          "This link was already used. Please start again.",
+	"expired":           "This connection flow expired. Please start again.",
+	"state_unavailable": "We could not check this connection flow right now. Please try again shortly.",
+	"hook_failed":       "Your connections changed but could not be refreshed. Please reload shortly.",
+	"client_gone":       "The request was cancelled.",
+	"internal":          "Something went wrong on our side. Please try again.",
 }
 
-// DefaultErrorHandler is the error handler used unless [WithErrorHandler]
-// sets another. It writes [StatusOf](err) with a fixed message for the
-// error's [Outcome], as JSON ({"error": outcome, "message": text}) when the
-// request prefers application/json and as a small HTML page otherwise. It
-// adds Retry-After when BlueNexus or the circuit breaker gave one. It never
-// writes the error's own text. Logging is done by the kit before it calls
-// the error handler.
-func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	outcome := OutcomeOf(err)
-	status := StatusOf(err)
-	msg := userMessages[outcome]
-	if d, ok := bluenexus.RetryAfter(err); ok && (status == http.StatusServiceUnavailable || status == http.StatusBadGateway) {
-		secs := int((d + 999_999_999) / 1_000_000_000)
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	}
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	if wantsJSON(r) {
-		h.Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write([]byte(`{"error":` + strconv.Quote(string(outcome)) + `,"message":` + strconv.Quote(msg) + "}\n"))
-		return
-	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>` +
-		http.StatusText(status) + `</title></head><body><h1>` + http.StatusText(status) +
-		`</h1><p>` + msg + "</p></body></html>\n"))
+var levels = map[Outcome]zerolog.Level{
+	"no_client_ip":      zerolog.WarnLevel,
+	"client_criteria":   zerolog.WarnLevel,
+	"unavailable":       zerolog.WarnLevel,
+	"upstream_error":    zerolog.WarnLevel,
+	"bad_response":      zerolog.WarnLevel,
+	"state_unavailable": zerolog.WarnLevel,
+	"hook_failed":       zerolog.WarnLevel,
+	"forbidden":         zerolog.ErrorLevel,
+	"internal":          zerolog.ErrorLevel,
+	// everything else: what the user or the browser did, at Info
 }
 
-// wantsJSON reports whether the Accept header prefers application/json to
-// text/html. Without an Accept header, HTML.
-func wantsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	if accept == "" {
-		return false
-	}
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, _ := strings.Cut(part, ";")
-		switch strings.ToLower(strings.TrimSpace(mt)) {
-		case "application/json":
-			return true
-		case "text/html":
-			return false
+func init() {
+	for o := range messages {
+		if _, ok := levels[o]; !ok {
+			levels[o] = zerolog.InfoLevel
 		}
 	}
-	return false
+}
+
+// upstreamError classifies a failed BlueNexus call, once, where it failed.
+// ctx is the request's: a call that ended because the browser left is
+// client_gone, whatever the client reported.
+func upstreamError(ctx context.Context, err error) *Error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return newError("client_gone", 499, err)
+	}
+	var api *bluenexus.APIError
+	if errors.As(err, &api) {
+		e := apiError(api, err)
+		e.upstreamStatus = api.StatusCode
+		return e
+	}
+	var e *Error
+	switch {
+	case errors.Is(err, bluenexus.ErrCircuitOpen):
+		e = newError("unavailable", http.StatusServiceUnavailable, err)
+		e.upstream = "circuit_open"
+		if d, ok := bnwire.RetryAfter(err); ok {
+			e.RetryAfter = min(d, maxRetryAfter)
+		}
+	case errors.Is(err, bluenexus.ErrTimeout):
+		e = newError("upstream_error", http.StatusGatewayTimeout, err)
+		e.Message = "The connection service did not answer in time. Please try again."
+		e.upstream = "timeout"
+	case errors.Is(err, bluenexus.ErrConnection):
+		e = newError("upstream_error", http.StatusBadGateway, err)
+		e.Message = "The connection service could not be reached. Please try again."
+		e.upstream = "connection"
+	case errors.Is(err, bluenexus.ErrBadResponse):
+		e = newError("bad_response", http.StatusBadGateway, err)
+		e.upstream = "bad_response"
+	default: // not recognised: the kit's own failure, not BlueNexus's
+		e = newError("internal", http.StatusInternalServerError, err)
+	}
+	return e
+}
+
+// tokenError classifies a failure to get the user's access token from the
+// token source, once, where it failed: "sign in again", or the refresh's
+// own upstream failure.
+func tokenError(ctx context.Context, err error) *Error {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return newError("client_gone", 499, err)
+	case errors.Is(err, bluenexus.ErrReauthRequired):
+		return newError("reauth_required", http.StatusUnauthorized, err)
+	case isClientAuthError(err):
+		// The token endpoint refused the app itself (invalid_client): a
+		// configuration error, not the user's session.
+		e := newError("forbidden", http.StatusBadGateway, err)
+		e.upstream = "forbidden"
+		e.hint = "the token endpoint refused the app's client credentials; check bluenexus.WithClientCredentials"
+		return e
+	case errors.Is(err, flow.ErrUnavailable):
+		// The shared token store (Redis) did not answer: fail closed, as
+		// the replay guard does; no refresh without its lock.
+		e := newError("state_unavailable", http.StatusServiceUnavailable, err)
+		e.Message = "We could not check your session right now. Please try again shortly."
+		e.RetryAfter = time.Second
+		return e
+	}
+	return upstreamError(ctx, err)
+}
+
+// isClientAuthError reports whether err is the token endpoint refusing the
+// app's client authentication (401 or 403 that is not "sign in again").
+func isClientAuthError(err error) bool {
+	var api *bluenexus.APIError
+	return errors.As(err, &api) && (api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden)
+}
+
+// apiError classifies an answer with an error status from BlueNexus.
+func apiError(api *bluenexus.APIError, err error) *Error {
+	var e *Error
+	switch code := api.StatusCode; {
+	case errors.Is(api, bluenexus.ErrClientCriteria):
+		e = newError("client_criteria", http.StatusBadGateway, err)
+		e.upstream = "client_criteria"
+		e.hint = "BlueNexus could not match the end user's IP: check that the client IP is forwarded (docs/client-ip.md)"
+	case code == http.StatusUnauthorized:
+		e = newError("token_expired", http.StatusUnauthorized, err)
+		e.upstream = "unauthorized"
+	case code == http.StatusForbidden:
+		e = newError("forbidden", http.StatusBadGateway, err)
+		e.upstream = "forbidden"
+		e.hint = "BlueNexus answered 403: the access token was not issued to a white-label customer auth client; check the app's BlueNexus client configuration"
+	case code == http.StatusTooManyRequests, code == http.StatusServiceUnavailable:
+		e = newError("unavailable", http.StatusServiceUnavailable, err)
+		e.upstream = "rate_limited"
+		if code == http.StatusServiceUnavailable {
+			e.upstream = "server"
+		}
+		e.RetryAfter = min(api.RetryAfter, maxRetryAfter)
+		if e.RetryAfter <= 0 {
+			e.RetryAfter = time.Second
+		}
+	case code >= 500:
+		e = newError("upstream_error", http.StatusBadGateway, err)
+		e.Message = "The connection service reported an error. Please try again."
+		e.upstream = "server"
+	default:
+		e = newError("upstream_error", http.StatusBadGateway, err)
+		e.Message = "The connection service refused the request. Please try again later."
+		e.upstream = "refused"
+	}
+	return e
+}
+
+// flowError classifies a failure of the flow state at /return or of saving
+// it at /manage-connections, once, where it failed.
+func flowError(ctx context.Context, err error) *Error {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return newError("client_gone", 499, err)
+	case errors.Is(err, flow.ErrMalformedState):
+		return newError("malformed", http.StatusBadRequest, err)
+	case errors.Is(err, flow.ErrNoFlow):
+		return newError("no_flow", http.StatusForbidden, err)
+	case errors.Is(err, flow.ErrUnknownState):
+		return newError("unknown_state", http.StatusForbidden, err)
+	case errors.Is(err, flow.ErrSuperseded):
+		return newError("superseded", http.StatusForbidden, err)
+	case errors.Is(err, flow.ErrReplayed):
+		return newError("replayed", http.StatusForbidden, err)
+	case errors.Is(err, replay.ErrUnderPressure):
+		// Refused as expired by a full in-memory replay guard: the effective
+		// TTL shrank. Heard at Warn and counted: the guard needs a bigger
+		// bound, or the fleet a shared guard.
+		e := newError("expired", http.StatusGone, err)
+		e.level = zerolog.WarnLevel
+		e.hint = "the in-memory replay guard is full and refuses the oldest flows as expired; use a shared guard (session/redisflow) or fewer returns per instance"
+		e.guardPressure = true
+		return e
+	case errors.Is(err, flow.ErrExpired):
+		return newError("expired", http.StatusGone, err)
+	case errors.Is(err, flow.ErrUnavailable):
+		e := newError("state_unavailable", http.StatusServiceUnavailable, err)
+		e.RetryAfter = time.Second
+		return e
+	case errors.Is(err, flow.ErrSave):
+		return newError("internal", http.StatusInternalServerError, fmt.Errorf("%w: %w", ErrSession, err))
+	}
+	return newError("internal", http.StatusInternalServerError, err)
 }

@@ -26,21 +26,16 @@ func exampleKit(emu *bluenexustest.Server) (*handlers.Kit, func(http.Handler) ht
 	if err != nil {
 		panic(err)
 	}
-	store, err := session.NewCookieStore(testKeys) // keys come from configuration
-	if err != nil {
-		panic(err)
-	}
-	flows, err := session.New(store)
-	if err != nil {
-		panic(err)
-	}
-	kit, err := handlers.New(client, flows,
-		handlers.WithWhiteLabelURL(emu.WhiteLabelURL()),
-		handlers.WithReturnURL("https://app.example/connections/return"),
-		handlers.WithAccessToken(func(r *http.Request) (bluenexus.AccessToken, bool) {
+	kit, err := handlers.New(handlers.Config{
+		WhiteLabelURL: emu.WhiteLabelURL(),
+		ReturnURL:     "https://app.example/connections/return",
+		CookieKeys:    []session.KeyPair{testKeys}, // from configuration: session.ParseKeys
+		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
 			tok, ok := r.Context().Value(exampleUser{}).(bluenexus.AccessToken)
 			return tok, ok
-		}),
+		},
+	},
+		handlers.WithClient(client),
 		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
 			fmt.Println("refreshing connections after", ev.Intent)
 			return nil

@@ -6,24 +6,24 @@ import "net/http"
 // page to read with [Kit.TakeOutcome]. It carries only the outcome's name.
 func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
 	http.SetCookie(w, &http.Cookie{
-		Name: k.cfg.flashName, Value: string(o), Path: "/", MaxAge: 60,
-		Secure: k.cfg.flashSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: k.flashName, Value: string(o), Path: "/", MaxAge: 60,
+		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // TakeOutcome reads and clears the outcome of the return that led to this
 // request, for a flash message on the `next` page. It reports false when
-// there is none. Only [OutcomeSuccess], [OutcomeBlueNexusError] and
-// [OutcomeHookFailed] are ever reported (the others render through the error
+// there is none. Only "success", "bluenexus_error" and
+// "hook_failed" are ever reported (the others render through the error
 // handler); an unknown value is ignored.
 func (k *Kit) TakeOutcome(w http.ResponseWriter, r *http.Request) (Outcome, bool) {
-	c, err := r.Cookie(k.cfg.flashName)
+	c, err := r.Cookie(k.flashName)
 	if err != nil {
 		return "", false
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: k.cfg.flashName, Value: "", Path: "/", MaxAge: -1,
-		Secure: k.cfg.flashSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: k.flashName, Value: "", Path: "/", MaxAge: -1,
+		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	o, ok := flashOutcomes[c.Value]
 	return o, ok

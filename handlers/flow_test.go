@@ -2,8 +2,6 @@ package handlers_test
 
 import (
 	"encoding/json"
-	"github.com/go-chi/chi/v5"
-	chimw "github.com/go-chi/chi/v5/middleware"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -12,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
@@ -52,11 +53,11 @@ func TestFlowEndToEnd(t *testing.T) {
 				t.Fatalf("hook ran %d times, want 1", n)
 			}
 			ev := <-h.events
-			if ev.Outcome != handlers.OutcomeSuccess || ev.Intent != bluenexus.IntentConnections || ev.Next != "/settings" {
+			if ev.Intent != bluenexus.IntentConnections || ev.Next != "/settings" || ev.ReturnURI != "" || ev.IssuedAt.IsZero() || ev.Request == nil {
 				t.Errorf("event = %+v", ev)
 			}
-			tok, ok := ev.AccessToken()
-			if !ok || tok != h.token {
+			tok, err := ev.AccessToken(t.Context())
+			if err != nil || tok != h.token {
 				t.Error("event.AccessToken did not return the user's token")
 			}
 			var providers []string
@@ -158,7 +159,7 @@ func TestManageFailsBeforeUpstream(t *testing.T) {
 			} else if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
 			}
-			if n := h.emu.Hits(bluenexus.PathHandoffInit); n != 0 {
+			if n := h.emu.Hits(bluenexustest.PathHandoffInit); n != 0 {
 				t.Errorf("upstream hits = %d, want 0", n)
 			}
 			if resp.Header.Get("Location") != "" {
@@ -244,7 +245,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
 		t.Errorf("POST manage: %d Allow %q", rec.Code, rec.Header().Get("Allow"))
 	}
-	if n := h.emu.Hits(bluenexus.PathHandoffInit); n != 0 {
+	if n := h.emu.Hits(bluenexustest.PathHandoffInit); n != 0 {
 		t.Errorf("upstream hits = %d", n)
 	}
 }
@@ -275,11 +276,11 @@ func TestClientIPFromChi(t *testing.T) {
 	}
 	// chi derives no IP without the header: the kit fails closed, no
 	// fallback to the peer, no upstream call.
-	hits := h.emu.Hits(bluenexus.PathHandoffInit)
+	hits := h.emu.Hits(bluenexustest.PathHandoffInit)
 	if resp, _ = h.get(srv.URL + "/manage-connections"); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("manage without the header: %d, want 400", resp.StatusCode)
 	}
-	if n := h.emu.Hits(bluenexus.PathHandoffInit); n != hits {
+	if n := h.emu.Hits(bluenexustest.PathHandoffInit); n != hits {
 		t.Fatalf("upstream hits went from %d to %d", hits, n)
 	}
 }
@@ -291,4 +292,69 @@ func mustURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestTakeOutcome: the page a return lands on reads the outcome once from
+// the flash cookie, which TakeOutcome clears; a forged value is ignored.
+func TestTakeOutcome(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi"})
+	resp, _ := h.get(h.complete(h.startFlow("?next=/settings")))
+	var flash *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-handoffkit-outcome" {
+			flash = c
+		}
+	}
+	if flash == nil || !flash.Secure || !flash.HttpOnly || flash.Path != "/" || flash.MaxAge <= 0 {
+		t.Fatalf("flash cookie %+v, want a short-lived Secure HttpOnly __Host- cookie", flash)
+	}
+	take := func(c *http.Cookie) (handlers.Outcome, bool, *httptest.ResponseRecorder) {
+		req := httptest.NewRequest(http.MethodGet, "https://app.example.com/settings", nil)
+		if c != nil {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		o, ok := h.kit.TakeOutcome(rec, req)
+		return o, ok, rec
+	}
+	cleared := func(rec *httptest.ResponseRecorder) bool {
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == flash.Name && c.MaxAge < 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if o, ok, rec := take(flash); o != "success" || !ok || !cleared(rec) {
+		t.Errorf("TakeOutcome = %q %v (cleared %v), want success, true, cleared", o, ok, cleared(rec))
+	}
+	if o, ok, rec := take(&http.Cookie{Name: flash.Name, Value: "internal"}); o != "" || ok || !cleared(rec) {
+		t.Errorf("forged flash: %q %v (cleared %v), want nothing, and the cookie cleared", o, ok, cleared(rec))
+	}
+	if o, ok, rec := take(nil); o != "" || ok || len(rec.Result().Cookies()) != 0 {
+		t.Errorf("no flash: %q %v, want nothing and no Set-Cookie", o, ok)
+	}
+}
+
+// TestCodeParamAndDefaultNext: WithCodeParam names the white-label URL's
+// code parameter, and WithDefaultNext is where a return without `next`
+// lands.
+func TestCodeParamAndDefaultNext(t *testing.T) {
+	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{
+		handlers.WithCodeParam("handoff"), handlers.WithDefaultNext("/home"),
+	}})
+	wl := h.startFlow("")
+	u := mustURL(t, wl)
+	if u.Query().Get("handoff") == "" || u.Query().Has("code") {
+		t.Fatalf("white-label URL %q, want the code in the handoff parameter only", wl)
+	}
+	// The emulator reads "code": hand it the same code under that name.
+	q := u.Query()
+	q.Set("code", q.Get("handoff"))
+	q.Del("handoff")
+	u.RawQuery = q.Encode()
+	resp, _ := h.get(h.complete(u.String()))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" {
+		t.Fatalf("return without next: %d to %q, want 303 to /home", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }

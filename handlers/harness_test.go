@@ -12,12 +12,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 )
@@ -32,7 +35,7 @@ var testKeys = session.KeyPair{
 // an httptest TLS server, against the emulator; browser is a cookie-jar
 // client that does not follow redirects.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	emu   *bluenexustest.Server
 	app   *httptest.Server
 	kit   *handlers.Kit
@@ -44,6 +47,13 @@ type harness struct {
 	successes atomic.Int32
 	events    chan handlers.ReturnEvent
 	browser   *http.Client
+	client    *bluenexus.Client
+	// readHook, when set, runs inside the counting hook (set it before the
+	// first return).
+	readHook func(context.Context, handlers.ReturnEvent) error
+	// tokens and tokenStore are set with harnessConfig.tokens.
+	tokens     *bluenexus.TokenSource
+	tokenStore bluenexus.TokenStore
 }
 
 type harnessConfig struct {
@@ -53,22 +63,41 @@ type harnessConfig struct {
 	emuOpts     []bluenexustest.Option
 	strategy    middleware.Strategy
 	hook        func(context.Context, handlers.ReturnEvent) error // runs inside the counting hook
-	hookFails   bool                                              // the hook is expected to fail
+	// hookFails: the hook is expected to fail, or some returns are served
+	// outside the app (a direct handler call): the cleanup check of one
+	// hook run per successful return does not apply.
+	hookFails bool
+	// tokens runs the kit on a token source (Config.Tokens) over tokenStore
+	// (default: a memory store), with alice's pair from the emulator's
+	// SignIn; clock, when set, is both the emulator's and the source's.
+	tokens     bool
+	tokenStore bluenexus.TokenStore
+	wrongCreds bool // the client's credentials are not the emulator's
+	clock      func() time.Time
 }
 
 type userKey struct{}
 
-func newHarness(t *testing.T, hc harnessConfig) *harness {
+func newHarness(t testing.TB, hc harnessConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, events: make(chan handlers.ReturnEvent, 16)}
-	h.emu = bluenexustest.NewServer(append([]bluenexustest.Option{bluenexustest.WithUser("alice")}, hc.emuOpts...)...)
+	emuOpts := []bluenexustest.Option{bluenexustest.WithUser("alice")}
+	if hc.clock != nil {
+		emuOpts = append(emuOpts, bluenexustest.WithClock(hc.clock))
+	}
+	h.emu = bluenexustest.NewServer(append(emuOpts, hc.emuOpts...)...)
 	t.Cleanup(h.emu.Close)
 	h.token = h.emu.AddUser("alice")
 
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(h.emu.URL()))
+	id, secret := h.emu.ClientCredentials()
+	if hc.wrongCreds {
+		secret += "-wrong"
+	}
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(h.emu.URL()), bluenexus.WithClientCredentials(id, secret))
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.client = client
 	store, err := session.NewCookieStore(testKeys)
 	if err != nil {
 		t.Fatal(err)
@@ -81,13 +110,39 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 	h.app.StartTLS()
 	t.Cleanup(h.app.Close)
 
-	opts := append([]handlers.Option{
-		handlers.WithWhiteLabelURL(h.emu.WhiteLabelURL()),
-		handlers.WithReturnURL(h.app.URL + "/connections/return"),
-		handlers.WithAccessToken(func(r *http.Request) (bluenexus.AccessToken, bool) {
+	cfg := handlers.Config{
+		WhiteLabelURL: h.emu.WhiteLabelURL(),
+		ReturnURL:     h.app.URL + "/connections/return",
+		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
 			tok, ok := r.Context().Value(userKey{}).(bluenexus.AccessToken)
 			return tok, ok
-		}),
+		},
+	}
+	if hc.tokens {
+		h.tokenStore = hc.tokenStore
+		if h.tokenStore == nil {
+			h.tokenStore = bluenexus.NewMemoryTokenStore()
+		}
+		if ok, err := h.tokenStore.CompareAndSwap(t.Context(), "alice", "", h.emu.SignIn("alice")); !ok || err != nil {
+			t.Fatalf("seeding alice's pair: %v %v", ok, err)
+		}
+		if h.tokens, err = bluenexus.NewTokenSource(client, h.tokenStore); err != nil {
+			t.Fatal(err)
+		}
+		if hc.clock != nil {
+			bnwire.SetTokenClock(h.tokens, hc.clock)
+		}
+		cfg.AccessToken = nil
+		cfg.Tokens = h.tokens
+		cfg.User = func(r *http.Request) (string, bool) {
+			_, ok := r.Context().Value(userKey{}).(bluenexus.AccessToken) // set by auth for alice
+			return "alice", ok
+		}
+	}
+	opts := append([]handlers.Option{
+		handlers.WithClient(client),
+		handlers.WithFlows(flows),
+		handlers.WithLogger(zerolog.Nop()), // tests that read logs pass their own
 		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
 			h.hooks.Add(1)
 			select {
@@ -97,10 +152,13 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 			if hc.hook != nil {
 				return hc.hook(ctx, ev)
 			}
+			if h.readHook != nil {
+				return h.readHook(ctx, ev)
+			}
 			return nil
 		}),
 	}, hc.kitOpts...)
-	h.kit, err = handlers.New(client, flows, opts...)
+	h.kit, err = handlers.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,123 +6,202 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
+	"github.com/handoffkit/handoffkit/internal/flow"
+	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/urlbuild"
 )
 
+// Config holds the settings every app must give. Optional settings are
+// [Option]s.
+type Config struct {
+	// WhiteLabelURL is the app's white-label page, as configured in the
+	// BlueNexus developer portal. Its own query parameters are kept; the code
+	// is added as the "code" parameter ([WithCodeParam]). It carries the
+	// code, so it is checked like a return URI: https (plain http on
+	// loopback only), no userinfo or fragment.
+	WhiteLabelURL string
+	// ReturnURL is the absolute URL of the route that serves [Kit.Return]
+	// (https, or http on loopback): the redirectUri of browser flows. The
+	// flow's state is added to its query unless [WithFixedRedirectURI].
+	// Register its host among the white-label client's allowed domains in
+	// the BlueNexus developer portal.
+	ReturnURL string
+	// CookieKeys sign and encrypt the flow cookie, newest first (see
+	// package session for rotation). Load them from configuration with
+	// [session.ParseKeys]; make them once with [session.GenerateKeys]. Not
+	// needed, and refused, with [WithFlows], whose Manager has its own store.
+	CookieKeys []session.KeyPair
+	// Tokens keeps each user's access token fresh ([bluenexus.NewTokenSource]
+	// on the app's token store): it refreshes an expired token once per
+	// rotation across the fleet, and the kit renews once when BlueNexus
+	// answers 401. Give User with it. For apps that keep tokens fresh
+	// themselves, set AccessToken instead.
+	Tokens *bluenexus.TokenSource
+	// User names the signed-in user for Tokens: the key their token pair is
+	// stored under, typically from what the app's auth middleware put in the
+	// request context. Returning false answers 401 before any upstream call.
+	User func(*http.Request) (string, bool)
+	// AccessToken, instead of Tokens and User, returns the signed-in user's
+	// BlueNexus access token as the app keeps it. Returning false answers
+	// 401 before any upstream call; a token BlueNexus refuses answers 401
+	// "token_expired".
+	AccessToken func(*http.Request) (bluenexus.AccessToken, bool)
+}
+
 // Kit holds the configured handlers of the flow. Create it with [New]; it is
 // safe for concurrent use.
 type Kit struct {
-	cfg        config
+	cfg        options
+	token      func(*http.Request) (bluenexus.AccessToken, bool)
+	tokens     *bluenexus.TokenSource
+	user       func(*http.Request) (string, bool)
 	client     *bluenexus.Client
-	flows      *session.Manager
+	budget     time.Duration
+	flows      *flow.Manager
 	whiteLabel *url.URL
 	returnURL  *url.URL
+	returnRaw  string
 	allowed    map[string]*url.URL
+	flashName  string
+	flashSafe  bool // the flash cookie is Secure
 	now        func() time.Time
 	manage     http.Handler
 	ret        http.Handler
 }
 
-// New builds a Kit from the BlueNexus client, the flow manager and options.
-// [WithWhiteLabelURL], [WithReturnURL] and [WithAccessToken] are required.
-// Every URL is parsed and validated here, once; a bad value is an error
-// naming the option.
-func New(client *bluenexus.Client, flows *session.Manager, opts ...Option) (*Kit, error) {
-	cfg := config{
+// minCodeLife is the least remaining life a freshly minted code may have
+// when the browser is sent on: a code that BlueNexus says expires sooner (or
+// that took long to mint) is minted once more, within the same time budget.
+const minCodeLife = 10 * time.Second
+
+// New builds a Kit from the required settings and options. Every URL is
+// parsed and validated here, once; a bad value is an error naming the
+// setting. Without [WithClient] it calls BlueNexus at
+// https://api.bluenexus.ai with the client's secure defaults (a 5 s budget
+// per handoff, a circuit breaker); without [WithFlows] it keeps flows in an
+// encrypted __Host- cookie made with cfg.CookieKeys, for 10 minutes, with an
+// in-memory replay guard.
+func New(cfg Config, opts ...Option) (*Kit, error) {
+	o := options{
 		clientIP:     func(r *http.Request) (netip.Addr, bool) { return middleware.GetClientIP(r.Context()) },
 		errorHandler: DefaultErrorHandler,
-		logger:       zerolog.Nop(),
+		logger:       zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Str("component", "handoffkit").Logger(),
 		intent:       bluenexus.IntentConnections,
 		codeParam:    "code",
 		defaultNext:  "/",
 		hookTimeout:  5 * time.Second,
-		minCodeLife:  10 * time.Second,
 		observer:     nopObserver{},
 	}
 	for _, opt := range opts {
-		opt(&cfg)
+		if opt == nil {
+			return nil, errors.New("handlers: New: nil Option")
+		}
+		opt(&o)
 	}
-	if client == nil {
-		return nil, errors.New("handlers: New: nil *bluenexus.Client")
+	if err := errors.Join(o.errs...); err != nil {
+		return nil, err
 	}
-	if flows == nil {
-		return nil, errors.New("handlers: New: nil *session.Manager")
+	switch {
+	case cfg.AccessToken != nil && (cfg.Tokens != nil || cfg.User != nil):
+		return nil, errors.New("handlers: Config.AccessToken and Config.Tokens are exclusive: give one")
+	case cfg.AccessToken == nil && (cfg.Tokens == nil || cfg.User == nil):
+		return nil, errors.New("handlers: Config.Tokens and Config.User (or Config.AccessToken) are required")
 	}
-	k := &Kit{cfg: cfg, client: client, flows: flows, now: time.Now, allowed: map[string]*url.URL{}}
+	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
-	if k.whiteLabel, err = parseAbsolute("WithWhiteLabelURL", cfg.whiteLabelURL); err != nil {
+	if k.whiteLabel, err = parseAbsolute("Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
 	}
-	if k.returnURL, err = parseAbsolute("WithReturnURL", cfg.returnURL); err != nil {
+	if k.returnURL, err = parseAbsolute("Config.ReturnURL", cfg.ReturnURL); err != nil {
 		return nil, err
 	}
-	if len(cfg.returnURIs) > 0 {
-		if _, err := urlbuild.NewAllowlist(cfg.returnURIs...); err != nil {
+	for _, raw := range o.returnURIs {
+		if err := urlbuild.CheckReturnURI(raw); err != nil {
 			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
 		}
-	}
-	for _, raw := range cfg.returnURIs {
 		u, err := url.Parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
 		}
 		k.allowed[raw] = u
 	}
-	switch {
-	case cfg.accessToken == nil:
-		return nil, errors.New("handlers: WithAccessToken is required")
-	case cfg.clientIP == nil:
-		return nil, errors.New("handlers: WithClientIP: nil function")
-	case cfg.errorHandler == nil:
-		return nil, errors.New("handlers: WithErrorHandler: nil function")
-	case cfg.intent == "":
-		return nil, errors.New("handlers: WithIntent: empty intent")
-	case cfg.codeParam == "" || url.QueryEscape(cfg.codeParam) != cfg.codeParam:
-		return nil, fmt.Errorf("handlers: WithCodeParam: %q is not a plain query parameter name", cfg.codeParam)
-	case cfg.hookTimeout <= 0:
-		return nil, errors.New("handlers: WithHookTimeout: must be positive")
-	case cfg.minCodeLife < 0 || cfg.minCodeLife >= 25*time.Second:
-		return nil, errors.New("handlers: WithMinCodeLife: must be between 0 and 25s")
-	case cfg.observer == nil:
-		return nil, errors.New("handlers: WithObserver: nil observer")
-	}
-	if err := urlbuild.CheckNext(cfg.defaultNext); err != nil {
+	if err := urlbuild.CheckNext(o.defaultNext); err != nil {
 		return nil, fmt.Errorf("handlers: WithDefaultNext: %w", err)
+	}
+	if k.client == nil {
+		if k.client, err = bluenexus.NewClient(); err != nil {
+			return nil, fmt.Errorf("handlers: default client: %w", err)
+		}
+	}
+	k.budget = bnwire.ClientTimeout(k.client)
+	switch {
+	case o.flows != nil && len(cfg.CookieKeys) > 0:
+		return nil, errors.New("handlers: Config.CookieKeys and WithFlows both given: the Manager has its own store and keys")
+	case o.flows != nil:
+		m, ok := flow.Of(o.flows)
+		if !ok {
+			return nil, errors.New("handlers: WithFlows: a *session.Manager not made by session.New")
+		}
+		k.flows = m
+	default:
+		if len(cfg.CookieKeys) == 0 {
+			return nil, errors.New("handlers: Config.CookieKeys is required (see session.ParseKeys and session.GenerateKeys)")
+		}
+		store, err := session.NewCookieStore(cfg.CookieKeys...)
+		if err != nil {
+			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
+		}
+		m, err := session.New(store)
+		if err != nil {
+			return nil, fmt.Errorf("handlers: %w", err)
+		}
+		k.flows, _ = flow.Of(m)
 	}
 	// The outcome flash cookie is as secure as the flow cookie: Secure with
 	// the __Host- prefix unless the flows run on plain http for development.
-	k.cfg.flashName, k.cfg.flashSecure = "__Host-handoffkit-outcome", flows.Secure()
-	if !k.cfg.flashSecure {
-		k.cfg.flashName = "handoffkit-outcome"
+	k.flashName, k.flashSafe = "__Host-handoffkit-outcome", k.flows.Secure()
+	if !k.flashSafe {
+		k.flashName = "handoffkit-outcome"
 	}
-	k.manage = middleware.NoStore(http.HandlerFunc(k.serveManage))
-	k.ret = middleware.NoStore(http.HandlerFunc(k.serveReturn))
+	if k.tokens != nil {
+		obs, logger := o.observer, o.logger
+		bnwire.ObserveTokens(k.tokens, func(event string) {
+			obs.TokenEvent(event)
+			if event != "cached" { // a refresh, or a refusal: worth a line, never a token
+				logger.Info().Str("event", "token."+event).Msg("token source")
+			}
+		})
+	}
+	k.manage = noStore(http.HandlerFunc(k.serveManage))
+	k.ret = noStore(http.HandlerFunc(k.serveReturn))
 	return k, nil
 }
 
-func parseAbsolute(option, raw string) (*url.URL, error) {
+func parseAbsolute(setting, raw string) (*url.URL, error) {
 	if raw == "" {
-		return nil, fmt.Errorf("handlers: %s is required", option)
+		return nil, fmt.Errorf("handlers: %s is required", setting)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("handlers: %s: %w", option, err)
+		return nil, fmt.Errorf("handlers: %s: %w", setting, err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return nil, fmt.Errorf("handlers: %s: %q must be an absolute http(s) URL without userinfo or fragment", option, raw)
+		return nil, fmt.Errorf("handlers: %s: %q must be an absolute http(s) URL without userinfo or fragment", setting, raw)
 	}
 	// It carries a code or a state: https, or plain http on loopback only,
 	// by the same rules as every return URI.
 	if err := urlbuild.CheckReturnURI(raw); err != nil {
-		return nil, fmt.Errorf("handlers: %s: %w", option, err)
+		return nil, fmt.Errorf("handlers: %s: %w", setting, err)
 	}
 	return u, nil
 }
@@ -131,27 +210,30 @@ func parseAbsolute(option, raw string) (*url.URL, error) {
 // (GET /manage-connections). Mount it after the app's auth middleware and
 // after [middleware.ClientIP].
 //
-// It reads the token ([WithAccessToken]) and client IP, validates the
+// It reads the token (Config.AccessToken) and the client IP, validates the
 // optional `next` (a local path, stored in the flow and used after the
-// return) and `redirect` (one of [WithReturnURIs]) query parameters, begins
-// a flow (its cookie is saved first), mints a handoff code for the
-// redirectUri with the state, and answers 302 to the white-label URL with the
-// code. A request that prefers application/json gets 200
-// {"url": ..., "expiresAt": ...} instead, for SPA and mobile clients.
+// return) and `redirect` (one of [WithReturnURIs]) query parameters, mints a
+// handoff code for the redirectUri with a fresh state, saves the flow in its
+// cookie (only now, with the successful mint), and answers 302 to the
+// white-label URL with the code. A request that prefers application/json
+// gets 200 {"url": ..., "expiresAt": ...} instead, for SPA and mobile
+// clients.
 func (k *Kit) ManageConnections() http.Handler { return k.manage }
 
-// Return returns the handler for the redirectUri route (GET /return by
-// browsers; POST with a JSON body {"state": ...} by mobile apps after their
-// deep link fires). It verifies the state against this browser's flow, runs
-// the on-return hook once, and answers 303 to the flow's `next` (JSON
-// {"outcome": ..., "next": ...} for POST).
+// Return returns the handler for the redirectUri route (GET by browsers;
+// POST with a JSON body {"state": ...} by mobile apps after their deep link
+// fires). It verifies the state against this browser's flow, runs the
+// on-return hook once, and answers 303 to the flow's `next` (JSON
+// {"outcome": ..., "next": ...} for POST). `next` is checked at
+// /manage-connections and again here; a stored value that fails the check
+// lands on the default next page.
 func (k *Kit) Return() http.Handler { return k.ret }
 
 // logger returns the request's logger (zerolog.Ctx, as hlog.NewHandler
 // attaches it) when one is attached, as is: hlog.RequestIDHandler mounted
-// after hlog.NewHandler has already added the request id to it, and adding
-// it again would repeat the field. Otherwise it returns the configured
-// logger, with the request id added when hlog.RequestIDHandler provided one.
+// after hlog.NewHandler has already added the request id to it. Otherwise it
+// returns the configured logger, with the request id added when
+// hlog.RequestIDHandler provided one.
 func (k *Kit) logger(r *http.Request) *zerolog.Logger {
 	if l := zerolog.Ctx(r.Context()); l.GetLevel() != zerolog.Disabled {
 		return l
@@ -164,44 +246,61 @@ func (k *Kit) logger(r *http.Request) *zerolog.Logger {
 	return l
 }
 
-// fail logs the failure and hands it to the error handler.
-func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, err error) {
-	outcome := OutcomeOf(err)
-	ev := k.logger(r).Warn().Str("event", "handoff.failed").Str("route", route).
-		Str("path", r.URL.Path).Str("outcome", string(outcome)).Dur("latency", time.Since(start))
-	if outcome == OutcomeUpstreamError || outcome == OutcomeUnavailable {
-		ev = ev.Str("upstream_error", upstreamClass(err))
+// fail logs the failure at its level and hands it to the error handler.
+func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, e *Error) {
+	ev := k.logger(r).WithLevel(e.level).Str("event", "handoff.failed").Str("route", route).
+		Str("path", r.URL.Path).Str("outcome", string(e.Outcome)).Int("status", e.Status).
+		Float64("latency_ms", ms(time.Since(start)))
+	if e.upstream != "" {
+		ev = ev.Str("upstream_error", e.upstream)
 	}
-	var apiErr *bluenexus.APIError
-	if errors.As(err, &apiErr) {
-		ev = ev.Int("upstream_status", apiErr.StatusCode)
+	if e.upstreamStatus != 0 {
+		ev = ev.Int("upstream_status", e.upstreamStatus)
+	}
+	if e.hint != "" {
+		ev = ev.Str("hint", e.hint)
 	}
 	ev.Msg("handoff failed")
-	k.cfg.observer.Outcome(route, outcome)
-	k.cfg.errorHandler(w, r, err)
+	k.cfg.observer.Outcome(route, e.Outcome)
+	obsctx.Report(r.Context(), route, string(e.Outcome), e.Status)
+	if e.guardPressure {
+		k.cfg.observer.GuardPressure()
+	}
+	k.cfg.errorHandler(w, r, e)
 }
 
-// upstreamClass names an upstream error for metrics.
-func upstreamClass(err error) string {
-	switch {
-	case errors.Is(err, bluenexus.ErrCircuitOpen):
-		return "circuit_open"
-	case errors.Is(err, bluenexus.ErrTimeout):
-		return "timeout"
-	case errors.Is(err, bluenexus.ErrConnection):
-		return "connection"
-	case errors.Is(err, bluenexus.ErrClientCriteria):
-		return "client_criteria"
-	case errors.Is(err, bluenexus.ErrRateLimited):
-		return "rate_limited"
-	case errors.Is(err, bluenexus.ErrUnauthorized):
-		return "unauthorized"
-	case errors.Is(err, bluenexus.ErrForbidden):
-		return "forbidden"
-	case errors.Is(err, bluenexus.ErrServer):
-		return "server"
-	case errors.Is(err, bluenexus.ErrBadResponse):
-		return "bad_response"
+// signedIn checks, locally, that the request has a signed-in user: with
+// Config.Tokens it returns the user's id, with Config.AccessToken "".
+func (k *Kit) signedIn(r *http.Request) (string, *Error) {
+	if k.tokens == nil {
+		if tok, ok := k.token(r); ok && tok != "" {
+			return "", nil
+		}
+		return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
 	}
-	return "other"
+	user, ok := k.user(r)
+	if !ok || user == "" {
+		return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no signed-in user for this request"))
+	}
+	return user, nil
 }
+
+// accessToken returns the signed-in user's access token: from
+// Config.AccessToken, or from the token source, which may refresh it.
+func (k *Kit) accessToken(r *http.Request, user string) (bluenexus.AccessToken, *Error) {
+	if k.tokens == nil {
+		tok, ok := k.token(r)
+		if !ok || tok == "" {
+			return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
+		}
+		return tok, nil
+	}
+	tok, err := k.tokens.Token(r.Context(), user)
+	if err != nil {
+		return "", tokenError(r.Context(), err)
+	}
+	return tok, nil
+}
+
+// ms is a duration in milliseconds, for log fields named *_ms.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

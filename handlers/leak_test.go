@@ -21,7 +21,7 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/middleware"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/session"
 )
 
@@ -83,9 +83,11 @@ func leakForms(v string) []string {
 // leakRig builds the rig with all three loggers at debug level writing to
 // one buffer, each line tagged with the logger it came from: the kit's own
 // (handlers.WithLogger, "kit"), the request logger (hlog.NewHandler,
-// "request", when requestLogger), and middleware.AccessLog's ("access").
-// hlog.RequestIDHandler is always mounted; with a request logger it adds
-// the id to it, as usual.
+// "request", when requestLogger), and an access log ("access":
+// hlog.AccessHandler logging the path, as the middleware package's example
+// does, with the request id). hlog.RequestIDHandler is always mounted; with
+// a request logger it adds the id to it, as usual. A stub stands in front of
+// the emulator, for answers the emulator cannot give.
 func leakRig(t *testing.T, requestLogger bool, skew *atomic.Int64, hookFails *atomic.Bool) *rig {
 	t.Helper()
 	logger := func(w io.Writer, name string) zerolog.Logger {
@@ -94,6 +96,7 @@ func leakRig(t *testing.T, requestLogger bool, skew *atomic.Int64, hookFails *at
 	return newRig(t, rigConfig{
 		token:  canaryToken,
 		record: true,
+		front:  true,
 		sessionOpts: []session.Option{session.WithClock(func() time.Time {
 			return time.Now().Add(time.Duration(skew.Load()))
 		})},
@@ -105,7 +108,15 @@ func leakRig(t *testing.T, requestLogger bool, skew *atomic.Int64, hookFails *at
 		},
 		logger: func(w io.Writer) zerolog.Logger { return logger(w, "kit") },
 		wrap: func(log io.Writer, next http.Handler) http.Handler {
-			h := middleware.AccessLog(logger(log, "access"))(next)
+			access := logger(log, "access")
+			h := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+				ev := access.Info().Str("method", r.Method).Str("path", r.URL.Path).
+					Int("status", status).Float64("latency_ms", float64(d)/float64(time.Millisecond))
+				if id, ok := hlog.IDFromRequest(r); ok {
+					ev = ev.Str("request_id", id.String())
+				}
+				ev.Msg("http request")
+			})(next)
 			if !requestLogger {
 				return hlog.RequestIDHandler("", "X-Request-Id")(h)
 			}
@@ -200,18 +211,32 @@ func TestD2_NoSecretLeaks(t *testing.T) {
 				want  int
 			}{
 				{bluenexustest.Status(500), http.StatusBadGateway},
-				{bluenexustest.Fault{Status: 400, Message: bluenexus.ClientCriteriaMessage + " for Bearer " + canaryToken.Reveal()}, http.StatusBadGateway},
-				{bluenexustest.Fault{Status: 401, Message: "token " + canaryToken.Reveal() + " expired"}, http.StatusBadGateway},
-				{bluenexustest.RetryAfter(429, time.Minute), http.StatusBadGateway},
+				{bluenexustest.Fault{Status: 400, Message: bnwire.ClientCriteriaMessage + " for Bearer " + canaryToken.Reveal()}, http.StatusBadGateway},
+				{bluenexustest.Fault{Status: 401, Message: "token " + canaryToken.Reveal() + " expired"}, http.StatusUnauthorized},
+				{bluenexustest.Fault{Status: 403, Message: "token " + canaryToken.Reveal() + " is not a white-label client's"}, http.StatusBadGateway},
+				{bluenexustest.RetryAfter(429, time.Minute), http.StatusServiceUnavailable},
 				{bluenexustest.MalformedJSON(), http.StatusBadGateway},
 				{bluenexustest.ResetAfterRead(), http.StatusBadGateway},
 				{bluenexustest.RedirectTo(r.emu.URL() + "/elsewhere?token=" + canaryToken.Reveal()), http.StatusBadGateway},
 			}
 			for _, u := range upstream {
-				r.emu.Inject(bluenexus.PathHandoffInit, u.fault)
+				r.emu.Inject(bluenexustest.PathHandoffInit, u.fault)
 				resp, _ = r.get(r.app.URL + "/manage-connections")
 				expect("upstream "+u.fault.String(), resp, u.want)
 			}
+			// Answers only a stand-in can give: a code over 2 KB, and two
+			// dead codes in a row (bad_response); the codes are canaries.
+			long := "CANARY-long-code-" + strings.Repeat("L", 3000)
+			c.codes = append(c.codes, long, "CANARY-dead-code-1", "CANARY-dead-code-2")
+			r.front.queue(stubJSON(http.StatusOK, `{"code":"`+long+`","expiresIn":30}`))
+			resp, _ = r.get(r.app.URL + "/manage-connections")
+			expect("a code over 2 KB", resp, http.StatusBadGateway)
+			r.front.queue(stubJSON(http.StatusOK, `{"code":"CANARY-dead-code-1","expiresIn":0}`),
+				stubJSON(http.StatusOK, `{"code":"CANARY-dead-code-2","expiresIn":0}`))
+			resp, _ = r.get(r.app.URL+"/manage-connections", "Accept", "application/json")
+			expect("two dead codes", resp, http.StatusBadGateway)
+			// The browser leaves while the code is minted (client_gone).
+			r.abandonMint("?next=/gone")
 
 			// Failures at /return.
 			back = flow("")
@@ -255,6 +280,13 @@ func TestD2_NoSecretLeaks(t *testing.T) {
 			resp, _ = r.get(back)
 			expect("BlueNexus error return", resp, http.StatusSeeOther)
 
+			// Every state the kit sent BlueNexus, also those of failed
+			// mints (never handed to the browser) and the abandoned one.
+			sent := r.front.states()
+			if len(sent) < 15 {
+				t.Fatalf("only %d states seen by the stub", len(sent))
+			}
+			c.states = append(c.states, sent...)
 			if len(c.codes) < 6 || len(c.states) < 6 || len(c.cookies) < 6 {
 				t.Fatalf("too few leakCanaries captured: %d codes, %d states, %d cookies", len(c.codes), len(c.states), len(c.cookies))
 			}
@@ -338,15 +370,23 @@ func assertKitLogEvents(t *testing.T, r *rig, requestLogger bool) {
 		if ev["logger"] != wantLogger {
 			t.Errorf("%s logged by %v, want the %s logger", name, ev["logger"], wantLogger)
 		}
-		for _, f := range []string{"outcome", "latency", "route", "path", "request_id"} {
+		for _, f := range []string{"outcome", "latency_ms", "route", "path", "request_id"} {
 			if _, ok := ev[f]; !ok {
 				t.Errorf("%s event without %s: %v", name, f, ev)
 			}
 		}
+		if _, ok := ev["status"]; name == "handoff.failed" && !ok {
+			t.Errorf("%s event without status: %v", name, ev)
+		}
 		outcomes[name] = append(outcomes[name], fmt.Sprint(ev["outcome"]))
-		if ev["outcome"] == "upstream_error" {
+		switch ev["outcome"] {
+		case "upstream_error", "token_expired", "forbidden", "client_criteria", "bad_response", "unavailable":
 			if _, ok := ev["upstream_error"]; !ok {
 				t.Errorf("upstream failure without upstream_error: %v", ev)
+			}
+		case "client_gone":
+			if _, ok := ev["upstream_error"]; ok {
+				t.Errorf("a browser that left is counted as an upstream error: %v", ev)
 			}
 		}
 	}
@@ -358,7 +398,8 @@ func assertKitLogEvents(t *testing.T, r *rig, requestLogger bool) {
 	want := map[string][]string{
 		"handoff.minted":   {"minted"},
 		"handoff.returned": {"success", "bluenexus_error"},
-		"handoff.failed": {"replayed", "unauthenticated", "no_client_ip", "malformed", "upstream_error",
+		"handoff.failed": {"replayed", "unauthenticated", "no_client_ip", "bad_request", "malformed", "upstream_error",
+			"token_expired", "forbidden", "client_criteria", "unavailable", "bad_response", "client_gone",
 			"unknown_state", "no_flow", "expired", "hook_failed"},
 	}
 	for name, outs := range want {
@@ -375,7 +416,7 @@ func assertKitLogEvents(t *testing.T, r *rig, requestLogger bool) {
 			statuses = append(statuses, int(s))
 		}
 	}
-	for _, s := range []int{500, 400, 401, 429} {
+	for _, s := range []int{500, 400, 401, 403, 429} {
 		if !slices.Contains(statuses, s) {
 			t.Errorf("no handoff.failed event with upstream_status %d (got %v)", s, statuses)
 		}

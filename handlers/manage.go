@@ -2,16 +2,16 @@ package handlers
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/internal/flow"
+	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/middleware"
-	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/urlbuild"
 )
 
@@ -19,36 +19,47 @@ const routeManage = "manage"
 
 func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	fail := func(e *Error) { k.fail(w, r, routeManage, start, e) }
 	// GET only: a HEAD (a link prefetcher, a checker) must not mint a code.
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
-		k.fail(w, r, routeManage, start, ErrMethodNotAllowed)
+		fail(k.badRequest(http.StatusMethodNotAllowed, "", fmt.Errorf("method %s not allowed", r.Method)))
 		return
 	}
-	token, ok := k.cfg.accessToken(r)
-	if !ok || token == "" {
-		k.fail(w, r, routeManage, start, ErrNoAccessToken)
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		fail(k.badRequest(http.StatusBadRequest, "", fmt.Errorf("query: %w", err)))
+		return
+	}
+	next, nextErr := single(query, "next", k.cfg.defaultNext)
+	if nextErr == nil && next != k.cfg.defaultNext {
+		nextErr = urlbuild.CheckNext(next)
+	}
+	back := next // where an error page links: a checked `next` only
+	if nextErr != nil {
+		back = k.cfg.defaultNext
+	}
+	user, e := k.signedIn(r)
+	if e != nil {
+		e.Next = back
+		fail(e)
 		return
 	}
 	ip, ok := k.cfg.clientIP(r)
 	if !ok || !ip.IsValid() {
 		reason := middleware.ClientIPError(r.Context()) // why the middleware found none, when it ran
-		if reason == nil || !errors.Is(reason, middleware.ErrNoClientIP) {
+		if reason == nil {
 			reason = middleware.ErrNoClientIP
 		}
-		k.fail(w, r, routeManage, start, fmt.Errorf("handlers: %w", reason))
+		e := newError("no_client_ip", http.StatusBadRequest, reason)
+		// The reason never holds a header value (package middleware).
+		e.hint = reason.Error() + ": mount middleware.ClientIP with the strategy for your proxies before the kit (docs/client-ip.md)"
+		e.Next = back
+		fail(e)
 		return
 	}
-	var query url.Values // nil without a query: no map to allocate
-	if r.URL.RawQuery != "" {
-		query = r.URL.Query()
-	}
-	next, err := single(query, "next", k.cfg.defaultNext)
-	if err == nil && next != k.cfg.defaultNext {
-		err = urlbuild.CheckNext(next)
-	}
-	if err != nil {
-		k.fail(w, r, routeManage, start, fmt.Errorf("%w: next: %w", ErrBadRequest, err))
+	if nextErr != nil {
+		fail(k.badRequest(http.StatusBadRequest, back, fmt.Errorf("next: %w", nextErr)))
 		return
 	}
 	base := k.returnURL
@@ -60,67 +71,140 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		k.fail(w, r, routeManage, start, fmt.Errorf("%w: redirect: %w", ErrBadRequest, err))
+		fail(k.badRequest(http.StatusBadRequest, back, fmt.Errorf("redirect: %w", err)))
+		return
+	}
+	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
+	if err := params.Validate(); err != nil {
+		fail(k.badRequest(http.StatusBadRequest, back, err))
 		return
 	}
 
-	flow, err := k.flows.Begin(w, r, session.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice})
+	// Every local check passed: only now may the token source call
+	// BlueNexus (a refresh), so that a bad request costs no upstream call.
+	token, e := k.accessToken(r, user)
+	if e != nil {
+		if e.upstream != "" { // the refresh failed upstream
+			k.cfg.observer.UpstreamError(e.upstream)
+		}
+		e.Next = back
+		fail(e)
+		return
+	}
+	state, err := flow.NewState()
 	if err != nil {
-		k.fail(w, r, routeManage, start, fmt.Errorf("%w: %w", ErrSession, err))
+		fail(newError("internal", http.StatusInternalServerError, err))
 		return
 	}
 	var redirectURI string
 	switch {
 	case !k.cfg.fixedRedirect:
-		redirectURI = urlbuild.RedirectURI(base, flow.State.Reveal())
+		redirectURI = urlbuild.RedirectURI(base, state.Reveal())
 	case choice != "":
 		redirectURI = choice // byte for byte as allowlisted
 	default:
-		redirectURI = k.cfg.returnURL // byte for byte as configured
+		redirectURI = k.returnRaw // byte for byte as configured
 	}
-	h, err := k.mint(r.Context(), token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
-	if err != nil {
-		k.cfg.observer.UpstreamError(upstreamClass(err))
-		k.fail(w, r, routeManage, start, err)
+	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
+	if e != nil {
+		if e.upstream != "" {
+			k.cfg.observer.UpstreamError(e.upstream)
+		}
+		e.Next = back
+		fail(e)
+		return
+	}
+	// The flow is saved only now, with a code minted for it: a failed mint
+	// leaves no pending flow behind.
+	if _, err := k.flows.BeginState(w, r, state, params); err != nil {
+		e := flowError(r.Context(), err)
+		e.Next = back
+		fail(e)
 		return
 	}
 	target := urlbuild.WhiteLabelURL(k.whiteLabel, k.cfg.codeParam, h.Code.Reveal())
 
-	k.cfg.observer.Outcome(routeManage, OutcomeMinted)
+	asJSON, status := wantsJSON(r), http.StatusFound
+	if asJSON {
+		status = http.StatusOK
+	}
+	k.cfg.observer.Outcome(routeManage, "minted")
+	obsctx.Report(r.Context(), routeManage, "minted", status)
 	k.logger(r).Info().Str("event", "handoff.minted").Str("route", routeManage).Str("path", r.URL.Path).
-		Str("outcome", string(OutcomeMinted)).Dur("latency", time.Since(start)).Msg("handoff code minted")
+		Str("outcome", "minted").Int("status", status).Float64("latency_ms", ms(time.Since(start))).Msg("handoff code minted")
 
-	if wantsJSON(r) {
+	if asJSON {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"url":` + strconv.Quote(target) + `,"expiresAt":"` + h.ExpiresAt.UTC().Format(time.RFC3339) + `"}` + "\n"))
+		json.NewEncoder(w).Encode(struct {
+			URL       string    `json:"url"`
+			ExpiresAt time.Time `json:"expiresAt"`
+		}{target, h.ExpiresAt.UTC().Truncate(time.Second)})
 		return
 	}
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusFound)
 }
 
+func (k *Kit) badRequest(status int, back string, err error) *Error {
+	e := newError("bad_request", status, err)
+	if back == "" {
+		back = k.cfg.defaultNext
+	}
+	e.Next = back
+	return e
+}
+
+// maxCodeBytes bounds a code handed to the browser.
+const maxCodeBytes = 2 << 10
+
 // mint calls handoff init, and once more when the code came back with less
-// than the minimum life left (a slow call, or a short-lived code). Both
-// calls share one time budget, the client's.
-func (k *Kit) mint(ctx context.Context, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, error) {
-	ctx, cancel := context.WithTimeout(ctx, k.client.Timeout())
+// than the minimum life left (a slow call, a short-lived or already expired
+// code). With a token source, a 401 renews the access token once and mints
+// again. All calls share one time budget, the client's. A code still too
+// short-lived after a second mint is a bad_response: a dead code is never
+// handed to the browser.
+func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, *Error) {
+	callCtx, cancel := context.WithTimeout(ctx, k.budget)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
+	renewed, reminted := false, false
+	for {
 		t0 := time.Now()
-		h, err := k.client.InitHandoff(ctx, token, req)
+		h, err := k.client.InitHandoff(callCtx, token, req)
 		if err != nil {
-			return h, err
+			e := upstreamError(ctx, err)
+			if e.Outcome != "token_expired" || k.tokens == nil || renewed {
+				return h, e
+			}
+			// BlueNexus refused the token before its expiry (revoked, or
+			// the clocks disagree): renew once, within the same budget.
+			renewed = true
+			k.cfg.observer.UpstreamError(e.upstream)
+			if token, err = k.tokens.Renew(callCtx, user, token); err != nil {
+				return h, tokenError(ctx, err)
+			}
+			continue
 		}
 		k.cfg.observer.Minted(time.Since(t0))
-		if attempt > 0 || h.ExpiresAt.Sub(k.now()) >= k.cfg.minCodeLife {
+		if len(h.Code) > maxCodeBytes {
+			e := newError("bad_response", http.StatusBadGateway, fmt.Errorf("handoff code of %d bytes", len(h.Code)))
+			e.upstream = "bad_response"
+			return h, e
+		}
+		if h.ExpiresAt.Sub(k.now()) >= minCodeLife {
 			return h, nil
 		}
+		if reminted {
+			e := newError("bad_response", http.StatusBadGateway, fmt.Errorf("handoff code expires in %v, twice", h.ExpiresAt.Sub(k.now()).Round(time.Millisecond)))
+			e.upstream = "bad_response"
+			return h, e
+		}
+		reminted = true
 	}
 }
 
 // single returns the one value of a query parameter, def when absent, and
 // an error when it is repeated.
-func single(q map[string][]string, name, def string) (string, error) {
+func single(q url.Values, name, def string) (string, error) {
 	switch v := q[name]; len(v) {
 	case 0:
 		return def, nil

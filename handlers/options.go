@@ -2,24 +2,29 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/session"
 )
 
 // Option configures a [Kit]. Options apply in order after the defaults;
-// [New] validates the result.
-type Option func(*config)
+// [New] validates the result. A nil, zero or empty argument is an error at
+// New, never a silent default.
+type Option func(*options)
 
-type config struct {
-	whiteLabelURL string
-	returnURL     string
+type options struct {
+	client        *bluenexus.Client
+	flows         *session.Manager
 	returnURIs    []string
-	accessToken   func(*http.Request) (bluenexus.AccessToken, bool)
 	clientIP      func(*http.Request) (netip.Addr, bool)
 	onReturn      func(context.Context, ReturnEvent) error
 	errorHandler  func(http.ResponseWriter, *http.Request, error)
@@ -30,22 +35,30 @@ type config struct {
 	fixedRedirect bool
 	hookTimeout   time.Duration
 	hookLogOnly   bool
-	minCodeLife   time.Duration
 	observer      Observer
-	flashName     string
-	flashSecure   bool
+	errs          []error
 }
 
-// WithWhiteLabelURL sets the app's white-label page URL, as configured in the
-// BlueNexus developer portal. Required; its own query parameters are kept.
-// It carries the code, so it is checked like a return URI: https (plain http
-// on loopback only), canonical form, no userinfo or fragment.
-func WithWhiteLabelURL(u string) Option { return func(c *config) { c.whiteLabelURL = u } }
+func (o *options) check(ok bool, msg string) {
+	if !ok {
+		o.errs = append(o.errs, errors.New("handlers: "+msg))
+	}
+}
 
-// WithReturnURL sets the redirectUri for browser flows: the absolute URL of
-// the route that serves [Kit.Return] (https, or http on loopback). Required.
-// The flow's state is added to its query unless [WithFixedRedirectURI].
-func WithReturnURL(u string) Option { return func(c *config) { c.returnURL = u } }
+// WithClient sets the BlueNexus client. Default: bluenexus.NewClient()
+// with its defaults (https://api.bluenexus.ai, a 5 s budget per call, a
+// circuit breaker). Both mints of one request share the client's budget.
+func WithClient(c *bluenexus.Client) Option {
+	return func(o *options) { o.check(c != nil, "WithClient: nil client"); o.client = c }
+}
+
+// WithFlows sets the flow manager, for a shared replay guard across a
+// fleet, a server-side store, another TTL or insecure development cookies
+// (package session). Default: a Manager on a cookie store made with
+// Config.CookieKeys, which must then be empty.
+func WithFlows(m *session.Manager) Option {
+	return func(o *options) { o.check(m != nil, "WithFlows: nil manager"); o.flows = m }
+}
 
 // WithReturnURIs allows more redirectUris, chosen per request by the
 // `redirect` query parameter of /manage-connections: typically mobile deep
@@ -54,15 +67,10 @@ func WithReturnURL(u string) Option { return func(c *config) { c.returnURL = u }
 // loopback, or an app scheme; no userinfo, fragment, whitespace or
 // backslashes). Default: none.
 func WithReturnURIs(uris ...string) Option {
-	return func(c *config) { c.returnURIs = append(c.returnURIs, uris...) }
-}
-
-// WithAccessToken sets how the kit finds the signed-in user's BlueNexus
-// access token, typically from what the app's auth middleware put in the
-// request context. Required. Returning false answers 401 before any upstream
-// call.
-func WithAccessToken(f func(*http.Request) (bluenexus.AccessToken, bool)) Option {
-	return func(c *config) { c.accessToken = f }
+	return func(o *options) {
+		o.check(len(uris) > 0, "WithReturnURIs: no URIs")
+		o.returnURIs = append(o.returnURIs, uris...)
+	}
 }
 
 // WithClientIP sets where the kit reads the end user's IP. Default:
@@ -75,51 +83,73 @@ func WithAccessToken(f func(*http.Request) (bluenexus.AccessToken, bool)) Option
 //		return a.Unmap(), a.IsValid()
 //	})
 //
-// Returning false fails the request with middleware.ErrNoClientIP before any
-// upstream call: the kit never falls back to another address.
+// Returning false fails the request (400 no_client_ip) before any upstream
+// call: the kit never falls back to another address.
 func WithClientIP(f func(*http.Request) (netip.Addr, bool)) Option {
-	return func(c *config) { c.clientIP = f }
+	return func(o *options) { o.check(f != nil, "WithClientIP: nil function"); o.clientIP = f }
 }
 
 // WithOnReturn sets the hook that runs once for each successful return,
-// typically to re-read the user's connections. It runs under its own time
-// limit ([WithHookTimeout]). Default: none.
+// typically to read the user's connections again and store what changed
+// (bluenexus has no webhooks). It runs on a context that outlives the
+// request (a closed tab does not cancel it) under [WithHookTimeout]; a
+// hook that returns nil succeeded. Default: none.
 func WithOnReturn(f func(ctx context.Context, ev ReturnEvent) error) Option {
-	return func(c *config) { c.onReturn = f }
+	return func(o *options) { o.check(f != nil, "WithOnReturn: nil hook"); o.onReturn = f }
 }
 
 // WithErrorHandler sets the one function every failure of both routes goes
-// through, after the kit has logged it and set the no-store headers.
-// Default: [DefaultErrorHandler]. It must write a local response and never
-// redirect to a URL taken from the request.
-func WithErrorHandler(f func(http.ResponseWriter, *http.Request, error)) Option {
-	return func(c *config) { c.errorHandler = f }
+// through, after the kit has logged it and set the no-store headers. err is
+// always an [*Error]; get it with errors.As. Default: [DefaultErrorHandler].
+// It must write a local response and never redirect to a URL taken from the
+// request.
+func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(o *options) { o.check(f != nil, "WithErrorHandler: nil function"); o.errorHandler = f }
 }
 
 // WithLogger sets the logger used when the request's context carries none
-// (zerolog.Ctx, as hlog.NewHandler attaches it). Default: a disabled logger.
+// (zerolog.Ctx, as hlog.NewHandler attaches it). Default: JSON lines on
+// stderr at Warn level and above, so that failures pointing at a
+// misconfiguration or a bug are heard, as httputil.ReverseProxy logs its
+// errors; pass zerolog.Nop() to silence it.
 //
 // The kit logs one event per request: "handoff.minted" and
-// "handoff.returned" at Info, "handoff.failed" at Warn, each with route,
-// path, outcome and latency. A failed upstream call adds upstream_error (its
-// class, as [Observer.UpstreamError] gets it) and, when BlueNexus answered
-// with an error status, upstream_status; a BlueNexus error return adds
-// bluenexus_error. No event carries a code, state, token, cookie or query
-// string. The configured logger gets request_id from hlog.RequestIDHandler;
-// a request logger is used as is, so mount hlog.RequestIDHandler with a
-// field key after hlog.NewHandler to put the id on it.
-func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }
+// "handoff.returned" at Info; "handoff.failed" with the level of the
+// failure's outcome (see [Outcome]): Info for what the user or browser did,
+// Warn for upstream trouble and the client IP, Error for a misconfiguration
+// or a bug. Each carries route, path, outcome, status and latency_ms; a
+// failed upstream call adds upstream_error (its class, as
+// [Observer.UpstreamError] gets it) and upstream_status, and some failures
+// a hint. With Config.Tokens, the token source's refreshes and refusals are
+// logged on this logger as "token.refreshed", "token.reauth" and
+// "token.failed" at Info. No event carries a code, state, token, cookie or
+// query string.
+func WithLogger(l zerolog.Logger) Option {
+	return func(o *options) {
+		o.check(!reflect.ValueOf(l).IsZero(), "WithLogger: zero Logger (use zerolog.Nop() to silence the kit)")
+		o.logger = l
+	}
+}
 
 // WithIntent sets the handoff intent. Default: bluenexus.IntentConnections.
-func WithIntent(i bluenexus.Intent) Option { return func(c *config) { c.intent = i } }
+func WithIntent(i bluenexus.Intent) Option {
+	return func(o *options) { o.check(i != "", "WithIntent: empty intent"); o.intent = i }
+}
 
 // WithCodeParam sets the white-label URL's query parameter that carries the
 // code. Default: "code".
-func WithCodeParam(name string) Option { return func(c *config) { c.codeParam = name } }
+func WithCodeParam(name string) Option {
+	return func(o *options) {
+		o.check(name != "" && urlQueryName(name), "WithCodeParam: "+quote(name)+" is not a plain query parameter name")
+		o.codeParam = name
+	}
+}
 
 // WithDefaultNext sets the local path a return lands on when the flow
-// carried no `next`. Default: "/".
-func WithDefaultNext(path string) Option { return func(c *config) { c.defaultNext = path } }
+// carried no `next`, and the error page's link. Default: "/".
+func WithDefaultNext(path string) Option {
+	return func(o *options) { o.check(path != "", "WithDefaultNext: empty path"); o.defaultNext = path }
+}
 
 // WithFixedRedirectURI sends the configured return URL byte for byte as the
 // redirectUri, for BlueNexus clients whose redirect URIs are matched
@@ -131,21 +161,25 @@ func WithDefaultNext(path string) Option { return func(c *config) { c.defaultNex
 // load /return completes the browser's own pending flow: no cross-user
 // effect, but an early hook run). Default: off; the state rides in the
 // redirectUri's query.
-func WithFixedRedirectURI() Option { return func(c *config) { c.fixedRedirect = true } }
+func WithFixedRedirectURI() Option { return func(o *options) { o.fixedRedirect = true } }
 
 // WithHookTimeout bounds each run of the on-return hook. Default: 5s.
-func WithHookTimeout(d time.Duration) Option { return func(c *config) { c.hookTimeout = d } }
+func WithHookTimeout(d time.Duration) Option {
+	return func(o *options) { o.check(d > 0, "WithHookTimeout: must be positive"); o.hookTimeout = d }
+}
 
 // WithHookErrorsLogged makes a failing hook a logged event instead of an
 // error response: the user still lands on the flow's `next` page, and
-// [Kit.TakeOutcome] there reports [OutcomeHookFailed]. Default: off (the
-// error goes to the error handler, 500).
-func WithHookErrorsLogged() Option { return func(c *config) { c.hookLogOnly = true } }
+// [Kit.TakeOutcome] there reports "hook_failed". Default: off (the error
+// goes to the error handler, 500).
+func WithHookErrorsLogged() Option { return func(o *options) { o.hookLogOnly = true } }
 
-// WithMinCodeLife sets the least remaining life a freshly minted code may
-// have: a code that BlueNexus says expires sooner (or that took long to
-// mint) is minted once more, within the client's time budget. Default: 10s.
-func WithMinCodeLife(d time.Duration) Option { return func(c *config) { c.minCodeLife = d } }
+// WithObserver sets the metrics observer (package metrics has a Prometheus
+// one). Default: none.
+func WithObserver(obs Observer) Option {
+	return func(o *options) { o.check(obs != nil, "WithObserver: nil observer"); o.observer = obs }
+}
 
-// WithObserver sets the metrics observer. Default: none.
-func WithObserver(o Observer) Option { return func(c *config) { c.observer = o } }
+func urlQueryName(s string) bool { return url.QueryEscape(s) == s }
+
+func quote(s string) string { return strconv.Quote(s) }

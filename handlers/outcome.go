@@ -1,60 +1,46 @@
 package handlers
 
 // Outcome names how a request to one of the kit's routes ended. It is what
-// the logs, the metrics, the error handler's JSON body and the flash cookie
-// ([Kit.TakeOutcome]) carry: never a secret.
+// the logs, the metrics, the error handler's JSON body ("error") and the
+// flash cookie ([Kit.TakeOutcome]) carry: never a secret. The values, with
+// the default error handler's status and the log level:
+//
+// /manage-connections:
+//
+//	minted            302/200  Info   a code was minted and the user sent on
+//	unauthenticated   401      Info   no signed-in user or access token for the request
+//	reauth_required   401      Info   the token source cannot refresh: the user must sign in again
+//	token_expired     401      Info   BlueNexus refused the access token (401) and there is no token source to renew it
+//	bad_request       400/405  Info   a bad or repeated query parameter, or a method the route does not serve
+//	no_client_ip      400      Warn   the client IP could not be derived (see docs/client-ip.md)
+//	client_criteria   502      Warn   BlueNexus could not verify the user's network (the forwarded IP)
+//	forbidden         502      Error  BlueNexus refused the app: a token not from a white-label client, or client credentials the token endpoint refuses (configuration)
+//	unavailable       503      Warn   BlueNexus rate limited (429) or unavailable (503), or the circuit breaker is open; Retry-After
+//	upstream_error    502/504  Warn   BlueNexus could not be reached, did not answer in time, or failed (5xx, another 4xx)
+//	bad_response      502      Warn   BlueNexus answered something the kit cannot use (bad JSON, a code too short-lived or too long)
+//
+// /return:
+//
+//	success           303/200  Info   the state matched; the hook, if any, succeeded
+//	bluenexus_error   303/200  Info   the state matched and BlueNexus sent the user back with an error
+//	hook_failed       500/303  Warn   the state matched but the on-return hook failed or timed out
+//	malformed         400      Info   a missing, repeated, oversize or non-base64url state, a bad query or body
+//	no_flow           403      Info   no readable flow cookie
+//	unknown_state     403      Info   this browser has no flow with that state
+//	superseded        403      Info   newer flows in this browser displaced the flow
+//	replayed          403      Info   the state was already used
+//	expired           410      Info   the flow was older than its TTL (or than what a full replay guard still holds)
+//	state_unavailable 503      Warn   the flow state or the token pair could not be checked (a shared guard or store is down)
+//
+// Both routes:
+//
+//	client_gone       499      Info   the browser left before the answer; nothing is written and it is not a server error
+//	internal          500      Error  a failure the kit does not recognise, or the flow could not be saved ([ErrSession])
 type Outcome string
 
-// Outcomes of /return.
-const (
-	// OutcomeSuccess: the state matched, the hook ran without error.
-	OutcomeSuccess Outcome = "success"
-	// OutcomeBlueNexusError: the state matched and BlueNexus sent the user
-	// back with an `error` parameter. The flow is consumed; the hook does not run.
-	OutcomeBlueNexusError Outcome = "bluenexus_error"
-	// OutcomeHookFailed: the state matched but the on-return hook failed or
-	// timed out.
-	OutcomeHookFailed Outcome = "hook_failed"
-	// OutcomeExpired: the flow was older than its TTL.
-	OutcomeExpired Outcome = "expired"
-	// OutcomeReplayed: the state was already used.
-	OutcomeReplayed Outcome = "replayed"
-	// OutcomeUnknownState: this browser has no flow with that state.
-	OutcomeUnknownState Outcome = "unknown_state"
-	// OutcomeSuperseded: newer flows in this browser displaced the flow.
-	OutcomeSuperseded Outcome = "superseded"
-	// OutcomeNoFlow: the request carried no readable flow cookie.
-	OutcomeNoFlow Outcome = "no_flow"
-	// OutcomeStateUnavailable: the flow state could not be checked right
-	// now (a shared replay guard or server-side store is down, or the
-	// in-memory guard is full). Fails closed; a retry may succeed.
-	OutcomeStateUnavailable Outcome = "state_unavailable"
-	// OutcomeMalformed: the request's parameters were malformed (a missing,
-	// duplicated, oversize or non-base64url state, a bad body).
-	OutcomeMalformed Outcome = "malformed"
-)
-
-// Outcomes of /manage-connections.
-const (
-	// OutcomeMinted: a code was minted and the user sent on.
-	OutcomeMinted Outcome = "minted"
-	// OutcomeUnauthenticated: no access token for the request.
-	OutcomeUnauthenticated Outcome = "unauthenticated"
-	// OutcomeNoClientIP: the client IP could not be derived.
-	OutcomeNoClientIP Outcome = "no_client_ip"
-	// OutcomeBadRequest: a bad `next` or `redirect` parameter, or a method
-	// the route does not serve.
-	OutcomeBadRequest Outcome = "bad_request"
-	// OutcomeUpstreamError: BlueNexus failed or refused the handoff.
-	OutcomeUpstreamError Outcome = "upstream_error"
-	// OutcomeUnavailable: the circuit breaker is open: BlueNexus is failing.
-	OutcomeUnavailable Outcome = "unavailable"
-	// OutcomeInternal: the kit could not save the flow.
-	OutcomeInternal Outcome = "internal"
-)
-
+// flashOutcomes are the only values the flash cookie may carry back.
 var flashOutcomes = map[string]Outcome{
-	string(OutcomeSuccess):        OutcomeSuccess,
-	string(OutcomeBlueNexusError): OutcomeBlueNexusError,
-	string(OutcomeHookFailed):     OutcomeHookFailed,
+	"success":         "success",
+	"bluenexus_error": "bluenexus_error",
+	"hook_failed":     "hook_failed",
 }

@@ -3,23 +3,24 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
+	"net/url"
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/session"
+	"github.com/handoffkit/handoffkit/internal/flow"
+	"github.com/handoffkit/handoffkit/internal/obsctx"
+	"github.com/handoffkit/handoffkit/urlbuild"
 )
 
 const routeReturn = "return"
 
 // ReturnEvent is what the on-return hook receives after a successful return.
 type ReturnEvent struct {
-	// Outcome is OutcomeSuccess: the hook runs for successful returns only.
-	Outcome Outcome
 	// Intent is the flow's intent.
 	Intent bluenexus.Intent
 	// Next is the local path the user lands on afterwards.
@@ -29,20 +30,35 @@ type ReturnEvent struct {
 	ReturnURI string
 	// IssuedAt is when the flow began.
 	IssuedAt time.Time
-	// Request is the /return request. Its context is the request's; the hook's
-	// own ctx argument adds the hook time limit.
+	// Request is the /return request. The hook's own ctx argument outlives
+	// it: use ctx, not Request.Context(), for the hook's calls.
 	Request *http.Request
 
-	token func(*http.Request) (bluenexus.AccessToken, bool)
+	kit *Kit
 }
 
-// AccessToken returns the signed-in user's BlueNexus access token, read the
-// same way as at /manage-connections, so the hook can re-read connections.
-func (e ReturnEvent) AccessToken() (bluenexus.AccessToken, bool) {
-	if e.token == nil || e.Request == nil {
-		return "", false
+// AccessToken returns the signed-in user's BlueNexus access token, so the
+// hook can read the connections again: from the token source
+// (Config.Tokens), fresh even when the user spent longer on the white-label
+// page than the token lives, or from Config.AccessToken. Pass the hook's
+// ctx. An error matching bluenexus.ErrReauthRequired means the user must
+// sign in again.
+func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, error) {
+	if e.kit == nil || e.Request == nil {
+		return "", errors.New("handlers: ReturnEvent.AccessToken: not an event of the kit")
 	}
-	return e.token(e.Request)
+	k := e.kit
+	if k.tokens == nil {
+		if tok, ok := k.token(e.Request); ok && tok != "" {
+			return tok, nil
+		}
+		return "", errors.New("handlers: no BlueNexus access token for the return request")
+	}
+	user, ok := k.user(e.Request)
+	if !ok || user == "" {
+		return "", errors.New("handlers: no signed-in user for the return request")
+	}
+	return k.tokens.Token(ctx, user)
 }
 
 // maxReturnBody bounds the JSON body of a POST return.
@@ -50,72 +66,90 @@ const maxReturnBody = 4 << 10
 
 func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	fail := func(e *Error) {
+		if e.Next == "" {
+			e.Next = k.cfg.defaultNext
+		}
+		k.fail(w, r, routeReturn, start, e)
+	}
 	var (
-		state   string
-		bnError *bnReturnError
-		err     error
-		asJSON  bool
+		p      returnParams
+		err    error
+		asJSON bool
 	)
 	switch r.Method {
 	case http.MethodGet: // not HEAD: a prefetch must not consume the flow
-		state, bnError, err = returnParams(r.URL.Query())
+		p, err = queryParams(r.URL.RawQuery)
 	case http.MethodPost:
 		asJSON = true
-		state, bnError, err = returnBody(w, r)
+		p, err = bodyParams(w, r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		err = ErrMethodNotAllowed
-	}
-	if err != nil {
-		k.fail(w, r, routeReturn, start, err)
+		fail(newError("bad_request", http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)))
 		return
 	}
-	var flow session.Flow
+	if err != nil {
+		fail(newError("malformed", http.StatusBadRequest, err))
+		return
+	}
+	var f flow.Flow
 	if k.cfg.fixedRedirect {
-		flow, err = k.flows.FinishLatest(w, r)
+		f, err = k.flows.FinishLatest(w, r)
 	} else {
-		flow, err = k.flows.Finish(w, r, state)
+		f, err = k.flows.Finish(w, r, p.State)
 	}
 	if err != nil {
-		k.fail(w, r, routeReturn, start, fmt.Errorf("%w: %w", ErrSession, err))
+		fail(flowError(r.Context(), err))
 		return
 	}
-	next := flow.Next
-	if next == "" {
+	// next was checked at /manage-connections; the cookie is authenticated,
+	// and it is checked again here all the same.
+	next := f.Next
+	if next == "" || urlbuild.CheckNext(next) != nil {
 		next = k.cfg.defaultNext
 	}
 
-	outcome := OutcomeSuccess
+	outcome := Outcome("success")
+	bnError := p.bnError()
 	switch {
 	case bnError != nil:
-		outcome = OutcomeBlueNexusError
+		outcome = "bluenexus_error"
 	case k.cfg.onReturn != nil:
-		ev := ReturnEvent{Outcome: OutcomeSuccess, Intent: bluenexus.Intent(flow.Intent), Next: next,
-			ReturnURI: flow.ReturnURI, IssuedAt: flow.IssuedAt, Request: r, token: k.cfg.accessToken}
+		ev := ReturnEvent{Intent: bluenexus.Intent(f.Intent), Next: next,
+			ReturnURI: f.ReturnURI, IssuedAt: f.IssuedAt, Request: r, kit: k}
 		if herr := k.runHook(r.Context(), ev); herr != nil {
 			if !k.cfg.hookLogOnly {
-				k.fail(w, r, routeReturn, start, herr)
+				e := newError("hook_failed", http.StatusInternalServerError, herr)
+				e.Next = next
+				fail(e)
 				return
 			}
-			outcome = OutcomeHookFailed
+			outcome = "hook_failed"
+			k.logger(r).Warn().Str("event", "handoff.hook_failed").Str("route", routeReturn).
+				Str("path", r.URL.Path).Err(herr).Msg("on-return hook failed; the user lands on next")
 		}
 	}
 
+	status := http.StatusSeeOther
+	if asJSON {
+		status = http.StatusOK
+	}
 	k.cfg.observer.Outcome(routeReturn, outcome)
+	obsctx.Report(r.Context(), routeReturn, string(outcome), status)
 	ev := k.logger(r).Info().Str("event", "handoff.returned").Str("route", routeReturn).Str("path", r.URL.Path).
-		Str("outcome", string(outcome)).Dur("latency", time.Since(start))
+		Str("outcome", string(outcome)).Int("status", status).Float64("latency_ms", ms(time.Since(start)))
 	if bnError != nil {
-		ev = ev.Str("bluenexus_error", bnError.code)
+		ev = ev.Str("bluenexus_error", bnError.Code)
 	}
 	ev.Msg("handoff returned")
 
 	if asJSON {
 		w.Header().Set("Content-Type", "application/json")
-		body := `{"outcome":` + strconv.Quote(string(outcome)) + `,"next":` + strconv.Quote(next)
-		if bnError != nil {
-			body += `,"error":` + strconv.Quote(bnError.code) + `,"error_description":` + strconv.Quote(bnError.description)
-		}
-		w.Write([]byte(body + "}\n"))
+		json.NewEncoder(w).Encode(struct {
+			Outcome Outcome `json:"outcome"`
+			Next    string  `json:"next"`
+			*bnReturnError
+		}{outcome, next, bnError})
 		return
 	}
 	k.setFlash(w, outcome)
@@ -123,77 +157,114 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// runHook runs the on-return hook under its time limit, turning a panic-free
-// error or a deadline into ErrHook.
+// runHook runs the on-return hook under its time limit, on a context that
+// keeps the request's values but not its cancellation: a tab closed during
+// the hook does not cancel the refresh. A hook that returned nil succeeded.
 func (k *Kit) runHook(ctx context.Context, ev ReturnEvent) error {
-	ctx, cancel := context.WithTimeout(ctx, k.cfg.hookTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.cfg.hookTimeout)
 	defer cancel()
-	if err := k.cfg.onReturn(ctx, ev); err != nil {
-		return fmt.Errorf("%w: %w", ErrHook, err)
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", ErrHook, ctx.Err())
-	}
-	return nil
+	return k.cfg.onReturn(ctx, ev)
 }
 
-// returnParams reads the GET return's query: exactly one state (possibly
-// empty, which the session rejects as malformed), and BlueNexus's optional
+// returnParams are the return's parameters: exactly one state (possibly
+// empty, which the flow rejects as malformed), and BlueNexus's optional
 // error parameters.
-func returnParams(q map[string][]string) (string, *bnReturnError, error) {
-	state, err := single(q, "state", "")
-	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
-	}
-	code, err := single(q, "error", "")
-	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
-	}
-	desc, err := single(q, "error_description", "")
-	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w: %w", ErrBadRequest, session.ErrMalformedState, err)
-	}
-	return state, returnError(code, desc), nil
+type returnParams struct {
+	State            string
+	Error            string
+	ErrorDescription string
 }
 
-type returnJSON struct {
-	State            string `json:"state"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
+// queryParams reads the GET return's query. A query that url.ParseQuery
+// rejects (a `;`, a bad escape) is malformed, never silently cut short.
+func queryParams(raw string) (returnParams, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return returnParams{}, fmt.Errorf("query: %w", err)
+	}
+	var p returnParams
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"state", &p.State}, {"error", &p.Error}, {"error_description", &p.ErrorDescription}} {
+		if *f.dst, err = single(q, f.name, ""); err != nil {
+			return returnParams{}, err
+		}
+	}
+	return p, nil
 }
 
-// returnBody reads the POST return's JSON body.
-func returnBody(w http.ResponseWriter, r *http.Request) (string, *bnReturnError, error) {
+// bodyParams reads the POST return's JSON body: an object with the string
+// members state, error and error_description, each at most once, and
+// nothing else. A state in the query as well is refused: one request, one
+// state.
+func bodyParams(w http.ResponseWriter, r *http.Request) (returnParams, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return returnParams{}, fmt.Errorf("query: %w", err)
+	}
+	if _, ok := q["state"]; ok {
+		return returnParams{}, errors.New("state in the query of a POST return")
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return "", nil, fmt.Errorf("%w: %w: content type must be application/json", ErrBadRequest, session.ErrMalformedState)
+		return returnParams{}, errors.New("content type must be application/json")
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReturnBody))
-	dec.DisallowUnknownFields()
-	var body returnJSON
-	if err := dec.Decode(&body); err != nil {
-		return "", nil, fmt.Errorf("%w: %w: body is not valid JSON", ErrBadRequest, session.ErrMalformedState)
+	var p returnParams
+	fields := map[string]*string{"state": &p.State, "error": &p.Error, "error_description": &p.ErrorDescription}
+	seen := map[string]bool{}
+	// encoding/json keeps the last of duplicated keys; a strict reading of
+	// three string members with its tokenizer refuses them instead.
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return returnParams{}, errors.New("body is not a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		key, _ := t.(string)
+		dst, known := fields[key]
+		switch {
+		case err != nil:
+			return returnParams{}, errors.New("body is not valid JSON")
+		case !known:
+			return returnParams{}, errors.New("body has an unknown member")
+		case seen[key]:
+			return returnParams{}, fmt.Errorf("body repeats %q", key)
+		}
+		seen[key] = true
+		if t, err = dec.Token(); err != nil {
+			return returnParams{}, errors.New("body is not valid JSON")
+		}
+		if *dst, known = t.(string); !known {
+			return returnParams{}, fmt.Errorf("body member %q is not a string", key)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return returnParams{}, errors.New("body is not valid JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return "", nil, fmt.Errorf("%w: %w: trailing data after the JSON body", ErrBadRequest, session.ErrMalformedState)
+		return returnParams{}, errors.New("trailing data after the JSON body")
 	}
-	return body.State, returnError(body.Error, body.ErrorDescription), nil
+	return p, nil
 }
 
 // bnReturnError is BlueNexus's `error` and `error_description` from a
 // return. A valid state with them consumes the flow, skips the hook and
-// lands the user on `next` with [OutcomeBlueNexusError]. The code (64
+// lands the user on `next` with outcome bluenexus_error. The code (64
 // printable bytes at most) goes to the log; both go back in the JSON
 // answer to the client that sent them, never to the log.
-type bnReturnError struct{ code, description string }
+type bnReturnError struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
 
-// returnError sanitises BlueNexus's error parameters: printable ASCII only,
+// bnError sanitises BlueNexus's error parameters: printable ASCII only,
 // bounded length. No error code means no error.
-func returnError(code, desc string) *bnReturnError {
-	if code == "" {
+func (p returnParams) bnError() *bnReturnError {
+	if p.Error == "" {
 		return nil
 	}
-	return &bnReturnError{code: printable(code, 64), description: printable(desc, 256)}
+	return &bnReturnError{Code: printable(p.Error, 64), Description: printable(p.ErrorDescription, 256)}
 }
 
 func printable(s string, n int) string {

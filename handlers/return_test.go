@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
@@ -74,17 +74,32 @@ func TestReturnOldCookieCopy(t *testing.T) {
 			t.Fatalf("hook ran %d times, want 1", n)
 		}
 	})
-	t.Run("no guard", func(t *testing.T) {
-		h := newHarness(t, harnessConfig{mount: "chi", sessionOpts: []session.Option{session.WithReplayGuard(nil)}})
+	t.Run("no guard is refused", func(t *testing.T) {
+		store, err := session.NewCookieStore(testKeys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := session.New(store, session.WithReplayGuard(nil)); err == nil || !strings.Contains(err.Error(), "WithReplayGuard") {
+			t.Fatalf("session.New with WithReplayGuard(nil): %v, want an error naming it", err)
+		}
+	})
+	t.Run("a guard that accepts everything", func(t *testing.T) {
+		// What the guard is for: the cookie alone cannot refuse its old copy.
+		h := newHarness(t, harnessConfig{mount: "chi", sessionOpts: []session.Option{session.WithReplayGuard(acceptAll{})}})
 		back := h.complete(h.startFlow(""))
 		saved := h.flowCookie()
 		h.get(back)
 		h.setCookie(saved)
 		if resp, _ := h.get(back); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("without a guard the copy is expected to finish again (documented); status %d", resp.StatusCode)
+			t.Fatalf("without a working guard the copy is expected to finish again (documented); status %d", resp.StatusCode)
 		}
 	})
 }
+
+// acceptAll is a replay guard that never refuses.
+type acceptAll struct{}
+
+func (acceptAll) Consume(context.Context, string, time.Time) error { return nil }
 
 // TestReturnAttackerState: an attacker's own valid state, delivered to the
 // victim's browser (login CSRF), does not match the victim's flows.
@@ -330,7 +345,7 @@ func TestOpenRedirectCorpusAsNext(t *testing.T) {
 	if n < 60 {
 		t.Fatalf("corpus has %d payloads", n)
 	}
-	if hits := h.emu.Hits(bluenexus.PathHandoffInit); hits != 0 {
+	if hits := h.emu.Hits(bluenexustest.PathHandoffInit); hits != 0 {
 		t.Fatalf("upstream hits = %d, want 0", hits)
 	}
 }

@@ -33,19 +33,20 @@ func Example() {
 		panic(err)
 	}
 	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()),
-		bluenexus.WithBreakerStateChange(m.BreakerStateChange))
+		bluenexus.WithBreaker(bluenexus.BreakerSettings{OnStateChange: m.BreakerStateChange}))
 	if err != nil {
 		panic(err)
 	}
-	store, _ := session.NewCookieStore(session.KeyPair{
-		Hash:  []byte("an-example-hash-key-of-32-bytes!"),
-		Block: []byte("an-example-block-key-of-32-byte!"),
-	})
-	flows, _ := session.New(store)
-	kit, err := handlers.New(client, flows,
-		handlers.WithWhiteLabelURL(emu.WhiteLabelURL()),
-		handlers.WithReturnURL("https://app.example.com/connections/return"),
-		handlers.WithAccessToken(func(*http.Request) (bluenexus.AccessToken, bool) { return token, true }),
+	kit, err := handlers.New(handlers.Config{
+		WhiteLabelURL: emu.WhiteLabelURL(),
+		ReturnURL:     "https://app.example.com/connections/return",
+		CookieKeys: []session.KeyPair{{
+			Hash:  []byte("an-example-hash-key-of-32-bytes!"),
+			Block: []byte("an-example-block-key-of-32-byte!"),
+		}},
+		AccessToken: func(*http.Request) (bluenexus.AccessToken, bool) { return token, true },
+	},
+		handlers.WithClient(client),
 		handlers.WithClientIP(func(*http.Request) (netip.Addr, bool) { return netip.MustParseAddr("203.0.113.7"), true }),
 		handlers.WithObserver(m),
 	)

@@ -11,11 +11,11 @@ import (
 	"github.com/handoffkit/handoffkit/handlers"
 )
 
-// DefaultBuckets are the mint duration histogram's upper bounds in
+// defaultBuckets are the mint duration histogram's upper bounds in
 // seconds, from 10 ms to 10 s: a healthy handoff init takes tens to
 // hundreds of milliseconds, and the client's whole-call budget defaults to
 // 5 s (at most 15 s).
-var DefaultBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+var defaultBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Label values for anything outside the fixed sets.
 const other = "other"
@@ -24,17 +24,17 @@ const other = "other"
 var (
 	routes   = []string{"manage", "return"}
 	outcomes = []handlers.Outcome{
-		handlers.OutcomeSuccess, handlers.OutcomeBlueNexusError, handlers.OutcomeHookFailed,
-		handlers.OutcomeExpired, handlers.OutcomeReplayed, handlers.OutcomeUnknownState,
-		handlers.OutcomeSuperseded, handlers.OutcomeNoFlow, handlers.OutcomeMalformed,
-		handlers.OutcomeMinted, handlers.OutcomeUnauthenticated, handlers.OutcomeNoClientIP,
-		handlers.OutcomeBadRequest, handlers.OutcomeUpstreamError, handlers.OutcomeUnavailable,
-		handlers.OutcomeInternal, handlers.OutcomeStateUnavailable,
+		"success", "bluenexus_error", "hook_failed", "expired", "replayed", "unknown_state",
+		"superseded", "no_flow", "malformed", "state_unavailable",
+		"minted", "unauthenticated", "token_expired", "no_client_ip", "bad_request",
+		"client_criteria", "forbidden", "unavailable", "upstream_error", "bad_response",
+		"client_gone", "internal",
 	}
 	classes = []string{
 		"timeout", "connection", "server", "rate_limited", "unauthorized", "forbidden",
-		"client_criteria", "bad_response", "circuit_open", other,
+		"client_criteria", "refused", "bad_response", "circuit_open", other,
 	}
+	tokenEvents = []string{"cached", "refreshed", "reauth", "failed"}
 	// breakerStates maps the bluenexus breaker's state names to gauge values.
 	breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 )
@@ -47,6 +47,8 @@ type Metrics struct {
 	outcomes       *prometheus.CounterVec
 	upstreamErrors *prometheus.CounterVec
 	breakerState   prometheus.Gauge
+	guardPressure  prometheus.Counter
+	tokenEvents    *prometheus.CounterVec
 }
 
 var _ handlers.Observer = (*Metrics)(nil)
@@ -59,7 +61,7 @@ type config struct {
 }
 
 // WithBuckets sets the upper bounds, in seconds, of the mint duration
-// histogram's buckets. Default [DefaultBuckets]. They must be positive and
+// histogram's buckets. Default the default buckets. They must be positive and
 // strictly increasing.
 func WithBuckets(upperBounds ...float64) Option {
 	return func(c *config) { c.buckets = slices.Clone(upperBounds) }
@@ -76,7 +78,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("metrics: New: nil prometheus.Registerer")
 	}
-	cfg := config{buckets: DefaultBuckets}
+	cfg := config{buckets: defaultBuckets}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -113,12 +115,23 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "handoffkit_breaker_state",
 			Help: "State of the BlueNexus circuit breaker: 0 closed, 1 half-open, 2 open.",
 		}),
+		tokenEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "handoffkit_token_events_total",
+			Help: "What the token source did per request: cached, refreshed, reauth or failed.",
+		}, []string{"event"}),
+		guardPressure: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "handoffkit_replay_guard_pressure_total",
+			Help: "Returns refused as expired because the in-memory replay guard was full (the effective TTL shrank).",
+		}),
 	}
 	for _, c := range classes {
 		m.upstreamErrors.WithLabelValues(c)
 	}
+	for _, e := range tokenEvents {
+		m.tokenEvents.WithLabelValues(e)
+	}
 
-	collectors := []prometheus.Collector{m.minted, m.mintDuration, m.outcomes, m.upstreamErrors, m.breakerState}
+	collectors := []prometheus.Collector{m.minted, m.mintDuration, m.outcomes, m.upstreamErrors, m.breakerState, m.guardPressure, m.tokenEvents}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			for _, done := range collectors[:i] {
@@ -161,9 +174,23 @@ func (m *Metrics) UpstreamError(class string) {
 	m.upstreamErrors.WithLabelValues(class).Inc()
 }
 
+// TokenEvent counts what the token source did for a request ("cached",
+// "refreshed", "reauth" or "failed"; anything else counts as "other"). It
+// implements [handlers.Observer].
+func (m *Metrics) TokenEvent(event string) {
+	if !slices.Contains(tokenEvents, event) {
+		event = other
+	}
+	m.tokenEvents.WithLabelValues(event).Inc()
+}
+
+// GuardPressure counts a return refused as expired by a full in-memory
+// replay guard. It implements [handlers.Observer].
+func (m *Metrics) GuardPressure() { m.guardPressure.Inc() }
+
 // BreakerStateChange sets the breaker gauge to the new state: 0 for
 // "closed", 1 for "half-open", 2 for "open"; an unknown name leaves it
-// unchanged. Its signature fits [bluenexus.WithBreakerStateChange]. It is
+// unchanged. Its signature fits bluenexus.BreakerSettings.OnStateChange. It is
 // quick and never calls the client, as that option requires.
 func (m *Metrics) BreakerStateChange(from, to string) {
 	if v, ok := breakerStates[to]; ok {

@@ -57,9 +57,9 @@ handoffkit_mint_duration_seconds_count 2
 // kit's fixed sets: whatever a caller passes, no new series beyond "other".
 func TestLabelsAreBounded(t *testing.T) {
 	m, reg := newMetrics(t)
-	m.Outcome("manage", handlers.OutcomeMinted)
-	m.Outcome("return", handlers.OutcomeSuccess)
-	m.Outcome("return", handlers.OutcomeReplayed)
+	m.Outcome("manage", handlers.Outcome("minted"))
+	m.Outcome("return", handlers.Outcome("success"))
+	m.Outcome("return", handlers.Outcome("replayed"))
 	m.Outcome("/connections/return?state=secret", handlers.Outcome("code=secret"))
 	m.Outcome("manage", handlers.Outcome("Bearer tok"))
 	m.UpstreamError("server")
@@ -89,6 +89,7 @@ handoffkit_upstream_errors_total{class="connection"} 0
 handoffkit_upstream_errors_total{class="forbidden"} 0
 handoffkit_upstream_errors_total{class="other"} 1
 handoffkit_upstream_errors_total{class="rate_limited"} 0
+handoffkit_upstream_errors_total{class="refused"} 0
 handoffkit_upstream_errors_total{class="server"} 1
 handoffkit_upstream_errors_total{class="timeout"} 0
 handoffkit_upstream_errors_total{class="unauthorized"} 0

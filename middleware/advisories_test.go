@@ -105,6 +105,6 @@ func TestGHSA_rjr7_jggh_pgcp(t *testing.T) {
 		s := must(t)(NewSingleIPHeaderStrategy("X-Real-IP", "10.0.0.0/8"))
 		r := request("10.0.0.5:1", [2]string{"True-Client-IP", "1.1.1.1"}, [2]string{"X-Forwarded-For", "2.2.2.2"})
 		got, err := serve(t, s, r)
-		check(t, got, err, "", ErrNoHeader)
+		check(t, got, err, "", errNoHeader)
 	})
 }

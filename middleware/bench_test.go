@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -78,7 +79,7 @@ func BenchmarkClientIP(b *testing.B) {
 	b.Run("floor_request_copy", func(b *testing.B) {
 		h := func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r.WithContext(&clientIPContext{Context: r.Context(), ip: want}))
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, &clientIP{ip: want})))
 			})
 		}(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ip, ok := GetClientIP(r.Context()); !ok || ip != want {

@@ -32,9 +32,9 @@ func ClientIP(s Strategy) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := &clientIPContext{Context: r.Context()}
+			var c clientIP
 			c.ip, c.err = resolve(s, r)
-			next.ServeHTTP(w, r.WithContext(c))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, &c)))
 		})
 	}
 }
@@ -61,32 +61,18 @@ func resolve(s Strategy, r *http.Request) (netip.Addr, error) {
 // clientIPKey is the context key of the ClientIP result.
 type clientIPKey struct{}
 
-// clientIPContext carries the ClientIP result. It embeds the parent context
-// and answers Value for clientIPKey itself, holding the address by value:
-// one allocation, where context.WithValue would need two (the valueCtx and
-// the boxed netip.Addr).
-type clientIPContext struct {
-	context.Context
+// clientIP is what the middleware found for a request: the IP, or why
+// there is none.
+type clientIP struct {
 	ip  netip.Addr
 	err error
 }
 
-func (c *clientIPContext) Value(key any) any {
-	if key == (clientIPKey{}) {
-		return c
-	}
-	return c.Context.Value(key)
-}
-
-func (c *clientIPContext) String() string {
-	return fmt.Sprint(c.Context) + ".WithClientIP"
-}
-
-func lookup(ctx context.Context) (*clientIPContext, bool) {
+func lookup(ctx context.Context) (*clientIP, bool) {
 	if ctx == nil {
 		return nil, false
 	}
-	c, ok := ctx.Value(clientIPKey{}).(*clientIPContext)
+	c, ok := ctx.Value(clientIPKey{}).(*clientIP)
 	return c, ok
 }
 
@@ -105,12 +91,12 @@ func GetClientIP(ctx context.Context) (ip netip.Addr, ok bool) {
 // ClientIPError returns why ctx has no client IP: nil exactly when
 // [GetClientIP] reports ok. It is the strategy's error (wrapping
 // [ErrNoClientIP] and one of its reasons) when the middleware ran without
-// finding an IP, and [ErrNotMounted] when the [ClientIP] middleware never
+// finding an IP, and errNotMounted when the [ClientIP] middleware never
 // saw the request. The message never contains header values.
 func ClientIPError(ctx context.Context) error {
 	c, found := lookup(ctx)
 	if !found {
-		return ErrNotMounted
+		return errNotMounted
 	}
 	return c.err
 }

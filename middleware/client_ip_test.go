@@ -54,7 +54,7 @@ func TestA7_NeverRewritesRequest(t *testing.T) {
 func TestA6_NoIPIsAnErrorNotAFallback(t *testing.T) {
 	s := must(t)(NewXFFTrustedRangesStrategy("10.0.0.0/8"))
 	got, err := serve(t, s, request("10.0.0.5:1", xff("203.0.113.7, garbage, 10.0.0.1")...))
-	check(t, got, err, "", ErrInvalidEntry)
+	check(t, got, err, "", errInvalidEntry)
 	if msg := err.Error(); strings.Contains(msg, "garbage") || strings.Contains(msg, "203.0.113.7") || !strings.Contains(msg, "X-Forwarded-For") {
 		t.Errorf("error text %q must name the header and no header value", msg)
 	}
@@ -65,11 +65,11 @@ func TestClientIPError_NotMounted(t *testing.T) {
 	if _, ok := GetClientIP(ctx); ok {
 		t.Fatal("GetClientIP ok without the middleware")
 	}
-	if err := ClientIPError(ctx); !errors.Is(err, ErrNotMounted) || !errors.Is(err, ErrNoClientIP) {
-		t.Fatalf("ClientIPError = %v, want ErrNotMounted", err)
+	if err := ClientIPError(ctx); !errors.Is(err, errNotMounted) || !errors.Is(err, ErrNoClientIP) {
+		t.Fatalf("ClientIPError = %v, want errNotMounted", err)
 	}
 	//nolint:staticcheck // a nil context must not panic
-	if err := ClientIPError(nil); !errors.Is(err, ErrNotMounted) {
+	if err := ClientIPError(nil); !errors.Is(err, errNotMounted) {
 		t.Fatalf("ClientIPError(nil) = %v", err)
 	}
 }
@@ -95,9 +95,6 @@ func TestClientIP_ContextBehaves(t *testing.T) {
 		if !errors.Is(child.Err(), context.Canceled) {
 			t.Errorf("child.Err() = %v", child.Err())
 		}
-		if !strings.HasSuffix(ctx.(interface{ String() string }).String(), ".WithClientIP") {
-			t.Error("context String")
-		}
 	})).ServeHTTP(httptest.NewRecorder(), r)
 }
 
@@ -117,7 +114,7 @@ func TestA5_CustomStrategyResultNormalised(t *testing.T) {
 		{"zero_addr_is_no_ip", netip.Addr{}, nil, "", ErrNoClientIP},
 		{"unspecified_is_no_ip", netip.IPv6Unspecified(), nil, "", ErrNoClientIP},
 		{"foreign_error_wrapped", netip.Addr{}, errCustom, "", errCustom},
-		{"address_with_error_dropped", netip.MustParseAddr("192.0.2.1"), ErrAllTrusted, "", ErrAllTrusted},
+		{"address_with_error_dropped", netip.MustParseAddr("192.0.2.1"), errAllTrusted, "", errAllTrusted},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,8 +168,10 @@ func TestAllocs_ClientIPMiddleware(t *testing.T) {
 			}
 			h := ClientIP(c.s)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 			w := nopWriter{h: http.Header{}}
-			if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, c.r) }); n > 2 {
-				t.Errorf("middleware: %v allocs/op, want <= 2", n)
+			// The derived request, the context value and its result: what
+			// r.WithContext(context.WithValue(...)) costs, nothing per header.
+			if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, c.r) }); n > 3 {
+				t.Errorf("middleware: %v allocs/op, want <= 3", n)
 			}
 		})
 	}

@@ -1,9 +1,8 @@
 // Package middleware holds the kit's net/http middleware: [ClientIP], which
 // derives the end user's IP address behind the app's trusted proxies so that
-// it can be forwarded to BlueNexus for its IP fingerprint; [AccessLog], a
-// zerolog access log that never logs query strings, cookies or credentials;
-// and [NoStore], the no-cache, no-referrer headers for responses that carry
-// a code or a state.
+// it can be forwarded to BlueNexus for its IP fingerprint. For access logs
+// use zerolog's hlog.AccessHandler and log r.URL.Path, never the query
+// string or headers (see the example).
 //
 // # Choosing a client-IP strategy
 //

@@ -6,8 +6,8 @@ import (
 )
 
 // ErrNoClientIP is wrapped by every error that means "this request has no
-// usable client IP". Branch on it with [errors.Is]; the more specific
-// sentinels below say why. A request without a client IP must not reach
+// usable client IP". Branch on it with [errors.Is]; the message says
+// why (an untrusted peer, no header, a malformed entry, ...). A request without a client IP must not reach
 // BlueNexus: there is no fallback (SECURITY.md A6).
 var ErrNoClientIP = errors.New("middleware: no client IP")
 
@@ -15,33 +15,33 @@ var ErrNoClientIP = errors.New("middleware: no client IP")
 // header name to the message, never a header value: the values are
 // attacker-controlled and do not belong in logs.
 var (
-	// ErrInvalidPeer: r.RemoteAddr does not parse as an IP (with or
+	// errInvalidPeer: r.RemoteAddr does not parse as an IP (with or
 	// without a port), or is an unspecified address.
-	ErrInvalidPeer = fmt.Errorf("%w: TCP peer address is not an IP", ErrNoClientIP)
+	errInvalidPeer = fmt.Errorf("%w: TCP peer address is not an IP", ErrNoClientIP)
 
-	// ErrUntrustedPeer: a header strategy was asked about a request whose
+	// errUntrustedPeer: a header strategy was asked about a request whose
 	// TCP peer is not a trusted proxy, so the header was ignored (A3).
-	ErrUntrustedPeer = fmt.Errorf("%w: TCP peer is not a trusted proxy, header ignored", ErrNoClientIP)
+	errUntrustedPeer = fmt.Errorf("%w: TCP peer is not a trusted proxy, header ignored", ErrNoClientIP)
 
-	// ErrNoHeader: the header the strategy reads is absent.
-	ErrNoHeader = fmt.Errorf("%w: header absent", ErrNoClientIP)
+	// errNoHeader: the header the strategy reads is absent.
+	errNoHeader = fmt.Errorf("%w: header absent", ErrNoClientIP)
 
-	// ErrInvalidEntry: the walk from the right met an entry that is not
+	// errInvalidEntry: the walk from the right met an entry that is not
 	// exactly one valid IP before it found the client (A4).
-	ErrInvalidEntry = fmt.Errorf("%w: malformed entry", ErrNoClientIP)
+	errInvalidEntry = fmt.Errorf("%w: malformed entry", ErrNoClientIP)
 
-	// ErrAllTrusted: every entry names a trusted proxy. The leftmost entry
+	// errAllTrusted: every entry names a trusted proxy. The leftmost entry
 	// is never used as a fallback (A4).
-	ErrAllTrusted = fmt.Errorf("%w: every entry is a trusted proxy", ErrNoClientIP)
+	errAllTrusted = fmt.Errorf("%w: every entry is a trusted proxy", ErrNoClientIP)
 
-	// ErrTooFewEntries: the header has fewer entries than the configured
+	// errTooFewEntries: the header has fewer entries than the configured
 	// proxy count (a count that is too high, or a request that bypassed a
 	// proxy).
-	ErrTooFewEntries = fmt.Errorf("%w: fewer entries than trusted proxies", ErrNoClientIP)
+	errTooFewEntries = fmt.Errorf("%w: fewer entries than trusted proxies", ErrNoClientIP)
 
-	// ErrNotMounted: [ClientIPError] was asked about a context the
+	// errNotMounted: [ClientIPError] was asked about a context the
 	// [ClientIP] middleware never saw: a wiring mistake.
-	ErrNotMounted = fmt.Errorf("%w: ClientIP middleware did not run", ErrNoClientIP)
+	errNotMounted = fmt.Errorf("%w: ClientIP middleware did not run", ErrNoClientIP)
 )
 
 // ErrInvalidConfig is wrapped by every construction error: a bad trusted
@@ -64,10 +64,10 @@ type headerErrors struct {
 
 func newHeaderErrors(header string) headerErrors {
 	return headerErrors{
-		untrustedPeer: fmt.Errorf("%w (%s)", ErrUntrustedPeer, header),
-		noHeader:      fmt.Errorf("%w (%s)", ErrNoHeader, header),
-		invalidEntry:  fmt.Errorf("%w (%s)", ErrInvalidEntry, header),
-		allTrusted:    fmt.Errorf("%w (%s)", ErrAllTrusted, header),
-		tooFew:        fmt.Errorf("%w (%s)", ErrTooFewEntries, header),
+		untrustedPeer: fmt.Errorf("%w (%s)", errUntrustedPeer, header),
+		noHeader:      fmt.Errorf("%w (%s)", errNoHeader, header),
+		invalidEntry:  fmt.Errorf("%w (%s)", errInvalidEntry, header),
+		allTrusted:    fmt.Errorf("%w (%s)", errAllTrusted, header),
+		tooFew:        fmt.Errorf("%w (%s)", errTooFewEntries, header),
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
 
 	"github.com/handoffkit/handoffkit/middleware"
 )
@@ -19,11 +21,7 @@ import (
 func whoami(w http.ResponseWriter, r *http.Request) {
 	ip, ok := middleware.GetClientIP(r.Context())
 	if !ok {
-		err := middleware.ClientIPError(r.Context())
-		if errors.Is(err, middleware.ErrUntrustedPeer) {
-			fmt.Println("refused:", err)
-			return
-		}
+		err := middleware.ClientIPError(r.Context()) // wraps middleware.ErrNoClientIP; the message says why
 		fmt.Println("no client IP:", err)
 		return
 	}
@@ -57,7 +55,7 @@ func ExampleClientIP() {
 	// Output:
 	// client IP: 203.0.113.7
 	// no client IP: middleware: no client IP: every entry is a trusted proxy (X-Forwarded-For)
-	// refused: middleware: no client IP: TCP peer is not a trusted proxy, header ignored (X-Forwarded-For)
+	// no client IP: middleware: no client IP: TCP peer is not a trusted proxy, header ignored (X-Forwarded-For)
 }
 
 // Mounting ClientIP on a chi router with r.Use.
@@ -143,13 +141,17 @@ func ExampleNewXFFTrustedRangesStrategy_invalid() {
 	// true
 }
 
-// The access log records the path only: the state in the query string and
-// the cookie stay out.
-func ExampleAccessLog() {
+// An access log with zerolog's hlog.AccessHandler that records the path
+// only: the state in the query string and the cookies stay out of the logs.
+func Example_accessLog() {
 	var buf bytes.Buffer
-	handler := middleware.AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	accessLog := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+		hlog.FromRequest(r).Info().Str("method", r.Method).Str("path", r.URL.Path).
+			Int("status", status).Float64("latency_ms", float64(d)/float64(time.Millisecond)).Msg("request")
+	})
+	handler := hlog.NewHandler(zerolog.New(&buf))(accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/connections", http.StatusSeeOther)
-	}))
+	})))
 	r := httptest.NewRequest(http.MethodGet, "/connections/return?state=s3cr3t", nil)
 	r.Header.Set("Cookie", "__Host-handoffkit-flow=s3cr3t")
 	handler.ServeHTTP(httptest.NewRecorder(), r)
@@ -161,14 +163,4 @@ func ExampleAccessLog() {
 	fmt.Println(event["method"], event["path"], event["status"], bytes.Contains(buf.Bytes(), []byte("s3cr3t")))
 	// Output:
 	// GET /connections/return 303 false
-}
-
-// NoStore on the routes that carry a code or a state.
-func ExampleNoStore() {
-	handler := middleware.NoStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/connections/return", nil))
-	fmt.Println(rec.Header().Get("Cache-Control"), rec.Header().Get("Pragma"), rec.Header().Get("Referrer-Policy"))
-	// Output:
-	// no-store no-cache no-referrer
 }

@@ -13,10 +13,10 @@ const forwardedKey = "Forwarded"
 // RFC 7239 Forwarded header: the "rightmost untrusted" walk of
 // [NewXFFTrustedRangesStrategy], applied to the for= parameter of each
 // forwarded-element. trusted has the same form and validation, and the TCP
-// peer must be inside it, else [ErrUntrustedPeer].
+// peer must be inside it, else errUntrustedPeer.
 //
 // Parsing is strict and fails closed; every element met from the right
-// before the client must be well formed, else [ErrInvalidEntry]:
+// before the client must be well formed, else errInvalidEntry:
 //   - Instances are merged in order; elements are separated by commas that
 //     are outside quoted strings, so a comma inside a quoted value never
 //     splits an element. An unterminated quoted string makes its element

@@ -56,7 +56,7 @@ func sameOutcome(ip1 netip.Addr, err1 error, ip2 netip.Addr, err2 error) bool {
 	if err1 == nil || err2 == nil {
 		return err1 == nil && err2 == nil && ip1 == ip2
 	}
-	for _, reason := range []error{ErrInvalidPeer, ErrUntrustedPeer, ErrNoHeader, ErrInvalidEntry, ErrAllTrusted, ErrTooFewEntries} {
+	for _, reason := range []error{errInvalidPeer, errUntrustedPeer, errNoHeader, errInvalidEntry, errAllTrusted, errTooFewEntries} {
 		if errors.Is(err1, reason) != errors.Is(err2, reason) {
 			return false
 		}
@@ -206,7 +206,7 @@ func forNode(ip netip.Addr) string {
 // headers without quoted strings: split on commas, then on semicolons.
 func refForwardedUnquoted(lines []string) refResult {
 	if len(lines) == 0 {
-		return refFail(ErrNoHeader)
+		return refFail(errNoHeader)
 	}
 	tokens := func(s string) bool {
 		if s == "" {
@@ -239,17 +239,17 @@ func refForwardedUnquoted(lines []string) refResult {
 			}
 		}
 		if bad || nFor != 1 {
-			return refFail(ErrInvalidEntry)
+			return refFail(errInvalidEntry)
 		}
 		ip, ok := handoffkitRules.entry(forVal)
 		if !ok {
-			return refFail(ErrInvalidEntry)
+			return refFail(errInvalidEntry)
 		}
 		if !refTrusted(fuzzPrefixes, ip) {
 			return refResult{ip: ip}
 		}
 	}
-	return refFail(ErrAllTrusted)
+	return refFail(errAllTrusted)
 }
 
 func FuzzForwardedStrategy(f *testing.F) {

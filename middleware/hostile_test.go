@@ -33,29 +33,29 @@ func TestSecurityA_HostileInputTable(t *testing.T) {
 			if got.String() == "1.2.3.4" {
 				t.Fatalf("%s: VULNERABLE: returned the header value of an untrusted peer", name)
 			}
-			check(t, got, err, "", ErrUntrustedPeer)
+			check(t, got, err, "", errUntrustedPeer)
 		}
 	})
 	t.Run("mapped_trusted_is_trusted", func(t *testing.T) {
 		got, err := serve(t, xffRanges, request("10.0.0.5:1", xff("::ffff:10.0.0.5, 10.0.0.1")...))
-		check(t, got, err, "", ErrAllTrusted)
+		check(t, got, err, "", errAllTrusted)
 		got, err = serve(t, fwdRanges, request("10.0.0.5:1", fwd(`for="[::ffff:10.0.0.5]", for=10.0.0.1`)...))
-		check(t, got, err, "", ErrAllTrusted)
+		check(t, got, err, "", errAllTrusted)
 	})
 	t.Run("garbage_before_client", func(t *testing.T) {
 		got, err := serve(t, xffRanges, request("10.0.0.5:1", xff("203.0.113.7, garbage, 10.0.0.1")...))
-		check(t, got, err, "", ErrInvalidEntry)
+		check(t, got, err, "", errInvalidEntry)
 		got, err = serve(t, fwdRanges, request("10.0.0.5:1", fwd("for=203.0.113.7, for=garbage, for=10.0.0.1")...))
-		check(t, got, err, "", ErrInvalidEntry)
+		check(t, got, err, "", errInvalidEntry)
 	})
 	t.Run("count_3_two_entries", func(t *testing.T) {
 		got, err := serve(t, count3, request("10.0.0.5:1", xff("1.1.1.1, 2.2.2.2")...))
-		check(t, got, err, "", ErrTooFewEntries)
+		check(t, got, err, "", errTooFewEntries)
 	})
 	t.Run("x_real_ip_twice_last_bad", func(t *testing.T) {
 		r := request("10.0.0.5:1", [2]string{"X-Real-IP", "100.4.4.4"}, [2]string{"X-Real-IP", "garbage"})
 		got, err := serve(t, realIP, r)
-		check(t, got, err, "", ErrInvalidEntry)
+		check(t, got, err, "", errInvalidEntry)
 	})
 	for _, entry := range []string{"010.001.002.003", "3627734734"} {
 		t.Run("invalid_entry_"+entry, func(t *testing.T) {
@@ -73,7 +73,7 @@ func TestSecurityA_HostileInputTable(t *testing.T) {
 					t.Errorf("%s: %q accepted as %v", name, entry, got)
 					continue
 				}
-				check(t, got, err, "", ErrInvalidEntry)
+				check(t, got, err, "", errInvalidEntry)
 			}
 		})
 	}

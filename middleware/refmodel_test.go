@@ -117,13 +117,13 @@ func split(values []string) []string {
 func (o refRules) peerGate(remoteAddr string, prefixes []netip.Prefix) (res refResult, done bool) {
 	peer, ok := o.peer(remoteAddr)
 	if !ok {
-		return refFail(ErrInvalidPeer), true
+		return refFail(errInvalidPeer), true
 	}
 	if !refTrusted(prefixes, peer) {
 		if o.peerFallback {
 			return refResult{ip: peer}, true
 		}
-		return refFail(ErrUntrustedPeer), true
+		return refFail(errUntrustedPeer), true
 	}
 	return refResult{}, false
 }
@@ -134,7 +134,7 @@ func (o refRules) refXFFRanges(remoteAddr string, values []string, prefixes []ne
 		return res
 	}
 	if len(values) == 0 {
-		return refFail(ErrNoHeader)
+		return refFail(errNoHeader)
 	}
 	entries := split(values)
 	for i := len(entries) - 1; i >= 0; i-- {
@@ -143,23 +143,23 @@ func (o refRules) refXFFRanges(remoteAddr string, values []string, prefixes []ne
 			if o.skipEmpty {
 				continue
 			}
-			return refFail(ErrInvalidEntry)
+			return refFail(errInvalidEntry)
 		}
 		ip, ok := o.entry(e)
 		if !ok {
-			return refFail(ErrInvalidEntry)
+			return refFail(errInvalidEntry)
 		}
 		if !refTrusted(prefixes, ip) {
 			return refResult{ip: ip}
 		}
 	}
-	return refFail(ErrAllTrusted)
+	return refFail(errAllTrusted)
 }
 
 // refXFFCount is the count-th entry from the right.
 func (o refRules) refXFFCount(values []string, count int) refResult {
 	if len(values) == 0 {
-		return refFail(ErrNoHeader)
+		return refFail(errNoHeader)
 	}
 	entries := split(values)
 	n := count
@@ -174,13 +174,13 @@ func (o refRules) refXFFCount(values []string, count int) refResult {
 		}
 		ip, ok := o.entry(e)
 		if e == "" || !ok {
-			return refFail(ErrInvalidEntry)
+			return refFail(errInvalidEntry)
 		}
 		if n == 0 {
 			return refResult{ip: ip}
 		}
 	}
-	return refFail(ErrTooFewEntries)
+	return refFail(errTooFewEntries)
 }
 
 // refSingle is the single-IP header, last instance wins.
@@ -189,7 +189,7 @@ func (o refRules) refSingle(remoteAddr string, values []string, prefixes []netip
 		return res
 	}
 	if len(values) == 0 {
-		return refFail(ErrNoHeader)
+		return refFail(errNoHeader)
 	}
 	v := values[len(values)-1]
 	if o.singleTrim {
@@ -197,10 +197,10 @@ func (o refRules) refSingle(remoteAddr string, values []string, prefixes []netip
 	}
 	ip, ok := o.entry(v)
 	if v == "" || !ok {
-		return refFail(ErrInvalidEntry)
+		return refFail(errInvalidEntry)
 	}
 	if o.singleRejectsTrusted && refTrusted(prefixes, ip) {
-		return refFail(ErrAllTrusted)
+		return refFail(errAllTrusted)
 	}
 	return refResult{ip: ip}
 }

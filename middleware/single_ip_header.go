@@ -12,16 +12,16 @@ import (
 //
 // The header is read only when the TCP peer is inside trusted (CIDRs such as
 // "173.245.48.0/20" or single IPs such as "127.0.0.1"); otherwise the result
-// is [ErrUntrustedPeer] and the header is ignored (SECURITY.md A3). trusted
+// is errUntrustedPeer and the header is ignored (SECURITY.md A3). trusted
 // must not be empty (a header-reading strategy that trusts no one is a
 // construction error) and must not contain a /0 (every value would then be
 // a trusted address, see below).
 //
 // When the header arrives more than once, the LAST instance wins (it was set
 // by the hop closest to this server) and, if it is not exactly one valid IP
-// without a port, the result is [ErrInvalidEntry]: earlier instances are
-// never used as a fallback. A value inside trusted is [ErrAllTrusted]: a
-// proxy of ours is never the end user. A missing header is [ErrNoHeader].
+// without a port, the result is errInvalidEntry: earlier instances are
+// never used as a fallback. A value inside trusted is errAllTrusted: a
+// proxy of ours is never the end user. A missing header is errNoHeader.
 //
 // header must be a valid header name; X-Forwarded-For and Forwarded are
 // lists and are refused here (use [NewXFFTrustedRangesStrategy] or

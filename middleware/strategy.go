@@ -29,7 +29,7 @@ type Strategy interface {
 // r.RemoteAddr is parsed as "ip:port", "[ipv6]:port" or a bare IP. A
 // dual-stack listener's "::ffff:a.b.c.d" is unmapped to a.b.c.d and a
 // link-local zone is dropped. Anything else (a Unix socket's "@", an empty
-// string) is [ErrInvalidPeer].
+// string) is errInvalidPeer.
 func RemoteAddrStrategy() Strategy { return remoteAddrStrategy{} }
 
 type remoteAddrStrategy struct{}
@@ -37,7 +37,7 @@ type remoteAddrStrategy struct{}
 func (remoteAddrStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 	ip, ok := parsePeer(r.RemoteAddr)
 	if !ok {
-		return netip.Addr{}, ErrInvalidPeer
+		return netip.Addr{}, errInvalidPeer
 	}
 	return ip, nil
 }
@@ -47,7 +47,7 @@ func (remoteAddrStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 func trustedPeer(r *http.Request, t *trustedSet, untrusted error) error {
 	peer, ok := parsePeer(r.RemoteAddr)
 	if !ok {
-		return ErrInvalidPeer
+		return errInvalidPeer
 	}
 	if !t.contains(peer) {
 		return untrusted

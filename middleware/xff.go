@@ -22,17 +22,17 @@ const xffKey = "X-Forwarded-For"
 //
 // Rules (SECURITY.md A2 to A4):
 //   - The TCP peer must be inside trusted, else the header is ignored and the
-//     result is [ErrUntrustedPeer]. A client that reaches this server
+//     result is errUntrustedPeer. A client that reaches this server
 //     directly cannot choose its IP.
 //   - Every X-Forwarded-For instance is merged in order (never Header.Get);
 //     a proxy that adds a second line instead of appending is handled.
 //   - Each comma-separated entry, trimmed of spaces and tabs, must be exactly
 //     one IP without a port (see the package documentation for what is
 //     rejected). The first bad entry met from the right before the client is
-//     [ErrInvalidEntry]; an empty entry is a bad entry. Bad entries to the
+//     errInvalidEntry; an empty entry is a bad entry. Bad entries to the
 //     left of the client are never looked at.
-//   - If every entry is trusted the result is [ErrAllTrusted], never the
-//     leftmost entry. An absent header is [ErrNoHeader].
+//   - If every entry is trusted the result is errAllTrusted, never the
+//     leftmost entry. An absent header is errNoHeader.
 //   - IPv4-mapped IPv6 entries are unmapped before the trust check, so
 //     "::ffff:10.0.0.5" is trusted when 10.0.0.0/8 is; zones are dropped.
 //
@@ -94,9 +94,9 @@ func (s *xffRangesStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 //
 // All instances are merged in order. Every entry walked, the count-1 to the
 // right of the client and the client itself, must be exactly one IP without
-// a port, else [ErrInvalidEntry]; an empty entry counts as a position and is
-// bad. Fewer than count entries is [ErrTooFewEntries]; an absent header is
-// [ErrNoHeader]. Entries to the left of the client are never looked at.
+// a port, else errInvalidEntry; an empty entry counts as a position and is
+// bad. Fewer than count entries is errTooFewEntries; an absent header is
+// errNoHeader. Entries to the left of the client are never looked at.
 func NewXFFTrustedCountStrategy(count int) (Strategy, error) {
 	if count < 1 {
 		return nil, configError("NewXFFTrustedCountStrategy", "count", "must be at least 1, got %d", count)

@@ -43,11 +43,12 @@ run() {
 	local app="$1" out="$work/$1.out" url cookie stats
 	"$work/benchserver" -app "$app" >"$out" 2>&1 &
 	server_pid=$!
-	for _ in $(seq 100); do grep -q '^STATS ' "$out" && break; sleep 0.1; done
+	# Up to 30 s: on a loaded machine a start has taken over 10 s.
+	for _ in $(seq 300); do grep -q '^STATS ' "$out" && break; sleep 0.1; done
 	url="$(sed -n 's/^URL //p' "$out")"
 	cookie="$(sed -n 's/^COOKIE //p' "$out")"
 	stats="$(sed -n 's/^STATS //p' "$out")"
-	[ -n "$url" ] || { cat "$out" >&2; echo "load-http: $app server did not start" >&2; exit 1; }
+	[ -n "$url" ] || { cat "$out" >&2; echo "load-http: $app server did not start within 30 s" >&2; exit 1; }
 	wrk -t"$threads" -c"$conns" -d2s -H "Cookie: $cookie" "$url" >/dev/null # warm up
 	local heap0 heap1 reqs errs lat
 	heap0="$(stat "$stats")"

@@ -1,37 +1,20 @@
-// Package session keeps the state of handoff flows between the redirect to
-// BlueNexus and the browser's return, in a cookie of its own through any
-// gorilla/sessions store.
+// Package session configures where the kit keeps the state of handoff flows
+// between the redirect to BlueNexus and the browser's return: the cookie
+// keys, the cookie store, the flow lifetime and the server-side replay
+// guard. Package handlers builds a [Manager] with secure defaults from
+// [handlers.Config.CookieKeys]; build one here only to change those defaults
+// (a shared [ReplayGuard] for a fleet, a server-side store, a TTL) and hand
+// it to handlers.WithFlows.
 //
-// [Manager.Begin] mints a 256-bit state from crypto/rand and records the flow
-// (state, intent, next page, return URI, issue time) in the browser's flow
-// cookie; [Manager.Finish] takes the state from the return URL and succeeds
-// only for an exactly matching, unexpired, unused flow of this browser,
-// consuming it either way (SECURITY.md B1-B5). [Manager.FinishLatest] binds
-// the return by the cookie alone, for a fixed redirectUri.
+// # What a flow is
 //
-// # Tabs
-//
-// Flows are keyed by state, so several tabs have independent flows and
-// finishing one never breaks another. A browser holds at most
-// [WithMaxFlows] pending flows (default 5); beginning one more supersedes the
-// oldest, and returning with its state fails with [ErrSuperseded].
-// Requests of one browser that run at the same moment each rewrite the whole
-// cookie, so the last response wins: a flow lost that way fails closed with
-// [ErrUnknownState].
-//
-// # Replay
-//
-// Finish removes the flow from the cookie it writes back, but an older copy
-// of the cookie still lists it. A [ReplayGuard] records used states
-// server-side to close that gap:
-//
-//   - the default [MemoryGuard] gives strict one-time use on one instance,
-//     forgetting on restart;
-//   - a guard shared by the fleet (Redis) gives it across instances;
-//   - with WithReplayGuard(nil) there is none: a saved copy of the cookie can
-//     finish the same flow again until it expires (at most the TTL, default
-//     10 minutes). That needs a copy of the victim's HttpOnly cookie and the
-//     state; disable the guard only where that risk is accepted.
+// Each /manage-connections begins a flow: a 256-bit state from crypto/rand,
+// recorded with the intent, the next page, the return URI and the issue time
+// in the browser's flow cookie. The return succeeds only for an exactly
+// matching, unexpired, unused flow of this browser, and consumes it either
+// way (SECURITY.md B1-B5). Several tabs have independent flows; a browser
+// holds at most [WithMaxFlows] of them (default 5), and beginning one more
+// supersedes the oldest.
 //
 // # Cookie
 //
@@ -40,19 +23,35 @@
 // BlueNexus), Max-Age of the TTL and no Domain, under the name
 // __Host-handoffkit-flow, whatever the store's defaults (SECURITY.md C1).
 // Finishing the last flow deletes the cookie. The flows are stored as one
-// short string value in a line format of this package, well under the
-// 4096-byte cookie limit at the maximum number of flows (SECURITY.md C4). A
-// cookie that does not decode is "no flow", never a server error
-// (SECURITY.md C5). The Manager reads the session through the store's Get
-// (gorilla's per-request registry), so several calls in one request see each
-// other's changes.
+// short string value, well under the 4096-byte cookie limit at the maximum
+// number of flows (SECURITY.md C4). A cookie that does not decode is "no
+// flow", never a server error (SECURITY.md C5).
+//
+// # Replay
+//
+// Finishing a flow removes it from the cookie written back, but an older copy
+// of the cookie still lists it. A [ReplayGuard] records used states
+// server-side to close that gap:
+//
+//   - the default, in memory, gives strict one-time use on one instance and
+//     forgets on restart. It holds 2,000 returns/s sustained in bounded
+//     memory, and when it is full anyway it drops the entries that expire
+//     first and refuses, as expired, flows issued before them: under
+//     pressure the effective TTL shrinks, it never accepts a replay and
+//     never refuses fresh flows wholesale;
+//   - a guard shared by the fleet (package redisflow) gives it across
+//     instances.
+//
+// There is no way to run without a guard: WithReplayGuard(nil) is an error.
 //
 // # Keys and rotation
 //
-// [NewCookieStore] takes key pairs ([KeyPair]) from configuration, newest first: the
-// first pair signs and encrypts, all pairs are tried to read. Never generate
-// keys at start-up: replicas and restarts must read each other's cookies.
-// To rotate with several instances:
+// [NewCookieStore] and handlers.Config take key pairs ([KeyPair]) from
+// configuration, newest first: the first pair signs and encrypts, all pairs
+// are tried to read. [ParseKeys] reads them from the hex form that
+// [GenerateKeys] prints. Never generate keys at start-up: replicas and
+// restarts must read each other's cookies. To rotate with several
+// instances:
 //
 //  1. Deploy [old, new] everywhere: cookies are still written with old, and
 //     every instance can already read new.
@@ -61,5 +60,5 @@
 //     can still be accepted, deploy [new].
 //
 // A single instance can go straight to step 2. A cookie signed only with a
-// removed key reads as [ErrNoFlow].
+// removed key reads as no flow.
 package session

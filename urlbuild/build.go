@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// StateParam is the query parameter [RedirectURI] carries the flow state in.
-const StateParam = "state"
+// stateParam is the query parameter [RedirectURI] carries the flow state in.
+const stateParam = "state"
 
 // WhiteLabelURL returns base with the query parameter param set to code, for
 // the redirect to the BlueNexus white-label page.
@@ -25,12 +25,12 @@ func WhiteLabelURL(base *url.URL, param, code string) string {
 	return withParam(base, param, code)
 }
 
-// RedirectURI returns base with the query parameter state ([StateParam]) set
+// RedirectURI returns base with the query parameter "state" set
 // to state: the redirectUri sent on the handoff init call, which BlueNexus
 // sends the browser back to. It keeps the base's own query like
 // [WhiteLabelURL] and drops the fragment.
 func RedirectURI(base *url.URL, state string) string {
-	return withParam(base, StateParam, state)
+	return withParam(base, stateParam, state)
 }
 
 // withParam does the work of [WhiteLabelURL] and [RedirectURI].

@@ -65,7 +65,7 @@ func TestRedirectURI(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("RedirectURI(%q) = %q, want %q", tc.base, got, tc.want)
 			}
-			checkWithParam(t, tc.base, StateParam, state, got)
+			checkWithParam(t, tc.base, stateParam, state, got)
 		})
 	}
 }

@@ -11,8 +11,8 @@
 //     bytes (SECURITY.md B6).
 //   - [CheckReturnURI] accepts an absolute return URI: https, http on
 //     loopback only, or an app scheme for mobile deep links; no userinfo, no
-//     fragment, nothing that parses two ways. [Allowlist] holds such URIs
-//     and matches by exact string.
+//     fragment, nothing that parses two ways. The handlers match a request's choice
+//     against such URIs by exact string.
 //
 // Redirect targets come from configuration or an allowlist, never from the
 // Host or X-Forwarded-Host headers; a next path from a query parameter must
@@ -21,8 +21,7 @@
 // The file testdata/open-redirects.txt at the repository root is a corpus of
 // open-redirect payloads that the tests run through both checks.
 //
-// The package uses only the standard library. [CheckNext] and
-// [Allowlist.Contains] do not allocate on their common paths; the URL
+// The package uses only the standard library. [CheckNext] does not allocate on its common path; the URL
 // builders allocate once for an absolute base URL whose query does not
 // already hold the parameter.
 package urlbuild

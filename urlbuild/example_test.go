@@ -32,18 +32,13 @@ func ExampleCheckNext() {
 	// "https://evil.example"   safe=false unsafe=true
 }
 
-func ExampleNewAllowlist() {
-	allow, err := urlbuild.NewAllowlist("https://app.example.com/connections/return", "myapp://connections")
-	if err != nil {
-		panic(err)
+func ExampleCheckReturnURI() {
+	for _, uri := range []string{"https://app.example.com/connections/return", "myapp://connections", "http://app.example.com/return", "javascript:alert(1)"} {
+		fmt.Printf("%-45q %v\n", uri, urlbuild.CheckReturnURI(uri))
 	}
-	fmt.Println(allow.Contains("myapp://connections"))
-	fmt.Println(allow.Contains("myapp://connections/"))
-
-	_, err = urlbuild.NewAllowlist("javascript:alert(1)")
-	fmt.Println(err)
 	// Output:
-	// true
-	// false
-	// urlbuild: allowlist entry 0: unsafe return URI: scheme not allowed
+	// "https://app.example.com/connections/return"  <nil>
+	// "myapp://connections"                         <nil>
+	// "http://app.example.com/return"               urlbuild: unsafe return URI: http is allowed only on loopback (localhost, 127.0.0.0/8, [::1])
+	// "javascript:alert(1)"                         urlbuild: unsafe return URI: scheme not allowed
 }

@@ -3,11 +3,9 @@ package urlbuild
 import (
 	"errors"
 	"fmt"
-)
 
-// MaxNextLength is the longest next path [CheckNext] accepts, in bytes. It is
-// sized so that a flow carrying it still fits the flow cookie.
-const MaxNextLength = 1024
+	"github.com/handoffkit/handoffkit/internal/limits"
+)
 
 // ErrUnsafeNext is returned, wrapped with the reason, by [CheckNext] for a
 // next value that is not a plain local path.
@@ -17,7 +15,7 @@ var ErrUnsafeNext = errors.New("urlbuild: unsafe next path")
 // no allocation, and never quote the value (it comes from the request).
 var (
 	errNextEmpty       = fmt.Errorf("%w: empty", ErrUnsafeNext)
-	errNextTooLong     = fmt.Errorf("%w: longer than %d bytes", ErrUnsafeNext, MaxNextLength)
+	errNextTooLong     = fmt.Errorf("%w: longer than %d bytes", ErrUnsafeNext, limits.Next)
 	errNextNotPath     = fmt.Errorf("%w: does not start with /", ErrUnsafeNext)
 	errNextDoubleSlash = fmt.Errorf("%w: contains //", ErrUnsafeNext)
 	errNextBackslash   = fmt.Errorf("%w: contains a backslash", ErrUnsafeNext)
@@ -36,7 +34,7 @@ const maxDecodes = 2
 // wrapping [ErrUnsafeNext].
 //
 // next must:
-//   - be 1 to [MaxNextLength] bytes of printable ASCII with no space: no
+//   - be 1 to 1,024 bytes of printable ASCII with no space: no
 //     control characters, tabs, newlines (browsers delete those, turning
 //     "/\t/evil" into "//evil"), DEL or non-ASCII bytes. Non-ASCII, including
 //     fullwidth or other look-alike slashes and dots, is rejected outright;
@@ -57,7 +55,7 @@ func CheckNext(next string) error {
 	switch {
 	case next == "":
 		return errNextEmpty
-	case len(next) > MaxNextLength:
+	case len(next) > limits.Next:
 		return errNextTooLong
 	case next[0] != '/':
 		return errNextNotPath

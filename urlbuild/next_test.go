@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
 func TestCheckNext_B6(t *testing.T) {
@@ -21,10 +23,10 @@ func TestCheckNext_B6(t *testing.T) {
 		{"at sign in path", "/users/@alice", true},
 		{"dot segments", "/a/../b/./c", true},
 		{"colon in path", "/javascript:alert(1)", true},
-		{"max length", "/" + strings.Repeat("a", MaxNextLength-1), true},
+		{"max length", "/" + strings.Repeat("a", limits.Next-1), true},
 
 		{"empty", "", false},
-		{"too long", "/" + strings.Repeat("a", MaxNextLength), false},
+		{"too long", "/" + strings.Repeat("a", limits.Next), false},
 		{"relative", "settings", false},
 		{"scheme", "https://evil.example", false},
 		{"scheme-relative", "//evil.example", false},

@@ -6,20 +6,17 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
-// MaxReturnURILength is the longest return URI [CheckReturnURI] accepts, in
-// bytes. It is sized so that a flow carrying it still fits the flow cookie.
-const MaxReturnURILength = 512
-
-// ErrUnsafeURI is returned, wrapped with the reason, by [CheckReturnURI] and
-// [NewAllowlist] for a URI that is not a safe absolute return URI.
+// ErrUnsafeURI is returned, wrapped with the reason, by [CheckReturnURI] for a URI that is not a safe absolute return URI.
 var ErrUnsafeURI = errors.New("urlbuild: unsafe return URI")
 
 // The reasons CheckReturnURI gives. They never quote the value.
 var (
 	errURIEmpty        = fmt.Errorf("%w: empty", ErrUnsafeURI)
-	errURITooLong      = fmt.Errorf("%w: longer than %d bytes", ErrUnsafeURI, MaxReturnURILength)
+	errURITooLong      = fmt.Errorf("%w: longer than %d bytes", ErrUnsafeURI, limits.ReturnURI)
 	errURIByte         = fmt.Errorf("%w: contains a control character, whitespace or non-ASCII byte", ErrUnsafeURI)
 	errURIBackslash    = fmt.Errorf("%w: contains a backslash", ErrUnsafeURI)
 	errURIFragment     = fmt.Errorf("%w: has a fragment", ErrUnsafeURI)
@@ -48,11 +45,10 @@ var deniedSchemes = map[string]bool{
 // CheckReturnURI reports whether raw is safe as an absolute return URI (a
 // redirectUri for BlueNexus or a mobile deep link). It returns nil or an error
 // wrapping [ErrUnsafeURI]. It is for configuration and allowlist entries;
-// matching a request value against them is [Allowlist.Contains], by exact
-// string.
+// a request value is matched against them by exact string.
 //
 // raw must:
-//   - be 1 to [MaxReturnURILength] bytes of printable ASCII: no control
+//   - be 1 to 512 bytes of printable ASCII: no control
 //     characters, whitespace, non-ASCII bytes (so no look-alike dots or
 //     slashes), backslashes or '#' (no fragment);
 //   - parse with [url.Parse] and print back unchanged, so there is exactly
@@ -76,7 +72,7 @@ func CheckReturnURI(raw string) error {
 	switch {
 	case raw == "":
 		return errURIEmpty
-	case len(raw) > MaxReturnURILength:
+	case len(raw) > limits.ReturnURI:
 		return errURITooLong
 	}
 	for i := 0; i < len(raw); i++ {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
 func TestCheckReturnURI_B6(t *testing.T) {
@@ -27,10 +29,10 @@ func TestCheckReturnURI_B6(t *testing.T) {
 		{"deep link path", "com.example.app:/oauth2redirect", true},
 		{"deep link empty host", "myapp:///connections?x=1", true},
 		{"deep link with dashes", "my-app+x.y://connections/done", true},
-		{"max length", "https://a.example/" + strings.Repeat("a", MaxReturnURILength-len("https://a.example/")), true},
+		{"max length", "https://a.example/" + strings.Repeat("a", limits.ReturnURI-len("https://a.example/")), true},
 
 		{"empty", "", false},
-		{"too long", "https://a.example/" + strings.Repeat("a", MaxReturnURILength), false},
+		{"too long", "https://a.example/" + strings.Repeat("a", limits.ReturnURI), false},
 		{"relative", "/return", false},
 		{"scheme-relative", "//app.example/return", false},
 		{"http off loopback", "http://app.example.com/return", false},

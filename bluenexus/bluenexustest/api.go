@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 // maxRequestBody bounds API request bodies; larger ones get a 413.
@@ -77,11 +78,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError writes the documented error body; errs are the 400 field errors.
-func writeError(w http.ResponseWriter, status int, message string, errs []bluenexus.FieldError) {
+func writeError(w http.ResponseWriter, status int, message string, errs []bnwire.FieldError) {
 	if message == "" {
 		message = errorMessage(status)
 	}
-	writeJSON(w, status, bluenexus.ErrorBody{
+	writeJSON(w, status, bnwire.ErrorBody{
 		Error:      errorName(status),
 		Message:    message,
 		StatusCode: status,
@@ -94,30 +95,6 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 		w.Header().Set("Allow", allow)
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path), nil)
 	}
-}
-
-// authenticate resolves the bearer token to a user, or answers 401.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*user, bool) {
-	fail := func(msg string) (*user, bool) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="bluenexus"`)
-		writeError(w, http.StatusUnauthorized, msg, nil)
-		return nil, false
-	}
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
-		return fail("Missing access token")
-	}
-	scheme, token, ok := strings.Cut(vals[0], " ")
-	if len(vals) != 1 || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return fail("Malformed Authorization header")
-	}
-	s.mu.Lock()
-	u, ok := s.byToken[token]
-	s.mu.Unlock()
-	if !ok {
-		return fail("Invalid or expired access token")
-	}
-	return u, true
 }
 
 // handoff is one issued code.
@@ -176,20 +153,23 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var errs []bluenexus.FieldError
+	var errs []bnwire.FieldError
 	redirectURI, msg := stringField(fields, "redirectUri")
 	if msg == "" {
 		msg = checkRedirectURI(redirectURI)
 	}
+	if msg == "" {
+		msg = s.cfg.domains.check(redirectURI)
+	}
 	if msg != "" {
-		errs = append(errs, bluenexus.FieldError{Field: "redirectUri", Message: msg, Value: rawValue(fields["redirectUri"])})
+		errs = append(errs, bnwire.FieldError{Field: "redirectUri", Message: msg, Value: rawValue(fields["redirectUri"])})
 	}
 	intent, msg := stringField(fields, "intent")
 	if msg == "" && bluenexus.Intent(intent) != bluenexus.IntentConnections {
 		msg = "intent must be one of the following values: connections"
 	}
 	if msg != "" {
-		errs = append(errs, bluenexus.FieldError{Field: "intent", Message: msg, Value: rawValue(fields["intent"])})
+		errs = append(errs, bnwire.FieldError{Field: "intent", Message: msg, Value: rawValue(fields["intent"])})
 	}
 	if errs != nil {
 		writeError(w, http.StatusBadRequest, "Validation failed", errs)
@@ -197,7 +177,7 @@ func (s *Server) handleInit(w http.ResponseWriter, r *http.Request) {
 	}
 	ip, ok := s.initClientIP(r)
 	if !ok {
-		writeError(w, http.StatusBadRequest, bluenexus.ClientCriteriaMessage, nil)
+		writeError(w, http.StatusBadRequest, bnwire.ClientCriteriaMessage, nil)
 		return
 	}
 	code := randomString(32)
@@ -338,7 +318,14 @@ func isLoopbackHost(host string) bool {
 // client-IP header (all instances, comma-separated) when the header is
 // present, else the TCP peer. A present but unusable header fails.
 func (s *Server) initClientIP(r *http.Request) (netip.Addr, bool) {
-	if name := s.cfg.clientIPHeader; name != "" {
+	return headerOrPeerIP(r, s.cfg.clientIPHeader)
+}
+
+// headerOrPeerIP is the last entry of header name (all instances,
+// comma-separated) when name is set and the header present, else the TCP
+// peer. A present but unusable header fails.
+func headerOrPeerIP(r *http.Request, name string) (netip.Addr, bool) {
+	if name != "" {
 		if vals := r.Header.Values(name); len(vals) > 0 {
 			last := vals[len(vals)-1]
 			if i := strings.LastIndexByte(last, ','); i >= 0 {
@@ -404,11 +391,11 @@ type listQuery struct {
 	providerID  string
 }
 
-func parseListQuery(q url.Values) (listQuery, []bluenexus.FieldError) {
+func parseListQuery(q url.Values) (listQuery, []bnwire.FieldError) {
 	lq := listQuery{page: 1, limit: 20, sortBy: "createdAt", desc: true}
-	var errs []bluenexus.FieldError
+	var errs []bnwire.FieldError
 	bad := func(field, msg, value string) {
-		errs = append(errs, bluenexus.FieldError{Field: field, Message: msg, Value: value})
+		errs = append(errs, bnwire.FieldError{Field: field, Message: msg, Value: value})
 	}
 	intParam := func(name string, lo, hi int, dst *int) {
 		if !q.Has(name) {
@@ -485,7 +472,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	// total (ties broken by id), so the input order never changes the result.
 	s.mu.Lock()
 	shape := s.shape
-	matched := make([]*bluenexus.Connection, 0, len(u.conns))
+	matched := make([]*conn, 0, len(u.conns))
 	for i := range u.conns {
 		c := u.conns[i]
 		if lq.desc {
@@ -495,7 +482,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 			matched = append(matched, c)
 		}
 	}
-	slices.SortStableFunc(matched, func(a, b *bluenexus.Connection) int {
+	slices.SortStableFunc(matched, func(a, b *conn) int {
 		var c int
 		switch lq.sortBy {
 		case "updatedAt":
@@ -530,7 +517,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 
 // withConn runs fn on the caller's connection named by the {id} path value
 // under the lock, or answers 404 (also for another user's connection).
-func (s *Server) withConn(w http.ResponseWriter, r *http.Request, fn func(*bluenexus.Connection)) {
+func (s *Server) withConn(w http.ResponseWriter, r *http.Request, fn func(*conn)) {
 	u, ok := s.authenticate(w, r)
 	if !ok {
 		return
@@ -552,13 +539,13 @@ func (s *Server) withConn(w http.ResponseWriter, r *http.Request, fn func(*bluen
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	s.withConn(w, r, func(*bluenexus.Connection) {})
+	s.withConn(w, r, func(*conn) {})
 }
 
 // handleRefresh simulates re-authorising the provider: the connection
 // becomes active with a new expiry an hour from now.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
-	s.withConn(w, r, func(c *bluenexus.Connection) {
+	s.withConn(w, r, func(c *conn) {
 		now := s.now().UTC().Truncate(time.Millisecond)
 		exp := now.Add(time.Hour)
 		c.Status = bluenexus.StatusActive

@@ -14,6 +14,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 // TestAddUserToken pins the token format and idempotence.
@@ -37,10 +38,10 @@ func TestAddUserToken(t *testing.T) {
 // every API route for a missing, malformed or unknown token.
 func TestUnauthorized(t *testing.T) {
 	routes := []struct{ method, path string }{
-		{http.MethodPost, bluenexus.PathHandoffInit},
-		{http.MethodGet, bluenexus.PathConnections},
-		{http.MethodGet, bluenexus.PathConnections + "/conn_x"},
-		{http.MethodPut, bluenexus.PathConnections + "/conn_x/refresh"},
+		{http.MethodPost, bluenexustest.PathHandoffInit},
+		{http.MethodGet, bluenexustest.PathConnections},
+		{http.MethodGet, bluenexustest.PathConnections + "/conn_x"},
+		{http.MethodPut, bluenexustest.PathConnections + "/conn_x/refresh"},
 	}
 	auths := []struct{ name, header string }{
 		{"missing", ""},
@@ -78,7 +79,7 @@ func TestUnauthorized(t *testing.T) {
 func TestBearerSchemeCaseInsensitive(t *testing.T) {
 	s := newServer(t)
 	token := s.AddUser("alice")
-	req := newRequest(t, http.MethodGet, s.URL()+bluenexus.PathConnections, nil)
+	req := newRequest(t, http.MethodGet, s.URL()+bluenexustest.PathConnections, nil)
 	req.Header.Set("Authorization", "bearer "+token.Reveal())
 	if r := do(t, apiClient(t), req); r.status != http.StatusOK {
 		t.Fatalf("status %d", r.status)
@@ -244,7 +245,7 @@ func TestRuleA4_ClientCriteria(t *testing.T) {
 			if r.status != http.StatusBadRequest {
 				t.Fatalf("status %d, want 400; body %s", r.status, r.body)
 			}
-			if eb := r.errorBody(t); eb.Message != bluenexus.ClientCriteriaMessage || eb.Error != "BadRequestError" {
+			if eb := r.errorBody(t); eb.Message != bnwire.ClientCriteriaMessage || eb.Error != "BadRequestError" {
 				t.Errorf("body %+v", eb)
 			}
 		})
@@ -258,7 +259,7 @@ type listResp struct {
 
 func list(t *testing.T, s *bluenexustest.Server, token bluenexus.AccessToken, q url.Values) (response, listResp) {
 	t.Helper()
-	r := apiCall(t, s, http.MethodGet, bluenexus.PathConnections+"?"+q.Encode(), token)
+	r := apiCall(t, s, http.MethodGet, bluenexustest.PathConnections+"?"+q.Encode(), token)
 	var lr listResp
 	if r.status == http.StatusOK {
 		if err := json.Unmarshal([]byte(r.body), &lr); err != nil {
@@ -422,14 +423,14 @@ func TestConnectionByID(t *testing.T) {
 	mine := s.Connect("alice", "google")
 	bobs := s.Connect("bob", "notion")
 
-	r := apiCall(t, s, http.MethodGet, bluenexus.PathConnections+"/"+mine.ID, alice)
+	r := apiCall(t, s, http.MethodGet, bluenexustest.PathConnections+"/"+mine.ID, alice)
 	var got bluenexus.Connection
 	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &got) != nil || got.ID != mine.ID || got.Metadata.Email != "alice+google@example.com" {
 		t.Fatalf("get own: %d %s", r.status, r.body)
 	}
 
 	clock.Advance(time.Hour)
-	r = apiCall(t, s, http.MethodPut, bluenexus.PathConnections+"/"+mine.ID+"/refresh", alice)
+	r = apiCall(t, s, http.MethodPut, bluenexustest.PathConnections+"/"+mine.ID+"/refresh", alice)
 	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &got) != nil {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
 	}
@@ -446,7 +447,7 @@ func TestConnectionByID(t *testing.T) {
 		{http.MethodGet, "/conn_unknown"},
 		{http.MethodPut, "/conn_unknown/refresh"},
 	} {
-		r := apiCall(t, s, tc.method, bluenexus.PathConnections+tc.path, alice)
+		r := apiCall(t, s, tc.method, bluenexustest.PathConnections+tc.path, alice)
 		if eb := r.errorBody(t); r.status != http.StatusNotFound || eb.Error != "NotFoundError" || eb.StatusCode != 404 {
 			t.Errorf("%s %s: %d %+v", tc.method, tc.path, r.status, eb)
 		}
@@ -463,10 +464,10 @@ func TestAPIRouting(t *testing.T) {
 		status       int
 		allow        string
 	}{
-		{http.MethodGet, bluenexus.PathHandoffInit, 405, "POST"},
-		{http.MethodPost, bluenexus.PathConnections, 405, "GET"},
-		{http.MethodDelete, bluenexus.PathConnections + "/x", 405, "GET"},
-		{http.MethodGet, bluenexus.PathConnections + "/x/refresh", 405, "PUT"},
+		{http.MethodGet, bluenexustest.PathHandoffInit, 405, "POST"},
+		{http.MethodPost, bluenexustest.PathConnections, 405, "GET"},
+		{http.MethodDelete, bluenexustest.PathConnections + "/x", 405, "GET"},
+		{http.MethodGet, bluenexustest.PathConnections + "/x/refresh", 405, "PUT"},
 		{http.MethodGet, "/api/v1/unknown", 404, ""},
 	}
 	for _, tc := range tests {
@@ -489,12 +490,12 @@ func TestConcurrentUse(t *testing.T) {
 			post(t, b, s, bluenexustest.PathWhiteLabelConnect, url.Values{"csrf_token": {csrf}, "provider": {"github"}})
 			s.SeedConnections(name, 10)
 			list(t, s, token, url.Values{"limit": {"5"}})
-			_ = s.Hits(bluenexus.PathConnections)
+			_ = s.Hits(bluenexustest.PathConnections)
 			s.Inject("/unused", bluenexustest.Status(500))
 		})
 	}
 	wg.Wait()
-	if got := s.Hits(bluenexus.PathHandoffInit); got != 8 {
+	if got := s.Hits(bluenexustest.PathHandoffInit); got != 8 {
 		t.Errorf("Hits(init) = %d, want 8", got)
 	}
 	for i := range 8 {
@@ -519,6 +520,14 @@ func TestOptionsValidated(t *testing.T) {
 		{"bad user", bluenexustest.WithUser("a b"), "user name"},
 		{"short token", bluenexustest.WithUserToken("alice", "short"), "token"},
 		{"token with space", bluenexustest.WithUserToken("alice", "bnx_ abcdefgh"), "token"},
+		{"zero token TTL", bluenexustest.WithTokenTTL(0), "WithTokenTTL"},
+		{"sub-second token TTL", bluenexustest.WithTokenTTL(500 * time.Millisecond), "WithTokenTTL"},
+		{"zero refresh TTL", bluenexustest.WithRefreshTTL(0), "WithRefreshTTL"},
+		{"empty client id", bluenexustest.WithClientCredentials("", "secret"), "WithClientCredentials"},
+		{"client id with newline", bluenexustest.WithClientCredentials("app\n", "secret"), "WithClientCredentials"},
+		{"client secret with newline", bluenexustest.WithClientCredentials("app", "s3cret\n"), "WithClientCredentials"},
+		{"client secret too long", bluenexustest.WithClientCredentials("app", strings.Repeat("s", 257)), "WithClientCredentials"},
+		{"no domains", bluenexustest.WithAllowedDomains(), "WithAllowedDomains"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -529,6 +538,9 @@ func TestOptionsValidated(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "bluenexustest: ") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q, want it to name %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q quotes the secret", err)
 			}
 		})
 	}
@@ -544,7 +556,7 @@ func TestWithUserToken(t *testing.T) {
 	if got := s.AddUser("alice"); got.Reveal() != "bnx_fixed_alice_token" {
 		t.Fatalf("AddUser = %q", got.Reveal())
 	}
-	if r := apiCall(t, s, http.MethodGet, bluenexus.PathConnections, "bnx_fixed_alice_token"); r.status != http.StatusOK {
+	if r := apiCall(t, s, http.MethodGet, bluenexustest.PathConnections, "bnx_fixed_alice_token"); r.status != http.StatusOK {
 		t.Fatalf("status %d", r.status)
 	}
 }

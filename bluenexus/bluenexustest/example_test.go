@@ -1,7 +1,9 @@
 package bluenexustest_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,7 +27,7 @@ func Example() {
 	s.Connect("alice", "google")
 
 	// Step 1: the app's server asks for a handoff code.
-	req, _ := http.NewRequest(http.MethodPost, s.URL()+bluenexus.PathHandoffInit,
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+bluenexustest.PathHandoffInit,
 		strings.NewReader(`{"redirectUri": "https://app.example/connections/return", "intent": "connections"}`))
 	req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	req.Header.Set("Content-Type", "application/json")
@@ -68,7 +70,7 @@ func Example() {
 	}
 	done.Body.Close()
 	fmt.Println("done:", done.StatusCode, done.Header.Get("Location"))
-	fmt.Println("init calls:", s.Hits(bluenexus.PathHandoffInit))
+	fmt.Println("init calls:", s.Hits(bluenexustest.PathHandoffInit))
 
 	// Output:
 	// init: 200
@@ -85,12 +87,12 @@ func ExampleServer_Inject() {
 	token := s.AddUser("alice")
 	s.SeedConnections("alice", 3)
 
-	s.Inject(bluenexus.PathConnections,
+	s.Inject(bluenexustest.PathConnections,
 		bluenexustest.RetryAfter(http.StatusServiceUnavailable, 2*time.Second),
 		bluenexustest.Status(http.StatusInternalServerError))
 
 	for range 3 {
-		req, _ := http.NewRequest(http.MethodGet, s.URL()+bluenexus.PathConnections+"?limit=10", nil)
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+bluenexustest.PathConnections+"?limit=10", nil)
 		req.Header.Set("Authorization", "Bearer "+token.Reveal())
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -98,8 +100,8 @@ func ExampleServer_Inject() {
 			return
 		}
 		var body struct {
-			bluenexus.ErrorBody
-			Data []bluenexus.Connection `json:"data"`
+			Error string                 `json:"error"`
+			Data  []bluenexus.Connection `json:"data"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
@@ -109,7 +111,7 @@ func ExampleServer_Inject() {
 		}
 		fmt.Printf("%d with %d connections\n", resp.StatusCode, len(body.Data))
 	}
-	fmt.Println("hits:", s.Hits(bluenexus.PathConnections))
+	fmt.Println("hits:", s.Hits(bluenexustest.PathConnections))
 
 	// Output:
 	// 503 ServiceUnavailableError Retry-After="2"
@@ -126,7 +128,7 @@ func ExampleWithClock() {
 	defer s.Close()
 	token := s.AddUser("alice")
 
-	req, _ := http.NewRequest(http.MethodPost, s.URL()+bluenexus.PathHandoffInit,
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+bluenexustest.PathHandoffInit,
 		strings.NewReader(`{"redirectUri": "yourapp://connections", "intent": "connections"}`))
 	req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	req.Header.Set("Content-Type", "application/json")
@@ -155,4 +157,48 @@ func ExampleWithClock() {
 	// Output:
 	// expires: 2025-01-01T00:00:30Z
 	// page: 410
+}
+
+// ExampleServer_SignIn signs a user in, lets the access token expire on a
+// fake clock, and refreshes it with the kit's client, as an app's handoff
+// does when its user signed in an hour ago.
+func ExampleServer_SignIn() {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := bluenexustest.NewServer(bluenexustest.WithClock(func() time.Time { return now }))
+	defer s.Close()
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(s.URL()),
+		bluenexus.WithClientCredentials(s.ClientCredentials()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	handoff := bluenexus.HandoffRequest{RedirectURI: "https://app.example.com/connections/return", Intent: bluenexus.IntentConnections}
+
+	tok := s.SignIn("alice")
+	fmt.Println("access token expires:", tok.Expiry)
+
+	now = now.Add(time.Hour) // the user signed in an hour ago
+	_, err = client.InitHandoff(ctx, tok.AccessToken, handoff)
+	fmt.Println("init:", err)
+
+	next, err := client.Refresh(ctx, tok.RefreshToken) // store next.RefreshToken at once
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = client.InitHandoff(ctx, next.AccessToken, handoff)
+	fmt.Println("init after refresh:", err)
+
+	_, err = client.Refresh(ctx, tok.RefreshToken) // a bug: the old refresh token again
+	fmt.Println("replay:", errors.Is(err, bluenexus.ErrReauthRequired), "replays:", s.RefreshReplays())
+	_, err = client.InitHandoff(ctx, next.AccessToken, handoff)
+	fmt.Println("session revoked:", err)
+
+	// Output:
+	// access token expires: 2025-01-01 00:15:00 +0000 UTC
+	// init: bluenexus: upstream status 401 UnauthorizedError: "Access token expired"
+	// init after refresh: <nil>
+	// replay: true replays: 1
+	// session revoked: bluenexus: upstream status 401 UnauthorizedError: "Access token revoked"
 }

@@ -24,7 +24,7 @@ type Fault struct {
 	// {"error", "message", "statusCode"}.
 	Status int
 	// Message replaces the error body's default message for Status, for
-	// example [bluenexus.ClientCriteriaMessage].
+	// example "Unable to determine client criterias for secure handoff".
 	Message string
 	// RetryAfter adds a Retry-After header (whole seconds, rounded up) to
 	// the Status answer.
@@ -71,7 +71,7 @@ func ResetAfterRead() Fault { return Fault{Reset: true} }
 func RedirectTo(url string) Fault { return Fault{Redirect: url} }
 
 // Inject queues faults for path (an exact URL path such as
-// [bluenexus.PathHandoffInit]): each request to path plays the next one,
+// [PathHandoffInit]): each request to path plays the next one,
 // and once they are used up the path behaves normally again. Calls append to
 // the queue: Inject(p, Status(503), Status(503)) fails twice, then succeeds.
 func (s *Server) Inject(path string, faults ...Fault) {

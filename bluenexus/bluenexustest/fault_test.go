@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,8 +47,8 @@ func TestFaults(t *testing.T) {
 				t.Errorf("Retry-After = %q, want 2", got)
 			}
 		}},
-		{"client criteria message", bluenexustest.Fault{Status: 403, Message: bluenexus.ClientCriteriaMessage}, func(t *testing.T, resp *http.Response, body []byte, err error) {
-			wantErrorBody(t, resp, body, err, 403, "ForbiddenError", bluenexus.ClientCriteriaMessage)
+		{"client criteria message", bluenexustest.Fault{Status: 403, Message: bnwire.ClientCriteriaMessage}, func(t *testing.T, resp *http.Response, body []byte, err error) {
+			wantErrorBody(t, resp, body, err, 403, "ForbiddenError", bnwire.ClientCriteriaMessage)
 		}},
 		{"malformed JSON", bluenexustest.MalformedJSON(), func(t *testing.T, resp *http.Response, body []byte, err error) {
 			if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
@@ -98,7 +98,7 @@ func TestFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t)
 			token := s.AddUser("alice")
-			s.Inject(bluenexus.PathHandoffInit, tc.fault)
+			s.Inject(bluenexustest.PathHandoffInit, tc.fault)
 			c := apiClient(t)
 			start := time.Now()
 			resp, err := c.Do(initRequest(t, s, token, initBody("https://app.example/r")))
@@ -115,7 +115,7 @@ func TestFaults(t *testing.T) {
 			if r := do(t, c, initRequest(t, s, token, initBody("https://app.example/r"))); r.status != http.StatusOK {
 				t.Errorf("after the fault: %d %s", r.status, r.body)
 			}
-			if got := s.Hits(bluenexus.PathHandoffInit); got != 2 {
+			if got := s.Hits(bluenexustest.PathHandoffInit); got != 2 {
 				t.Errorf("Hits = %d, want 2 (faulted requests count)", got)
 			}
 		})
@@ -127,7 +127,7 @@ func wantErrorBody(t *testing.T, resp *http.Response, body []byte, err error, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	var eb bluenexus.ErrorBody
+	var eb bnwire.ErrorBody
 	if resp.StatusCode != status || json.Unmarshal(body, &eb) != nil {
 		t.Fatalf("status %d body %s, want %d", resp.StatusCode, body, status)
 	}
@@ -146,11 +146,11 @@ func TestFaultQueue(t *testing.T) {
 		return do(t, c, initRequest(t, s, token, initBody("https://app.example/r"))).status
 	}
 	listStatus := func() int {
-		return apiCall(t, s, http.MethodGet, bluenexus.PathConnections, token).status
+		return apiCall(t, s, http.MethodGet, bluenexustest.PathConnections, token).status
 	}
 
-	s.Inject(bluenexus.PathHandoffInit, bluenexustest.Status(503), bluenexustest.Status(503))
-	s.Inject(bluenexus.PathHandoffInit, bluenexustest.Status(429))
+	s.Inject(bluenexustest.PathHandoffInit, bluenexustest.Status(503), bluenexustest.Status(503))
+	s.Inject(bluenexustest.PathHandoffInit, bluenexustest.Status(429))
 	for i, want := range []int{503, 503, 429, 200, 200} {
 		if got := call(); got != want {
 			t.Fatalf("call %d: %d, want %d", i, got, want)
@@ -160,8 +160,8 @@ func TestFaultQueue(t *testing.T) {
 		t.Errorf("other path faulted: %d", got)
 	}
 
-	s.Inject(bluenexus.PathConnections, bluenexustest.Status(500))
-	s.InjectAlways(bluenexus.PathConnections, bluenexustest.Status(502))
+	s.Inject(bluenexustest.PathConnections, bluenexustest.Status(500))
+	s.InjectAlways(bluenexustest.PathConnections, bluenexustest.Status(502))
 	for i, want := range []int{500, 502, 502} {
 		if got := listStatus(); got != want {
 			t.Fatalf("list %d: %d, want %d", i, got, want)
@@ -171,7 +171,7 @@ func TestFaultQueue(t *testing.T) {
 	if got := listStatus(); got != 200 {
 		t.Errorf("after ClearFaults: %d", got)
 	}
-	if got := s.Hits(bluenexus.PathConnections); got != 5 {
+	if got := s.Hits(bluenexustest.PathConnections); got != 5 {
 		t.Errorf("Hits(connections) = %d, want 5", got)
 	}
 }
@@ -184,7 +184,7 @@ func TestLatencyRespectsRequestContext(t *testing.T) {
 	s := bluenexustest.NewServer()
 	defer s.Close()
 	token := s.AddUser("alice")
-	s.Inject(bluenexus.PathHandoffInit, bluenexustest.Latency(time.Hour))
+	s.Inject(bluenexustest.PathHandoffInit, bluenexustest.Latency(time.Hour))
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -217,7 +217,7 @@ func TestCloseEndsLatency(t *testing.T) {
 	s := bluenexustest.NewServer()
 	defer s.Close()
 	token := s.AddUser("alice")
-	s.InjectAlways(bluenexus.PathHandoffInit, bluenexustest.Latency(time.Hour))
+	s.InjectAlways(bluenexustest.PathHandoffInit, bluenexustest.Latency(time.Hour))
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	errc := make(chan error, 1)
@@ -229,7 +229,7 @@ func TestCloseEndsLatency(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitForHit(t, s, bluenexus.PathHandoffInit)
+	waitForHit(t, s, bluenexustest.PathHandoffInit)
 	s.Close()
 	select {
 	case <-errc:
@@ -243,7 +243,7 @@ func TestCloseEndsLatency(t *testing.T) {
 func TestShutdownGraceful(t *testing.T) {
 	s := newServer(t)
 	token := s.AddUser("alice")
-	s.Inject(bluenexus.PathHandoffInit, bluenexustest.Latency(time.Hour))
+	s.Inject(bluenexustest.PathHandoffInit, bluenexustest.Latency(time.Hour))
 	c := apiClient(t)
 	got := make(chan int, 1)
 	req := initRequest(t, s, token, initBody("https://app.example/r"))
@@ -256,7 +256,7 @@ func TestShutdownGraceful(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	waitForHit(t, s, bluenexus.PathHandoffInit)
+	waitForHit(t, s, bluenexustest.PathHandoffInit)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {

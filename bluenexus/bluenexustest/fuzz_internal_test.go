@@ -1,6 +1,7 @@
 package bluenexustest
 
 import (
+	"encoding/base64"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -12,12 +13,20 @@ import (
 // promised properties (SECURITY.md B6, B7): it parses, is absolute and
 // hierarchical, has no fragment, user information, whitespace or control
 // characters, uses no denied scheme, and plain http only reaches loopback.
+// Past the default allowed domains, an http or https redirectUri names a
+// loopback host or one of the listed test hosts, never anything else.
 func FuzzCheckRedirectURI(f *testing.F) {
+	defaults, err := parseDomains(defaultDomains)
+	if err != nil {
+		f.Fatal(err)
+	}
 	for _, s := range []string{
 		"https://app.example.com/return?state=x", "http://127.0.0.1:8080/cb", "http://localhost/cb",
 		"http://[::1]/cb", "yourapp://connections", "com.example.app:/cb", "javascript:alert(1)",
 		"https://a@b.example/", "https://b.example/#x", "http://10.0.0.1/", "data:,x", "c:/x",
 		"https://b.example\\@evil.example", "HTTP://LOCALHOST./", "http://127.1/", "http://0x7f.1/",
+		"https://app.example.com./r", "https://APP.EXAMPLE/r", "https://app.example.com.evil.example/",
+		"https://[::ffff:127.0.0.1]/", "https://127.0.0.1%2f@evil.example/", "https://%61pp.example/",
 	} {
 		f.Add(s)
 	}
@@ -50,6 +59,19 @@ func FuzzCheckRedirectURI(f *testing.F) {
 				t.Fatalf("accepted https without host %q", raw)
 			}
 		}
+		if msg := defaults.check(raw); msg != "" {
+			if !strings.HasPrefix(msg, "redirectUri ") {
+				t.Errorf("message %q does not name the field", msg)
+			}
+			return
+		}
+		if s := strings.ToLower(u.Scheme); s == "http" || s == "https" {
+			host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+			ip, err := netip.ParseAddr(host)
+			if !(host == "localhost" || host == "app.example.com" || host == "app.example" || (err == nil && ip.Unmap().IsLoopback())) {
+				t.Fatalf("default domains let %q through (host %q)", raw, host)
+			}
+		}
 	})
 }
 
@@ -75,6 +97,37 @@ func FuzzParseIP(f *testing.F) {
 		}
 		if want, err := netip.ParseAddr(s); err != nil || want.Unmap().WithZone("") != ip {
 			t.Fatalf("parseIP(%q) = %v, ParseAddr says %v %v", s, ip, want, err)
+		}
+	})
+}
+
+// FuzzDecodeBasic checks the token endpoint's reader of HTTP Basic client
+// credentials (RFC 6749 section 2.3.1): it never panics, and what it
+// accepts encodes back, the way bluenexus.WithClientCredentials sends it,
+// to credentials it reads as the same id and secret.
+func FuzzDecodeBasic(f *testing.F) {
+	for _, s := range []string{
+		base64.StdEncoding.EncodeToString([]byte("bluenexus-emulator:bluenexus-emulator-secret")),
+		base64.StdEncoding.EncodeToString([]byte("my+app:s3cr%3At%26")),
+		base64.StdEncoding.EncodeToString([]byte("no-colon")),
+		base64.StdEncoding.EncodeToString([]byte("bad%zz:x")),
+		base64.StdEncoding.EncodeToString([]byte(":")),
+		"!!!", "", " YTpi ",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, creds string) {
+		id, secret, ok := decodeBasic(creds)
+		if !ok {
+			if id != "" || secret != "" {
+				t.Fatalf("refused %q but returned %q %q", creds, id, secret)
+			}
+			return
+		}
+		again := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+		id2, secret2, ok := decodeBasic(again)
+		if !ok || id2 != id || secret2 != secret {
+			t.Fatalf("%q -> %q %q -> %q -> %q %q %v", creds, id, secret, again, id2, secret2, ok)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 )
 
@@ -60,12 +61,12 @@ type response struct {
 	body   string
 }
 
-func (r response) errorBody(t testing.TB) bluenexus.ErrorBody {
+func (r response) errorBody(t testing.TB) bnwire.ErrorBody {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("Content-Type = %q, want JSON; body %s", ct, r.body)
 	}
-	var eb bluenexus.ErrorBody
+	var eb bnwire.ErrorBody
 	if err := json.Unmarshal([]byte(r.body), &eb); err != nil {
 		t.Fatalf("error body %q: %v", r.body, err)
 	}
@@ -98,7 +99,7 @@ func newRequest(t testing.TB, method, url string, body io.Reader) *http.Request 
 // initRequest builds a handoff init call; header pairs follow.
 func initRequest(t testing.TB, s *bluenexustest.Server, token bluenexus.AccessToken, body string, headers ...string) *http.Request {
 	t.Helper()
-	req := newRequest(t, http.MethodPost, s.URL()+bluenexus.PathHandoffInit, strings.NewReader(body))
+	req := newRequest(t, http.MethodPost, s.URL()+bluenexustest.PathHandoffInit, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token.Reveal())

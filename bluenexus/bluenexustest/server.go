@@ -1,6 +1,7 @@
 package bluenexustest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,15 +10,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 )
 
-// Server is a running BlueNexus emulator: the API (handoff init and
-// connections) and the white-label Manage Connections page on one real
-// [http.Server]. All methods are safe for concurrent use.
+// Server is a running BlueNexus emulator: the API (handoff init, the token
+// endpoint and connections) and the white-label Manage Connections page on
+// one real [http.Server]. All methods are safe for concurrent use.
 type Server struct {
 	cfg     config
 	ln      net.Listener
@@ -29,9 +32,20 @@ type Server struct {
 	served    chan struct{} // closed when Serve has returned
 	closeOnce sync.Once
 
+	// startTokens are the static tokens of the start-up users (WithUser,
+	// WithUserToken), fixed at New so that Reset brings the same ones back.
+	startTokens map[string]bluenexus.AccessToken
+	// offset is how far AdvanceClock has moved the clock, in nanoseconds.
+	offset atomic.Int64
+
+	// Everything below is the state that Reset forgets.
 	mu       sync.Mutex
-	users    map[string]*user      // by name
-	byToken  map[string]*user      // by token value
+	users    map[string]*user         // by name
+	access   map[string]*accessEntry  // by access token value
+	refresh  map[string]*refreshEntry // by refresh token value
+	accessQ  []issuedToken            // access tokens in issue order, for sweeping
+	refreshQ []issuedToken            // refresh tokens in issue order, for sweeping
+	replays  int
 	codes    map[string]*handoff   // by code value
 	issued   []issuedCode          // codes in issue order, for sweeping
 	sessions map[string]*wlSession // by session cookie value
@@ -40,6 +54,7 @@ type Server struct {
 	sticky   map[string]Fault
 	retErr   *returnError
 	shape    PaginationShape
+	windows  map[rateKey]*rateWindow
 }
 
 type returnError struct{ code, description string }
@@ -60,30 +75,24 @@ func New(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("bluenexustest: listen on %s: %w", cfg.addr, err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		ln:       ln,
-		baseURL:  "http://" + urlHost(ln.Addr()),
-		closing:  make(chan struct{}),
-		served:   make(chan struct{}),
-		users:    map[string]*user{},
-		byToken:  map[string]*user{},
-		codes:    map[string]*handoff{},
-		sessions: map[string]*wlSession{},
-		hits:     map[string]int{},
-		queued:   map[string][]Fault{},
-		sticky:   map[string]Fault{},
-		shape:    cfg.shape,
+		cfg:         cfg,
+		ln:          ln,
+		baseURL:     "http://" + urlHost(ln.Addr()),
+		closing:     make(chan struct{}),
+		served:      make(chan struct{}),
+		startTokens: map[string]bluenexus.AccessToken{},
 	}
 	for _, name := range cfg.users {
-		if t, ok := cfg.tokens[name]; ok {
-			if err := s.addUser(name, t); err != nil {
-				ln.Close()
-				return nil, err
-			}
+		if _, done := s.startTokens[name]; done {
 			continue
 		}
-		s.AddUser(name)
+		t, fixed := cfg.tokens[name]
+		if !fixed {
+			t = newAccessTokenValue()
+		}
+		s.startTokens[name] = t
 	}
+	s.resetLocked()
 	s.mux = s.routes()
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
@@ -156,7 +165,7 @@ func (s *Server) URL() string { return s.baseURL }
 func (s *Server) WhiteLabelURL() string { return s.baseURL + PathWhiteLabel }
 
 // Hits returns how many requests reached path (an exact URL path such as
-// [bluenexus.PathHandoffInit] or "/api/v1/connections/ID/refresh"),
+// [PathHandoffInit] or "/api/v1/connections/ID/refresh"),
 // including those answered by an injected fault.
 func (s *Server) Hits(path string) int {
 	s.mu.Lock()
@@ -185,11 +194,95 @@ func (s *Server) SetPaginationShape(shape PaginationShape) {
 	s.shape = shape
 }
 
-func (s *Server) now() time.Time { return s.cfg.now() }
+// now is the emulator's clock: the WithClock clock moved by AdvanceClock.
+func (s *Server) now() time.Time {
+	return s.cfg.now().Add(time.Duration(s.offset.Load()))
+}
 
-// serveHTTP counts the hit, plays the path's next fault if any, and
-// otherwise routes the request.
+// AdvanceClock moves the emulator's clock forward by d, on top of the
+// [WithClock] clock (or the real time), and returns the new time. Codes,
+// access and refresh tokens, white-label sessions and rate-limit windows
+// then expire as if d had passed, without sleeping. It panics on a
+// negative d: time never runs backwards for the emulator.
+func (s *Server) AdvanceClock(d time.Duration) time.Time {
+	if d < 0 {
+		panic(fmt.Sprintf("bluenexustest: AdvanceClock: negative duration %v", d))
+	}
+	s.offset.Add(int64(d))
+	return s.now()
+}
+
+// Reset returns the emulator to its start-up state: it forgets every user,
+// token, auth session, connection, handoff code, white-label session,
+// fault, hit count, replay count, rate-limit window and pending
+// [Server.ReturnWithError], undoes [Server.AdvanceClock] and
+// [Server.SetPaginationShape], then creates the users of [WithUser] and
+// [WithUserToken] again, with the same static tokens as before. Tokens of
+// [Server.SignIn] do not survive it. Requests in flight may finish on the
+// old state.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetLocked()
+}
+
+// resetLocked builds the start-up state. s.mu must be held (or s unshared).
+func (s *Server) resetLocked() {
+	s.offset.Store(0)
+	s.users = map[string]*user{}
+	s.access = map[string]*accessEntry{}
+	s.refresh = map[string]*refreshEntry{}
+	s.accessQ, s.refreshQ, s.replays = nil, nil, 0
+	s.codes = map[string]*handoff{}
+	s.issued = nil
+	s.sessions = map[string]*wlSession{}
+	s.hits = map[string]int{}
+	s.queued = map[string][]Fault{}
+	s.sticky = map[string]Fault{}
+	s.retErr = nil
+	s.shape = s.cfg.shape
+	s.windows = map[rateKey]*rateWindow{}
+	for _, name := range s.cfg.users {
+		if _, ok := s.users[name]; !ok {
+			s.issueStaticLocked(s.userLocked(name), s.startTokens[name])
+		}
+	}
+}
+
+// PathHealth answers GET with 200 "ok", for health checks of a running
+// emulator. It is not a BlueNexus path.
+const PathHealth = "/healthz"
+
+// pathControl prefixes the control API (WithControlAPI).
+const pathControl = "/_emulator/"
+
+// isEmulatorPath reports whether path belongs to the emulator itself rather
+// than to BlueNexus: its health check and control API. Those paths are
+// never counted, faulted or rate limited.
+func isEmulatorPath(path string) bool {
+	return path == PathHealth || path == strings.TrimSuffix(pathControl, "/") || strings.HasPrefix(path, pathControl)
+}
+
+// serveHTTP logs the request when asked to, counts the hit, plays the
+// path's next fault if any, applies the rate limits, and otherwise routes
+// the request.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if log := s.cfg.requestLog; log != nil {
+		start := time.Now() // real latency, not the emulator's clock
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			status := rec.status
+			if status == 0 && !rec.hijacked {
+				status = http.StatusOK
+			}
+			log(r.Method, r.URL.Path, status, time.Since(start))
+		}()
+		w = rec
+	}
+	if isEmulatorPath(r.URL.Path) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
 	s.mu.Lock()
 	s.hits[r.URL.Path]++
 	f, faulted := s.nextFault(r.URL.Path)
@@ -197,8 +290,44 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if faulted && s.play(w, r, f) {
 		return
 	}
+	if s.cfg.rateLimits && strings.HasPrefix(r.URL.Path, "/api/") && s.rateLimited(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// statusRecorder notes the status a handler sends, for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Hijack is for the ResetAfterRead fault.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil {
+		r.hijacked = true
+	}
+	return c, rw, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Paths of the white-label page, relative to [Server.URL].
 const (
@@ -215,10 +344,11 @@ func (s *Server) routes() *http.ServeMux {
 		method, pattern string
 		h               http.HandlerFunc
 	}{
-		{http.MethodPost, bluenexus.PathHandoffInit, s.handleInit},
-		{http.MethodGet, bluenexus.PathConnections, s.handleList},
-		{http.MethodGet, bluenexus.PathConnections + "/{id}", s.handleGet},
-		{http.MethodPut, bluenexus.PathConnections + "/{id}/refresh", s.handleRefresh},
+		{http.MethodPost, PathHandoffInit, s.handleInit},
+		{http.MethodPost, PathToken, s.handleToken},
+		{http.MethodGet, PathConnections, s.handleList},
+		{http.MethodGet, PathConnections + "/{id}", s.handleGet},
+		{http.MethodPut, PathConnections + "/{id}/refresh", s.handleRefresh},
 	}
 	for _, a := range api {
 		mux.HandleFunc(a.method+" "+a.pattern, a.h)
@@ -227,6 +357,14 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path), nil)
 	})
+	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, "ok")
+	})
+	if s.cfg.control {
+		s.controlRoutes(mux)
+	}
 	mux.HandleFunc("GET "+PathWhiteLabel, s.handleWhiteLabel)
 	mux.HandleFunc("GET "+PathWhiteLabelSession, s.handleSession)
 	mux.HandleFunc("POST "+PathWhiteLabelConnect, s.handleConnect)

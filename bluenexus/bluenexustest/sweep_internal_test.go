@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/handoffkit/handoffkit/bluenexus"
 )
 
 // TestCodeSweepKeepsMemoryBounded: issued codes stay on record an hour past
@@ -27,7 +25,7 @@ func TestCodeSweepKeepsMemoryBounded(t *testing.T) {
 	defer hc.CloseIdleConnections()
 	initCode := func() {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.URL()+bluenexus.PathHandoffInit,
+		req, _ := http.NewRequest(http.MethodPost, s.URL()+PathHandoffInit,
 			bytes.NewReader([]byte(`{"redirectUri":"https://app.example.com/r","intent":"connections"}`)))
 		req.Header.Set("Authorization", "Bearer "+token.Reveal())
 		req.Header.Set("Content-Type", "application/json")

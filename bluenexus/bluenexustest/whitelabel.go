@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,7 +95,7 @@ func (s *Server) handleWhiteLabel(w http.ResponseWriter, r *http.Request) {
 			"The link must carry exactly one handoff code.")
 		return
 	}
-	peer, _ := peerIP(r)
+	peer, _ := headerOrPeerIP(r, s.cfg.pageIPHeader) // the TCP peer unless WithPageIPHeader
 	s.mu.Lock()
 	h, ok := s.codes[codes[0]]
 	var status int
@@ -202,7 +203,8 @@ func (s *Server) noSession(w http.ResponseWriter) {
 }
 
 type connView struct {
-	ID, ProviderName, Email, Status, CreatedISO, CreatedHuman string
+	ID, ProviderID, ProviderName, Email, Status, CreatedISO, CreatedHuman string
+	Account                                                               int
 }
 
 type providerView struct{ ID, Name string }
@@ -223,6 +225,8 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		for _, c := range s.users[sess.user].conns {
 			data.Connections = append(data.Connections, connView{
 				ID:           c.ID,
+				ProviderID:   c.ProviderID,
+				Account:      c.account,
 				ProviderName: providerName(c.ProviderID),
 				Email:        c.Metadata.Email,
 				Status:       string(c.Status),
@@ -277,20 +281,53 @@ func (s *Server) postForm(w http.ResponseWriter, r *http.Request) (*wlSession, s
 	return sess, sid, true
 }
 
+// maxFormAccount bounds the account field of the connect form.
+const maxFormAccount = 1_000_000
+
+// handleConnect connects a provider account: the form's provider, and its
+// optional account field: absent or empty for the primary account (1),
+// "new" for an account not connected yet, or an account number. An account
+// already connected is reconnected rather than added again.
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	sess, _, ok := s.postForm(w, r)
 	if !ok {
 		return
 	}
 	p, known := lookupProvider(r.PostForm.Get("provider"))
-	if !known {
+	if !known || len(r.PostForm["provider"]) > 1 {
 		s.mu.Unlock()
 		s.renderError(w, http.StatusBadRequest, "Unknown service", "Choose one of the services in the list.")
 		return
 	}
 	u := s.users[sess.user]
-	u.conns = append(u.conns, newConn(u, p.id, s.now(), bluenexus.StatusActive))
-	sess.flash = "Connected " + p.name + "."
+	account := 1
+	switch v := r.PostForm["account"]; {
+	case len(v) > 1:
+		account = 0
+	case len(v) == 0 || v[0] == "":
+	case v[0] == "new":
+		account = u.nextAccount(p.id)
+	default:
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > maxFormAccount || strconv.Itoa(n) != v[0] {
+			n = 0
+		}
+		account = n
+	}
+	if account == 0 {
+		s.mu.Unlock()
+		s.renderError(w, http.StatusBadRequest, "Unknown account", "Choose Connect, Add another account, or Reconnect on a connected service.")
+		return
+	}
+	c, again := u.connect(p.id, account, s.now())
+	switch {
+	case again:
+		sess.flash = "Reconnected " + p.name + " (" + c.Metadata.Email + ")."
+	case account == 1:
+		sess.flash = "Connected " + p.name + "."
+	default:
+		sess.flash = "Connected another " + p.name + " account (" + c.Metadata.Email + ")."
+	}
 	s.mu.Unlock()
 	seeOther(w, PathWhiteLabelSession)
 }

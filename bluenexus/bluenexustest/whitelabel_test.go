@@ -10,6 +10,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 )
 
@@ -98,7 +99,7 @@ func TestFlowRedirectsToRedirectURIExactly(t *testing.T) {
 			if again := post(t, b, s, bluenexustest.PathWhiteLabelDone, url.Values{"csrf_token": {csrf}}); again.status != http.StatusUnauthorized {
 				t.Errorf("second done: status %d, want 401 (session ended)", again.status)
 			}
-			if got := s.Hits(bluenexus.PathHandoffInit); got != 1 {
+			if got := s.Hits(bluenexustest.PathHandoffInit); got != 1 {
 				t.Errorf("Hits(init) = %d, want 1", got)
 			}
 		})
@@ -233,7 +234,7 @@ func TestClientIPHeaderOption(t *testing.T) {
 			token := s.AddUser("alice")
 			r := do(t, apiClient(t), initRequest(t, s, token, initBody("https://app.example/r"), tc.hdrs...))
 			if tc.wantErr {
-				if r.status != http.StatusBadRequest || r.errorBody(t).Message != bluenexus.ClientCriteriaMessage {
+				if r.status != http.StatusBadRequest || r.errorBody(t).Message != bnwire.ClientCriteriaMessage {
 					t.Fatalf("init: %d %s, want 400 client criteria", r.status, r.body)
 				}
 				return

@@ -107,12 +107,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 			"heapInuse":    ms.HeapInuse,
 			"heapObjects":  ms.HeapObjects,
 			"goroutines":   runtime.NumGoroutine(),
-			"handoffInits": emu.Hits(bluenexus.PathHandoffInit),
+			"handoffInits": emu.Hits(bluenexustest.PathHandoffInit),
 		})
 	})
 	var h http.Handler = mux
 	h = middleware.ClientIP(middleware.RemoteAddrStrategy())(h)
-	h = middleware.AccessLog(logger)(h)
+	h = hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+		hlog.FromRequest(r).Info().Str("method", r.Method).Str("path", r.URL.Path).
+			Int("status", status).Float64("latency_ms", float64(d)/float64(time.Millisecond)).Msg("request")
+	})(h)
 	h = hlog.RequestIDHandler("request_id", "X-Request-Id")(h)
 	h = hlog.NewHandler(logger)(h)
 
@@ -185,18 +188,12 @@ func newHandler(app string, emu *bluenexustest.Server, token bluenexus.AccessTok
 	if err != nil {
 		return nil, err
 	}
-	store, err := session.NewCookieStore(session.KeyPair{Hash: hashKey, Block: blockKey})
-	if err != nil {
-		return nil, err
-	}
-	flows, err := session.New(store)
-	if err != nil {
-		return nil, err
-	}
-	kit, err := handlers.New(client, flows,
-		handlers.WithWhiteLabelURL(emu.WhiteLabelURL()),
-		handlers.WithReturnURL(returnURL),
-		handlers.WithAccessToken(tokenOf))
+	kit, err := handlers.New(handlers.Config{
+		WhiteLabelURL: emu.WhiteLabelURL(),
+		ReturnURL:     returnURL,
+		CookieKeys:    []session.KeyPair{{Hash: hashKey, Block: blockKey}},
+		AccessToken:   tokenOf,
+	}, handlers.WithClient(client))
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,7 +32,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
-	"github.com/handoffkit/handoffkit/internal/demoapp"
+	"github.com/handoffkit/handoffkit/cmd/internal/demoapp"
 	"github.com/handoffkit/handoffkit/metrics"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -46,7 +45,9 @@ const devKeys = "6465762d6f6e6c792d686173682d6b65792d6f662d7468652d64656d6f2d617
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, nil); errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "handoff-demo:", err)
 		os.Exit(1)
 	}
@@ -62,7 +63,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	apiBase := fs.String("api-base", "", "real BlueNexus API base (e.g. https://api.bluenexus.ai); empty embeds the emulator")
 	whiteLabel := fs.String("white-label-url", "", "white-label page URL (required with -api-base)")
 	publicURL := fs.String("public-url", "", "the app's public origin (default http://ADDR)")
-	tokens := fs.String("tokens", os.Getenv("HANDOFF_DEMO_TOKENS"), "user=token pairs, comma separated (with -api-base)")
+	tokens := fs.String("refresh-tokens", os.Getenv("HANDOFF_DEMO_REFRESH_TOKENS"), "user=refresh-token pairs, comma separated (with -api-base)")
+	clientID := fs.String("client-id", os.Getenv("BLUENEXUS_CLIENT_ID"), "BlueNexus client id, to refresh tokens (with -api-base)")
+	clientSecret := fs.String("client-secret", os.Getenv("BLUENEXUS_CLIENT_SECRET"), "BlueNexus client secret; empty for a public client (with -api-base)")
+	tokenTTL := fs.Duration("token-ttl", 15*time.Minute, "the embedded emulator's access-token lifetime (e.g. 20s to watch a refresh)")
 	keys := fs.String("cookie-keys", os.Getenv("HANDOFF_DEMO_COOKIE_KEYS"), "hashkey:blockkey in hex, newest first, comma separated")
 	insecure := fs.Bool("insecure-dev-cookies", false, "allow cookies over plain http (development on loopback only)")
 	mux := fs.String("mux", "chi", "router: chi or servemux")
@@ -97,33 +101,39 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	cfg.Observer = m
 	cfg.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	clientOpts := []bluenexus.Option{bluenexus.WithBreakerStateChange(m.BreakerStateChange)}
+	clientOpts := []bluenexus.Option{bluenexus.WithBreaker(bluenexus.BreakerSettings{OnStateChange: m.BreakerStateChange})}
+	var emu *bluenexustest.Server
+	var pairs map[string]bluenexus.Token
 	if *apiBase == "" {
-		emu, err := bluenexustest.New(bluenexustest.WithAddr(*emulatorAddr),
+		emu, err = bluenexustest.New(bluenexustest.WithAddr(*emulatorAddr), bluenexustest.WithTokenTTL(*tokenTTL),
 			bluenexustest.WithUser("alice"), bluenexustest.WithUser("bob"))
 		if err != nil {
 			return err
 		}
 		defer emu.Close()
 		emu.Connect("alice", "notion")
-		cfg.Tokens = map[string]bluenexus.AccessToken{"alice": emu.AddUser("alice"), "bob": emu.AddUser("bob")}
+		cfg.Users = []string{"alice", "bob"}
 		cfg.WhiteLabelURL = emu.WhiteLabelURL()
-		clientOpts = append(clientOpts, bluenexus.WithBaseURL(emu.URL()))
+		id, secret := emu.ClientCredentials()
+		clientOpts = append(clientOpts, bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret))
 		if *keys == "" {
 			*keys = devKeys
 		}
-		fmt.Fprintf(stdout, "BlueNexus emulator: API %s, white-label page %s\n", emu.URL(), emu.WhiteLabelURL())
+		fmt.Fprintf(stdout, "BlueNexus emulator: API %s, white-label page %s, access tokens live %v\n", emu.URL(), emu.WhiteLabelURL(), *tokenTTL)
 	} else {
-		if *whiteLabel == "" || *tokens == "" || *keys == "" {
-			return errors.New("-api-base needs -white-label-url, -tokens and -cookie-keys")
+		if *whiteLabel == "" || *tokens == "" || *keys == "" || *clientID == "" {
+			return errors.New("-api-base needs -white-label-url, -refresh-tokens, -client-id and -cookie-keys")
 		}
-		clientOpts = append(clientOpts, bluenexus.WithBaseURL(*apiBase))
+		clientOpts = append(clientOpts, bluenexus.WithBaseURL(*apiBase), bluenexus.WithClientCredentials(*clientID, *clientSecret))
 		cfg.WhiteLabelURL = *whiteLabel
-		if cfg.Tokens, err = parseTokens(*tokens); err != nil {
+		if pairs, err = parseTokens(*tokens); err != nil {
 			return err
 		}
+		for name := range pairs {
+			cfg.Users = append(cfg.Users, name)
+		}
 	}
-	if cfg.Keys, err = parseKeys(*keys); err != nil {
+	if cfg.Keys, err = session.ParseKeys(*keys); err != nil {
 		return err
 	}
 	if *trusted != "" {
@@ -132,6 +142,20 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		}
 	}
 	if cfg.Client, err = bluenexus.NewClient(clientOpts...); err != nil {
+		return err
+	}
+	if emu != nil {
+		cfg.Store, cfg.Tokens, err = demoapp.EmulatorTokens(ctx, emu, cfg.Client, cfg.Users...)
+	} else {
+		cfg.Store = bluenexus.NewMemoryTokenStore()
+		for name, pair := range pairs {
+			if _, err = cfg.Store.CompareAndSwap(ctx, name, "", pair); err != nil {
+				return err
+			}
+		}
+		cfg.Tokens, err = bluenexus.NewTokenSource(cfg.Client, cfg.Store)
+	}
+	if err != nil {
 		return err
 	}
 	app, err := demoapp.New(cfg)
@@ -158,28 +182,16 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	return srv.Shutdown(shutdown)
 }
 
-func parseTokens(s string) (map[string]bluenexus.AccessToken, error) {
-	out := map[string]bluenexus.AccessToken{}
+// parseTokens reads user=refresh-token pairs: each user's pair as the app
+// saved it at sign-in, with an access token to refresh at first use.
+func parseTokens(s string) (map[string]bluenexus.Token, error) {
+	out := map[string]bluenexus.Token{}
 	for pair := range strings.SplitSeq(s, ",") {
 		name, tok, ok := strings.Cut(strings.TrimSpace(pair), "=")
 		if !ok || name == "" || tok == "" {
-			return nil, errors.New("-tokens: want user=token pairs")
+			return nil, errors.New("-refresh-tokens: want user=refresh-token pairs")
 		}
-		out[name] = bluenexus.AccessToken(tok)
-	}
-	return out, nil
-}
-
-func parseKeys(s string) ([]session.KeyPair, error) {
-	var out []session.KeyPair
-	for pair := range strings.SplitSeq(s, ",") {
-		h, b, ok := strings.Cut(strings.TrimSpace(pair), ":")
-		hk, err1 := hex.DecodeString(h)
-		bk, err2 := hex.DecodeString(b)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, errors.New("-cookie-keys: want hashkey:blockkey in hex")
-		}
-		out = append(out, session.KeyPair{Hash: hk, Block: bk})
+		out[name] = bluenexus.Token{RefreshToken: bluenexus.RefreshToken(tok)}
 	}
 	return out, nil
 }

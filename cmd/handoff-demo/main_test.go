@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -87,5 +89,15 @@ func TestDemoScriptedFlow(t *testing.T) {
 				t.Errorf("/metrics lacks handoffkit_handoffs_minted_total 1:\n%s", text)
 			}
 		})
+	}
+}
+
+// TestHelp: -h prints the usage and is not a failure (main exits 0 on
+// flag.ErrHelp).
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	err := run(t.Context(), []string{"-h"}, &out, nil)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run -h = %v, want flag.ErrHelp", err)
 	}
 }

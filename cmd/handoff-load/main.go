@@ -1,6 +1,6 @@
 // Command handoff-load runs complete Manage Connections flows from many
 // simulated browsers against two instances of the example app
-// (internal/demoapp) that share a Redis replay guard (session/redisflow),
+// (cmd/internal/demoapp) that share a Redis replay guard (session/redisflow),
 // the same cookie keys and one BlueNexus emulator, as a fleet behind a load
 // balancer would:
 //
@@ -28,7 +28,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,8 +54,8 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
+	"github.com/handoffkit/handoffkit/cmd/internal/demoapp"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/internal/demoapp"
 	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/session/redisflow"
 )
@@ -96,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.maxDuration, "max-duration", 3*time.Minute, "stop and fail if the flows take longer")
 	fs.StringVar(&o.redisAddr, "redis", os.Getenv("HANDOFFKIT_REDIS_ADDR"), `Redis address (default $HANDOFFKIT_REDIS_ADDR); "mini" for an in-process miniredis`)
 	fs.StringVar(&o.guard, "guard", "redis", `replay guard: "redis" (shared) or "memory" (one per instance, to see replays get through)`)
-	fs.DurationVar(&o.timeout, "guard-timeout", redisflow.DefaultTimeout, "time budget of each Redis call of the replay guard")
+	fs.DurationVar(&o.timeout, "guard-timeout", (500 * time.Millisecond), "time budget of each Redis call of the replay guard")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -129,8 +128,9 @@ type env struct {
 	admin     *redis.Client // for checks and cleanup
 	prefix    string
 	instances [2]*instance
-	tokens    map[string]bluenexus.AccessToken
-	hooks     []atomic.Int32 // per flow id
+	users     []string
+	store     bluenexus.TokenStore // every user's token pair, shared by the instances
+	hooks     []atomic.Int32       // per flow id
 	transport *http.Transport
 	redisInfo string
 
@@ -173,10 +173,13 @@ func setUp(o options) (_ *env, err error) {
 	if e.emu, err = bluenexustest.New(); err != nil {
 		return nil, err
 	}
-	e.tokens = map[string]bluenexus.AccessToken{}
+	e.store = bluenexus.NewMemoryTokenStore()
 	for i := range o.browsers {
 		name := fmt.Sprintf("user%03d", i)
-		e.tokens[name] = e.emu.AddUser(name)
+		e.users = append(e.users, name)
+		if _, err := e.store.CompareAndSwap(context.Background(), name, "", e.emu.SignIn(name)); err != nil {
+			return nil, err
+		}
 		e.emu.Connect(name, "google")
 		e.emu.Connect(name, "notion")
 	}
@@ -198,7 +201,13 @@ func (e *env) startInstance(o options) (*instance, error) {
 		return nil, err
 	}
 	in := &instance{url: "http://" + ln.Addr().String()}
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(e.emu.URL()))
+	id, secret := e.emu.ClientCredentials()
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(e.emu.URL()), bluenexus.WithClientCredentials(id, secret))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	tokens, err := bluenexus.NewTokenSource(client, e.store)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -218,7 +227,9 @@ func (e *env) startInstance(o options) (*instance, error) {
 		Client:          client,
 		WhiteLabelURL:   e.emu.WhiteLabelURL(),
 		PublicURL:       in.url,
-		Tokens:          e.tokens,
+		Users:           e.users,
+		Store:           e.store,
+		Tokens:          tokens,
 		Keys:            loadKeys,
 		InsecureCookies: true, // plain http on loopback
 		Logger:          zerolog.Nop(),
@@ -244,9 +255,9 @@ func (e *env) hook(in *instance, client *bluenexus.Client) func(context.Context,
 		if id, ok := flowID(ev.Next); ok && id < len(e.hooks) {
 			e.hooks[id].Add(1)
 		}
-		tok, ok := ev.AccessToken()
-		if !ok {
-			return errors.New("handoff-load: no token in the return")
+		tok, err := ev.AccessToken(ctx)
+		if err != nil {
+			return err
 		}
 		for _, err := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
 			if err != nil {
@@ -535,7 +546,7 @@ func (b *browser) flow(ctx context.Context, id int, replay bool) {
 func flashSuccess(resp *http.Response) bool {
 	for _, c := range resp.Cookies() {
 		if strings.HasSuffix(c.Name, "handoffkit-outcome") {
-			return c.Value == string(handlers.OutcomeSuccess)
+			return c.Value == "success"
 		}
 	}
 	return false
@@ -544,7 +555,7 @@ func flashSuccess(resp *http.Response) bool {
 func (b *browser) flowCookie(in *instance) *http.Cookie {
 	u, _ := url.Parse(in.url)
 	for _, c := range b.client.Jar.Cookies(u) {
-		if c.Name == session.DefaultInsecureCookieName {
+		if c.Name == "handoffkit-flow" {
 			return c
 		}
 	}

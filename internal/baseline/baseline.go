@@ -37,9 +37,13 @@ type Config struct {
 	// Insecure drops the cookie's Secure attribute and __Host- prefix,
 	// for plain http on loopback.
 	Insecure bool
+	// Transport carries the handoff init call. Default: a clone of
+	// http.DefaultTransport keeping 32 idle connections per host. The
+	// benchmarks give an in-memory one to time the handlers alone.
+	Transport http.RoundTripper
 }
 
-// Handlers are the two hand-written routes.
+// Handlers are the two routes written with gorilla/sessions.
 type Handlers struct {
 	store      *sessions.CookieStore
 	cookieName string
@@ -67,19 +71,11 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	store := sessions.NewCookieStore(cfg.HashKey, cfg.BlockKey)
 	store.MaxAge(600)
-	name := CookieName
-	if cfg.Insecure {
-		name = "baseline-flow"
-	}
-	// The default transport keeps only 2 idle connections per host; a
-	// server calling one API host from many goroutines needs more.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 32
 	return &Handlers{
 		store:      store,
-		cookieName: name,
+		cookieName: cookieName(cfg),
 		secure:     !cfg.Insecure,
-		client:     &http.Client{Transport: tr, Timeout: 5 * time.Second},
+		client:     newClient(cfg),
 		initURL:    cfg.APIBase + "/api/v1/auth/handoff/init",
 		whiteLabel: wl,
 		returnURL:  ret,
@@ -199,6 +195,27 @@ func (h *Handlers) Return(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// cookieName is the flow cookie's name for cfg.
+func cookieName(cfg Config) string {
+	if cfg.Insecure {
+		return "baseline-flow"
+	}
+	return CookieName
+}
+
+// newClient is the HTTP client that calls BlueNexus, with a 5 s timeout.
+func newClient(cfg Config) *http.Client {
+	tr := cfg.Transport
+	if tr == nil {
+		// The default transport keeps only 2 idle connections per host; a
+		// server calling one API host from many goroutines needs more.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 32
+		tr = t
+	}
+	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
 }
 
 // noStore sets the headers that keep codes and states out of caches and

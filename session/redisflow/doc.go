@@ -1,25 +1,27 @@
 // Package redisflow keeps handoff flows consistent across the instances of
 // an app behind a load balancer, on a Redis they share: a
 // [session.ReplayGuard] that makes each state single-use fleet-wide
-// ([ReplayGuard]), and a gorilla sessions store that keeps the flows
-// server-side ([Store]).
+// ([ReplayGuard]), a gorilla sessions store that keeps the flows
+// server-side ([Store]), and a [bluenexus.TokenStore] with a lock, so that
+// a user's refresh token is spent once across the fleet ([NewTokenStore]).
 //
 // With the cookie store and the same keys on every instance, a flow begun
 // on one instance already finishes on any other: the flow travels in its
 // signed, encrypted cookie. What the cookie cannot do is forget: an old
 // copy of it still lists a finished flow. The session package's default
-// [session.MemoryGuard] catches that replay only on the instance that saw
-// the first return (and only until it restarts). [ReplayGuard] records used
+// in-memory guard catches that replay only on the instance that saw the
+// first return (and only until it restarts). [ReplayGuard] records used
 // states in Redis, so every instance refuses them:
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
 //	guard, err := redisflow.NewReplayGuard(rdb)
 //	...
 //	flows, err := session.New(store, session.WithReplayGuard(guard))
+//	kit, err := handlers.New(cfg, handlers.WithFlows(flows))
 //
 // # What Redis holds
 //
-// The guard writes one key per finished flow: [DefaultGuardPrefix] followed
+// The guard writes one key per finished flow: the prefix "handoffkit:used:" followed
 // by the id the Manager passes, which is the hex SHA-256 of the state, never
 // the state itself (the guard refuses any id that is not 64 hexadecimal
 // digits, so a state cannot get there by mistake). The key expires when the
@@ -35,7 +37,7 @@
 // Both need Redis 2.6.12 or later (or a compatible server) and touch one
 // key per command, so Redis Cluster works with [redis.UniversalClient].
 // A Redis that restarts empty forgets the states used within the last TTL,
-// as a [session.MemoryGuard] does on restart (an old cookie copy could then
+// as the in-memory guard does on restart (an old cookie copy could then
 // finish its flow once more), and the Store's pending flows (users start
 // again): give it persistence (AOF) or a replica when that matters.
 //
@@ -43,7 +45,7 @@
 //
 // When Redis is down, slow (each call is bounded by [WithTimeout], 500 ms by
 // default), read-only or out of memory, the guard returns an error wrapping
-// [ErrUnavailable] and the Manager fails the return: no hook runs, the user
+// [session.ErrUnavailable] and the Manager fails the return: no hook runs, the user
 // gets an error page (5xx) and starts again. The flow that failed this way
 // is lost, since the Manager removed it from the cookie before asking the
 // guard. The guard never fails open: a replay guard that says yes whenever
@@ -53,7 +55,7 @@
 // once". An outage of the shared store is visible (errors, the
 // handoff.failed log event) and short; a silent replay is neither. An app
 // that prefers availability can wrap the guard in its own
-// [session.ReplayGuard] that ignores [ErrUnavailable], and own that choice.
+// [session.ReplayGuard] that ignores [session.ErrUnavailable], and own that choice.
 //
 // The [Store] fails closed too: a failed read is an error (the Manager
 // treats an unreadable session as "no flow", so the return is refused with
@@ -86,4 +88,7 @@
 // key skips the wait: deploy [new] at once; flows in progress then fail and
 // start again. The replay guard needs no rotation: its keys are hashes of
 // states, and hold no secret.
+//
+// This package is a module of its own, so that an app without Redis does
+// not require go-redis: go get github.com/handoffkit/handoffkit/session/redisflow.
 package redisflow

@@ -6,10 +6,10 @@ import (
 	"github.com/handoffkit/handoffkit/session"
 )
 
-// ErrUnavailable means Redis could not be reached or did not answer in time
+// [session.ErrUnavailable] means Redis could not be reached or did not answer in time
 // (or refused the command): the guard could not record a state, or the
 // store could not read or write a flow record. Both fail closed on it; see
 // the package documentation. The wrapped error says what Redis or the
 // client reported, and never holds a state, a session id or a key. It wraps
 // [session.ErrUnavailable], which the handlers answer with 503.
-var ErrUnavailable = fmt.Errorf("redisflow: redis unavailable: %w", session.ErrUnavailable)
+var errUnavailable = fmt.Errorf("redisflow: redis unavailable: %w", session.ErrUnavailable)

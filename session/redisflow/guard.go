@@ -22,7 +22,7 @@ import (
 // state, never the state) and ttl is what is left of the flow's life. An
 // id already set is a replay: [session.ErrReplayed]. Anything else that
 // keeps the SET from answering (Redis down, slow, read-only, out of memory)
-// is [ErrUnavailable], and the Manager fails the return closed.
+// is [session.ErrUnavailable], and the Manager fails the return closed.
 type ReplayGuard struct {
 	rdb     redis.UniversalClient
 	prefix  string
@@ -32,8 +32,8 @@ type ReplayGuard struct {
 }
 
 // NewReplayGuard returns a guard recording used states in rdb, under
-// [DefaultGuardPrefix] unless [WithKeyPrefix] says otherwise, with each
-// call bounded by [WithTimeout] (default [DefaultTimeout]). It does no I/O:
+// defaultGuardPrefix unless [WithKeyPrefix] says otherwise, with each
+// call bounded by [WithTimeout] (default defaultTimeout). It does no I/O:
 // an unreachable Redis shows on the first return, not at start-up.
 //
 // Pass it to session.WithReplayGuard on every instance, with the same
@@ -43,7 +43,7 @@ func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (*ReplayGuard, er
 	if rdb == nil {
 		return nil, fmt.Errorf("redisflow: NewReplayGuard: %w", errNilClient)
 	}
-	c, err := newConfig("NewReplayGuard", DefaultGuardPrefix, opts)
+	c, err := newConfig("NewReplayGuard", defaultGuardPrefix, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (*ReplayGuard, er
 // and returns nil the first time; after that, until the key expires in
 // Redis, an error wrapping [session.ErrReplayed]. It returns an error
 // wrapping [session.ErrExpired] when expiresAt is not after the guard's
-// clock (nothing is written), and one wrapping [ErrUnavailable] when Redis
+// clock (nothing is written), and one wrapping [session.ErrUnavailable] when Redis
 // does not answer within the timeout or refuses the command.
 //
 // id must be what the Manager passes: 64 lowercase hexadecimal digits (a
@@ -115,7 +115,7 @@ func isSHA256Hex(id string) bool {
 	return true
 }
 
-// unavailable wraps a Redis or context error in ErrUnavailable.
+// unavailable wraps a Redis or context error in [session.ErrUnavailable].
 func unavailable(what string, err error) error {
-	return fmt.Errorf("%w (%s): %w", ErrUnavailable, what, err)
+	return fmt.Errorf("%w (%s): %w", errUnavailable, what, err)
 }

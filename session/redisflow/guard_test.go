@@ -28,7 +28,7 @@ func TestNewReplayGuardValidates(t *testing.T) {
 		{"empty prefix", []Option{WithKeyPrefix("")}},
 		{"zero timeout", []Option{WithTimeout(0)}},
 		{"negative timeout", []Option{WithTimeout(-time.Second)}},
-		{"timeout over the maximum", []Option{WithTimeout(MaxTimeout + time.Millisecond)}},
+		{"timeout over the maximum", []Option{WithTimeout(maxTimeout + time.Millisecond)}},
 		{"nil clock", []Option{WithClock(nil)}},
 	}
 	for _, tc := range tests {
@@ -46,7 +46,7 @@ func TestNewReplayGuardValidates(t *testing.T) {
 		t.Fatalf("nil client: %v", err)
 	}
 	g, err := NewReplayGuard(rdb)
-	if err != nil || g.prefix != DefaultGuardPrefix || g.timeout != DefaultTimeout {
+	if err != nil || g.prefix != defaultGuardPrefix || g.timeout != defaultTimeout {
 		t.Fatalf("defaults: prefix %q, timeout %v", g.prefix, g.timeout)
 	}
 }
@@ -216,7 +216,7 @@ func TestGuardRetriedWriteIsNotAReplay(t *testing.T) {
 	m, rdb := mini(t)
 	g := mustGuard(t, rdb)
 	id := hashID("retried")
-	m.Set(DefaultGuardPrefix+id, "nonce-of-this-call")
+	m.Set(defaultGuardPrefix+id, "nonce-of-this-call")
 	g.nonce = func() string { return "nonce-of-this-call" }
 	if err := g.Consume(context.Background(), id, time.Now().Add(time.Minute)); err != nil {
 		t.Fatalf("own retried write: %v, want nil", err)
@@ -228,7 +228,7 @@ func TestGuardRetriedWriteIsNotAReplay(t *testing.T) {
 }
 
 // TestGuardFailsClosedWhenRedisDown_B4 kills the test's own redis-server
-// between two flows: the return fails with ErrUnavailable within the
+// between two flows: the return fails with errUnavailable within the
 // timeout, never as a success or a replay; once Redis is back, flows work.
 func TestGuardFailsClosedWhenRedisDown_B4(t *testing.T) {
 	srv := startRedis(t)
@@ -247,8 +247,8 @@ func TestGuardFailsClosedWhenRedisDown_B4(t *testing.T) {
 	start := time.Now()
 	_, err := b.finish(m, f.State)
 	elapsed := time.Since(start)
-	if !errors.Is(err, ErrUnavailable) || errors.Is(err, session.ErrReplayed) {
-		t.Fatalf("return while Redis is down: %v, want ErrUnavailable", err)
+	if !errors.Is(err, errUnavailable) || errors.Is(err, session.ErrReplayed) {
+		t.Fatalf("return while Redis is down: %v, want errUnavailable", err)
 	}
 	if !strings.Contains(err.Error(), "redis unavailable") {
 		t.Errorf("error %q does not say Redis is unavailable", err)
@@ -288,7 +288,7 @@ func TestGuardTimeoutBoundsStalledRedis(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > timeout+500*time.Millisecond {
 		t.Errorf("Consume took %v with a %v timeout", elapsed, timeout)
 	}
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("stalled Redis: %v, want ErrUnavailable wrapping the deadline", err)
+	if !errors.Is(err, errUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stalled Redis: %v, want errUnavailable wrapping the deadline", err)
 	}
 }

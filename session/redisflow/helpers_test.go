@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
 )
@@ -190,10 +191,10 @@ func (b *browser) request() *http.Request {
 	return b.Request(http.MethodGet, "https://app.example/connections/return")
 }
 
-func (b *browser) begin(t testing.TB, m *session.Manager, p session.Params) session.Flow {
+func (b *browser) begin(t testing.TB, m *session.Manager, p flow.Params) flow.Flow {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	f, err := m.Begin(rec, b.request(), p)
+	f, err := fm(m).Begin(rec, b.request(), p)
 	b.Keep(rec)
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
@@ -201,14 +202,14 @@ func (b *browser) begin(t testing.TB, m *session.Manager, p session.Params) sess
 	return f
 }
 
-func (b *browser) finish(m *session.Manager, state session.State) (session.Flow, error) {
+func (b *browser) finish(m *session.Manager, state flow.State) (flow.Flow, error) {
 	rec := httptest.NewRecorder()
-	f, err := m.Finish(rec, b.request(), state.Reveal())
+	f, err := fm(m).Finish(rec, b.request(), state.Reveal())
 	b.Keep(rec)
 	return f, err
 }
 
-var testParams = session.Params{Intent: "connections", Next: "/settings"}
+var testParams = flow.Params{Intent: "connections", Next: "/settings"}
 
 // slowMachine is the Redis timeout of tests that expect success: far above
 // the default, so that a loaded test machine cannot fail them.
@@ -257,3 +258,18 @@ func mustCookieStore(t testing.TB, keys ...session.KeyPair) sessions.Store {
 	}
 	return s
 }
+
+// fm is the flow machinery behind a session.Manager, as the handlers drive it.
+func fm(m *session.Manager) *flow.Manager {
+	f, ok := flow.Of(m)
+	if !ok {
+		panic("no flow manager")
+	}
+	return f
+}
+
+// acceptAll is a replay guard that accepts every state: for tests of the
+// store alone.
+type acceptAll struct{}
+
+func (acceptAll) Consume(context.Context, string, time.Time) error { return nil }

@@ -32,7 +32,7 @@ const idBytes = 32
 // record, from which finished flows are gone, and nothing but the id ever
 // leaves the server.
 //
-// In Redis, a session is one string key: the prefix ([DefaultStorePrefix])
+// In Redis, a session is one string key: the prefix (defaultStorePrefix)
 // followed by the hex SHA-256 of the session id, so the keys alone do not
 // give the ids away. The value is sealed with the same keys as the cookie
 // (HMAC-SHA256 and AES, through gorilla/securecookie, bound to its Redis
@@ -42,7 +42,7 @@ const idBytes = 32
 // deletes the key and the cookie.
 //
 // When Redis fails, Get returns a fresh session and an error wrapping
-// [ErrUnavailable], and Save returns such an error without writing a cookie:
+// [session.ErrUnavailable], and Save returns such an error without writing a cookie:
 // nothing is ever saved or accepted on a guess.
 //
 // A Store is safe for concurrent use. Its Options, like those of gorilla's
@@ -50,7 +50,7 @@ const idBytes = 32
 type Store struct {
 	// Options are the cookie attributes and lifetime of new sessions.
 	// NewStore sets Path=/, Secure, HttpOnly, SameSite=Lax and a MaxAge of
-	// session.DefaultTTL; the session.Manager sets every attribute again on
+	// (10 * time.Minute); the session.Manager sets every attribute again on
 	// each cookie it writes.
 	Options *sessions.Options
 
@@ -71,7 +71,7 @@ func NewStore(rdb redis.UniversalClient, keys []session.KeyPair, opts ...Option)
 	if rdb == nil {
 		return nil, fmt.Errorf("redisflow: NewStore: %w", errNilClient)
 	}
-	c, err := newConfig("NewStore", DefaultStorePrefix, opts)
+	c, err := newConfig("NewStore", defaultStorePrefix, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func NewStore(rdb redis.UniversalClient, keys []session.KeyPair, opts ...Option)
 	for _, cd := range s.codecs {
 		cd.(*securecookie.SecureCookie).SetSerializer(serializer{}).MaxLength(maxRecord)
 	}
-	s.MaxAge(int(math.Ceil(session.DefaultTTL.Seconds())))
+	s.MaxAge(int(math.Ceil((10 * time.Minute).Seconds())))
 	return s, nil
 }
 
@@ -119,7 +119,7 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // cookie or its record has expired or been deleted; a new session and a
 // decoding error when the cookie or the record does not verify (tampered,
 // sealed with a removed key, too old); and a new session and an error
-// wrapping [ErrUnavailable] when Redis fails. A session read from Redis
+// wrapping [session.ErrUnavailable] when Redis fails. A session read from Redis
 // keeps its id; a new one gets a fresh id when first saved.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
@@ -159,7 +159,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // Options.MaxAge < 0 it deletes the record and the cookie instead. A
 // session without an id gets a fresh random one. MaxAge 0 makes a browser
 // session cookie whose record lives for the store's own MaxAge. Nothing is
-// written to w when Redis fails: the error wraps [ErrUnavailable].
+// written to w when Redis fails: the error wraps [session.ErrUnavailable].
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	name := sess.Name()
 	if sess.Options == nil {

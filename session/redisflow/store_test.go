@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/session"
 )
@@ -76,7 +77,7 @@ func TestStoreCookieAttributes_C1(t *testing.T) {
 	b := newBrowser()
 	f := b.begin(t, m, testParams)
 	h := setCookie(t, b)
-	if !strings.HasPrefix(h, session.DefaultCookieName+"=") {
+	if !strings.HasPrefix(h, flow.DefaultCookieName+"=") {
 		t.Errorf("Set-Cookie %q: want the flow cookie", h)
 	}
 	testkit.CheckCookieAttrs(t, h, []string{"Path=/", "Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"},
@@ -140,7 +141,7 @@ func TestStoreRecordExpires_C2(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := b.finish(m, f.State); !errors.Is(err, session.ErrNoFlow) && !errors.Is(err, session.ErrExpired) {
+	if _, err := b.finish(m, f.State); !errors.Is(err, flow.ErrNoFlow) && !errors.Is(err, session.ErrExpired) {
 		t.Fatalf("return after the record expired: %v, want ErrNoFlow", err)
 	}
 }
@@ -151,22 +152,22 @@ func TestStoreRecordExpires_C2(t *testing.T) {
 func TestStoreKeyRotation_C3(t *testing.T) {
 	rdb, prefix := realRedis(t)
 	store := func(keys ...session.KeyPair) *Store { return mustStore(t, rdb, keys, WithKeyPrefix(prefix)) }
-	before := newManager(t, store(testKeys), session.WithReplayGuard(nil))
+	before := newManager(t, store(testKeys), session.WithReplayGuard(acceptAll{}))
 	b := newBrowser()
-	f1 := b.begin(t, before, session.Params{Next: "/1"})
-	f2 := b.begin(t, before, session.Params{Next: "/2"})
+	f1 := b.begin(t, before, flow.Params{Next: "/1"})
+	f2 := b.begin(t, before, flow.Params{Next: "/2"})
 	other := newBrowser()
-	f3 := other.begin(t, before, session.Params{Next: "/3"})
+	f3 := other.begin(t, before, flow.Params{Next: "/3"})
 
-	during := newManager(t, store(otherKeys, testKeys), session.WithReplayGuard(nil))
+	during := newManager(t, store(otherKeys, testKeys), session.WithReplayGuard(acceptAll{}))
 	if _, err := b.finish(during, f1.State); err != nil {
 		t.Fatalf("sealed with old, read with [new, old]: %v", err)
 	}
-	after := newManager(t, store(otherKeys), session.WithReplayGuard(nil))
+	after := newManager(t, store(otherKeys), session.WithReplayGuard(acceptAll{}))
 	if _, err := b.finish(after, f2.State); err != nil {
 		t.Fatalf("resealed with new, read with [new]: %v", err)
 	}
-	if _, err := other.finish(after, f3.State); !errors.Is(err, session.ErrNoFlow) {
+	if _, err := other.finish(after, f3.State); !errors.Is(err, flow.ErrNoFlow) {
 		t.Fatalf("sealed only with a removed pair: %v, want ErrNoFlow", err)
 	}
 }
@@ -179,17 +180,17 @@ func TestStoreCookieCarriesOnlyAnID_C4(t *testing.T) {
 	s := mustStore(t, rdb, []session.KeyPair{testKeys}, WithKeyPrefix(prefix))
 	m := newManager(t, s)
 	b := newBrowser()
-	long := session.Params{Intent: "connections", Next: "/" + strings.Repeat("n", 250)}
-	var flows []session.Flow
-	for range session.DefaultMaxFlows {
+	long := flow.Params{Intent: "connections", Next: "/" + strings.Repeat("n", 250)}
+	var flows []flow.Flow
+	for range flow.DefaultMaxFlows {
 		flows = append(flows, b.begin(t, m, long))
 	}
-	value := b.Cookies[session.DefaultCookieName]
+	value := b.Cookies[flow.DefaultCookieName]
 	if len(value) > 200 {
 		t.Fatalf("cookie value is %d bytes, want a short id", len(value))
 	}
 	var id string
-	if err := securecookie.DecodeMulti(session.DefaultCookieName, value, &id, s.codecs...); err != nil || !validID(id) {
+	if err := securecookie.DecodeMulti(flow.DefaultCookieName, value, &id, s.codecs...); err != nil || !validID(id) {
 		t.Fatalf("cookie does not carry a session id: %q, %v", id, err)
 	}
 	k := keys(t, rdb, prefix)
@@ -224,16 +225,16 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 		record bool // the test leaves the flow's record in Redis
 	}{
 		{"tampered cookie", func(b *browser, _ string) {
-			v := []byte(b.Cookies[session.DefaultCookieName])
+			v := []byte(b.Cookies[flow.DefaultCookieName])
 			v[10] ^= 1
-			b.Cookies[session.DefaultCookieName] = string(v)
+			b.Cookies[flow.DefaultCookieName] = string(v)
 		}, true},
 		{"cookie of other keys", func(b *browser, key string) {
 			other := mustStore(t, rdb, []session.KeyPair{otherKeys}, WithKeyPrefix(prefix))
 			var id string
-			securecookie.DecodeMulti(session.DefaultCookieName, b.Cookies[session.DefaultCookieName], &id, s.codecs...)
-			v, _ := securecookie.EncodeMulti(session.DefaultCookieName, id, other.codecs...)
-			b.Cookies[session.DefaultCookieName] = v
+			securecookie.DecodeMulti(flow.DefaultCookieName, b.Cookies[flow.DefaultCookieName], &id, s.codecs...)
+			v, _ := securecookie.EncodeMulti(flow.DefaultCookieName, id, other.codecs...)
+			b.Cookies[flow.DefaultCookieName] = v
 		}, true},
 		{"record replaced in Redis", func(_ *browser, key string) {
 			rdb.Set(ctx, key, "c\x01f\x01s\x051\nf x", time.Minute)
@@ -242,7 +243,7 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 			victim := newBrowser()
 			victim.begin(t, m, testParams)
 			var id string
-			securecookie.DecodeMulti(session.DefaultCookieName, victim.Cookies[session.DefaultCookieName], &id, s.codecs...)
+			securecookie.DecodeMulti(flow.DefaultCookieName, victim.Cookies[flow.DefaultCookieName], &id, s.codecs...)
 			rdb.Set(ctx, key, rdb.Get(ctx, s.key(id)).Val(), time.Minute)
 		}, true},
 		{"record gone", func(_ *browser, key string) { rdb.Del(ctx, key) }, false},
@@ -252,16 +253,16 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 			b := newBrowser()
 			f := b.begin(t, m, testParams)
 			var id string
-			if err := securecookie.DecodeMulti(session.DefaultCookieName, b.Cookies[session.DefaultCookieName], &id, s.codecs...); err != nil {
+			if err := securecookie.DecodeMulti(flow.DefaultCookieName, b.Cookies[flow.DefaultCookieName], &id, s.codecs...); err != nil {
 				t.Fatal(err)
 			}
 			tc.spoil(b, s.key(id))
-			if _, err := b.finish(m, f.State); !errors.Is(err, session.ErrNoFlow) {
+			if _, err := b.finish(m, f.State); !errors.Is(err, flow.ErrNoFlow) {
 				t.Fatalf("Finish = %v, want ErrNoFlow", err)
 			}
 			b.begin(t, m, testParams)
 			var fresh string
-			securecookie.DecodeMulti(session.DefaultCookieName, b.Cookies[session.DefaultCookieName], &fresh, s.codecs...)
+			securecookie.DecodeMulti(flow.DefaultCookieName, b.Cookies[flow.DefaultCookieName], &fresh, s.codecs...)
 			if !validID(fresh) || fresh == id {
 				t.Fatalf("Begin after an unreadable session kept id %v (fresh %q)", fresh == id, fresh)
 			}
@@ -274,7 +275,7 @@ func TestStoreUnreadableCookieIsNoFlow_C5(t *testing.T) {
 // again even with no replay guard at all.
 func TestStoreOldCookieCopyFindsFlowsGone_B4(t *testing.T) {
 	rdb, prefix := realRedis(t)
-	m := newManager(t, mustStore(t, rdb, []session.KeyPair{testKeys}, WithKeyPrefix(prefix)), session.WithReplayGuard(nil))
+	m := newManager(t, mustStore(t, rdb, []session.KeyPair{testKeys}, WithKeyPrefix(prefix)), session.WithReplayGuard(acceptAll{}))
 	b := newBrowser()
 	f1 := b.begin(t, m, testParams)
 	f2 := b.begin(t, m, testParams)
@@ -282,19 +283,19 @@ func TestStoreOldCookieCopyFindsFlowsGone_B4(t *testing.T) {
 	if _, err := b.finish(m, f1.State); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := saved.copy().finish(m, f1.State); !errors.Is(err, session.ErrUnknownState) {
+	if _, err := saved.copy().finish(m, f1.State); !errors.Is(err, flow.ErrUnknownState) {
 		t.Fatalf("old copy, other flow pending: %v, want ErrUnknownState", err)
 	}
 	if _, err := b.finish(m, f2.State); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := saved.finish(m, f2.State); !errors.Is(err, session.ErrNoFlow) {
+	if _, err := saved.finish(m, f2.State); !errors.Is(err, flow.ErrNoFlow) {
 		t.Fatalf("old copy, no flow pending: %v, want ErrNoFlow", err)
 	}
 }
 
 // TestStoreFailsClosedWhenRedisDown: with the test's own redis-server
-// killed, reads and writes fail with ErrUnavailable, no cookie is written,
+// killed, reads and writes fail with errUnavailable, no cookie is written,
 // and the Manager refuses the return; after a restart flows work again.
 func TestStoreFailsClosedWhenRedisDown(t *testing.T) {
 	srv := startRedis(t)
@@ -305,8 +306,8 @@ func TestStoreFailsClosedWhenRedisDown(t *testing.T) {
 	srv.stop()
 
 	r := b.request()
-	if _, err := s.Get(r, session.DefaultCookieName); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Get while Redis is down: %v, want ErrUnavailable", err)
+	if _, err := s.Get(r, flow.DefaultCookieName); !errors.Is(err, errUnavailable) {
+		t.Fatalf("Get while Redis is down: %v, want errUnavailable", err)
 	}
 	if _, err := b.finish(m, f.State); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("Finish while Redis is down: %v, want session.ErrUnavailable (refused, nothing consumed)", err)
@@ -315,20 +316,20 @@ func TestStoreFailsClosedWhenRedisDown(t *testing.T) {
 		t.Fatalf("Finish wrote %q while Redis is down", h)
 	}
 	rec := httptest.NewRecorder()
-	if _, err := m.Begin(rec, b.request(), testParams); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Begin while Redis is down: %v, want ErrUnavailable", err)
+	if _, err := fm(m).Begin(rec, b.request(), testParams); !errors.Is(err, errUnavailable) {
+		t.Fatalf("Begin while Redis is down: %v, want errUnavailable", err)
 	}
 	if h := rec.Result().Header.Values("Set-Cookie"); len(h) != 0 {
 		t.Fatalf("Begin wrote %q while Redis is down", h)
 	}
 	sess := sessions.NewSession(s, "x")
 	sess.ID, sess.Options = newID(), &sessions.Options{MaxAge: -1}
-	if err := s.Save(b.request(), httptest.NewRecorder(), sess); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("delete while Redis is down: %v, want ErrUnavailable", err)
+	if err := s.Save(b.request(), httptest.NewRecorder(), sess); !errors.Is(err, errUnavailable) {
+		t.Fatalf("delete while Redis is down: %v, want errUnavailable", err)
 	}
 
 	srv.start() // empty: a Redis without persistence forgets pending flows
-	if _, err := b.finish(m, f.State); !errors.Is(err, session.ErrNoFlow) {
+	if _, err := b.finish(m, f.State); !errors.Is(err, flow.ErrNoFlow) {
 		t.Fatalf("Finish after a restart that lost the record: %v, want ErrNoFlow", err)
 	}
 	f = b.begin(t, m, testParams)
@@ -359,7 +360,7 @@ func TestStoreGorillaContract(t *testing.T) {
 	if len(c) != 1 || c[0].MaxAge != 0 || !c[0].Expires.IsZero() {
 		t.Fatalf("cookie %+v: want a browser-session cookie", c)
 	}
-	if ttl := mr.TTL(DefaultStorePrefix + hashID(sess.ID)); ttl != 600*time.Second {
+	if ttl := mr.TTL(defaultStorePrefix + hashID(sess.ID)); ttl != 600*time.Second {
 		t.Fatalf("record TTL %v, want the store's MaxAge", ttl)
 	}
 	again, _ := s.Get(r, "app")
@@ -378,7 +379,7 @@ func TestStoreGorillaContract(t *testing.T) {
 	if err := s.Save(r2, w, got); err != nil {
 		t.Fatal(err)
 	}
-	if mr.Exists(DefaultStorePrefix+hashID(sess.ID)) || w.Result().Cookies()[0].MaxAge >= 0 {
+	if mr.Exists(defaultStorePrefix+hashID(sess.ID)) || w.Result().Cookies()[0].MaxAge >= 0 {
 		t.Fatal("MaxAge < 0 did not delete the record and the cookie")
 	}
 

@@ -1,0 +1,364 @@
+package redisflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/internal/tokentest"
+	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
+	"github.com/handoffkit/handoffkit/session"
+)
+
+// mustTokenStore returns a token store on rdb under a prefix of the test
+// alone (deleted at cleanup), with the slowMachine timeout unless opts set
+// another.
+func mustTokenStore(t testing.TB, rdb redis.UniversalClient, opts ...Option) *tokenStore {
+	t.Helper()
+	prefix := uniquePrefix(t)
+	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
+	s, err := NewTokenStore(rdb, append([]Option{WithKeyPrefix(prefix), WithTimeout(slowMachine)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.(*tokenStore)
+}
+
+func TestNewTokenStoreValidates(t *testing.T) {
+	_, rdb := mini(t)
+	for _, tc := range []struct {
+		name string
+		rdb  redis.UniversalClient
+		opts []Option
+	}{
+		{"nil client", nil, nil},
+		{"empty prefix", rdb, []Option{WithKeyPrefix("")}},
+		{"zero timeout", rdb, []Option{WithTimeout(0)}},
+		{"nil clock", rdb, []Option{WithClock(nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewTokenStore(tc.rdb, tc.opts...)
+			if err == nil || s != nil || !strings.HasPrefix(err.Error(), "redisflow: NewTokenStore: ") {
+				t.Fatalf("NewTokenStore = %v, %v", s, err)
+			}
+		})
+	}
+	s, err := NewTokenStore(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(bluenexus.TokenLocker); !ok {
+		t.Fatal("the store is not a TokenLocker")
+	}
+	if ts := s.(*tokenStore); ts.prefix != defaultTokenPrefix || ts.timeout != defaultTimeout || ts.lockTTL != defaultLockTTL {
+		t.Fatalf("defaults %q %v %v", ts.prefix, ts.timeout, ts.lockTTL)
+	}
+}
+
+// TestTokenStoreContract: the Redis store keeps the TokenStore and
+// TokenLocker contracts, on a real Redis.
+func TestTokenStoreContract(t *testing.T) {
+	rdb, _ := realRedis(t)
+	storetest.Contract(t, func(t *testing.T) bluenexus.TokenStore { return mustTokenStore(t, rdb) })
+}
+
+// TestTokenStoreLayout: one key per user, the prefix and a hex SHA-256 (no
+// hash tag, no user id), holding the pair as JSON with the refresh
+// token's remaining life as its TTL; none without a refresh expiry.
+func TestTokenStoreLayout(t *testing.T) {
+	rdb, _ := realRedis(t)
+	clk := newFakeClock()
+	s := mustTokenStore(t, rdb, WithClock(clk.Now))
+	ctx := context.Background()
+	tok := bluenexus.Token{AccessToken: "at-layout", RefreshToken: "rt-layout", Expiry: clk.Now().Add(15 * time.Minute),
+		RefreshExpiry: clk.Now().Add(time.Hour), Scope: "connections"}
+	if ok, err := s.CompareAndSwap(ctx, "{alice}@example.com", "", tok); err != nil || !ok {
+		t.Fatalf("seed: %v %v", ok, err)
+	}
+	ks := keys(t, rdb, s.prefix)
+	if len(ks) != 1 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(strings.TrimPrefix(ks[0], s.prefix)) {
+		t.Fatalf("keys %q", ks)
+	}
+	raw, err := rdb.Get(ctx, ks[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil || rec["access_token"] != "at-layout" ||
+		rec["refresh_token"] != "rt-layout" || rec["v"] != 1.0 || rec["scope"] != "connections" {
+		t.Fatalf("record %s: %v", raw, err)
+	}
+	if ttl := rdb.PTTL(ctx, ks[0]).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("TTL %v, want the refresh token's hour", ttl)
+	}
+	next := tok
+	next.RefreshToken, next.RefreshExpiry = "rt-2", time.Time{}
+	if ok, err := s.CompareAndSwap(ctx, "{alice}@example.com", tok.RefreshToken, next); err != nil || !ok {
+		t.Fatalf("swap: %v %v", ok, err)
+	}
+	if ttl := rdb.PTTL(ctx, ks[0]).Val(); ttl != -1 {
+		t.Errorf("TTL %v without a refresh expiry, want none", ttl)
+	}
+	unlock, err := s.Lock(ctx, "{alice}@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, rdb, s.prefix); len(got) != 2 || got[0] != ks[0]+":lock" && got[1] != ks[0]+":lock" {
+		t.Errorf("keys with the lock %q", got)
+	}
+	if ttl := rdb.PTTL(ctx, ks[0]+":lock").Val(); ttl <= 19*time.Second || ttl > defaultLockTTL {
+		t.Errorf("lock TTL %v", ttl)
+	}
+	unlock()
+	if got := keys(t, rdb, s.prefix); len(got) != 1 {
+		t.Errorf("keys after unlock %q", got)
+	}
+}
+
+// TestTokenStoreCorruptRecord: a value that does not decode is an error
+// that does not quote it, and is never swapped over.
+func TestTokenStoreCorruptRecord(t *testing.T) {
+	rdb, _ := realRedis(t)
+	s := mustTokenStore(t, rdb)
+	ctx := context.Background()
+	rdb.Set(ctx, s.key("u"), `{"v":1,"access_token":"CANARY-secret"`, 0)
+	if _, _, err := s.Load(ctx, "u"); err == nil || strings.Contains(err.Error(), "CANARY") {
+		t.Fatalf("Load = %v", err)
+	}
+	for _, old := range []bluenexus.RefreshToken{"", "CANARY-secret"} {
+		if ok, err := s.CompareAndSwap(ctx, "u", old, bluenexus.Token{AccessToken: "a", RefreshToken: "r"}); err != nil || ok {
+			t.Fatalf("CompareAndSwap(%q) over a corrupt record = %v, %v", old.Reveal(), ok, err)
+		}
+	}
+}
+
+// instance is one app instance: its own Redis client, token store,
+// BlueNexus client and TokenSource. Each Lock call sends on asked, when
+// given.
+func instance(t *testing.T, addr, prefix string, ep *tokentest.Endpoint, asked ...chan struct{}) (*tokenStore, *bluenexus.TokenSource) {
+	t.Helper()
+	bs, err := NewTokenStore(newClient(t, addr), WithKeyPrefix(prefix), WithTimeout(slowMachine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bs.(*tokenStore)
+	c, err := bluenexus.NewClient(bluenexus.WithBaseURL(ep.URL), bluenexus.WithClientCredentials("my-app", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) > 0 {
+		bs = askingStore{s, asked[0]}
+	}
+	ts, err := bluenexus.NewTokenSource(c, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ts
+}
+
+// askingStore reports each Lock call on asked.
+type askingStore struct {
+	*tokenStore
+	asked chan struct{}
+}
+
+func (s askingStore) Lock(ctx context.Context, user string) (func(), error) {
+	s.asked <- struct{}{}
+	return s.tokenStore.Lock(ctx, user)
+}
+
+// seedStale stores a live pair for user whose access token is about to
+// expire (within the 60 s skew), as an hour-old sign-in would have left.
+func seedStale(t *testing.T, s bluenexus.TokenStore, ep *tokentest.Endpoint, user string) bluenexus.Token {
+	t.Helper()
+	at, rt := ep.Seed()
+	tok := bluenexus.Token{AccessToken: bluenexus.AccessToken(at), RefreshToken: bluenexus.RefreshToken(rt),
+		Expiry: time.Now().Add(30 * time.Second), RefreshExpiry: time.Now().Add(7 * 24 * time.Hour)}
+	if ok, err := s.CompareAndSwap(context.Background(), user, "", tok); err != nil || !ok {
+		t.Fatalf("seed: %v %v", ok, err)
+	}
+	return tok
+}
+
+// TestE1_TwoInstancesOneRedis: 100 requests split over two instances
+// sharing Redis, all at the moment the token expires, make exactly one
+// token call between them, and all get the new token.
+func TestE1_TwoInstancesOneRedis(t *testing.T) {
+	rdb, _ := realRedis(t)
+	addr := rdb.Options().Addr
+	prefix := uniquePrefix(t)
+	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
+	ep := tokentest.New(t)
+	asked := make(chan struct{}, 100)
+	s1, ts1 := instance(t, addr, prefix, ep, asked)
+	_, ts2 := instance(t, addr, prefix, ep, asked)
+	old := seedStale(t, s1, ep, "u")
+
+	arrived, release := ep.Hold()
+	defer release()
+	got := make([]bluenexus.AccessToken, 100)
+	errs := make([]error, 100)
+	var started, done sync.WaitGroup
+	for i := range 100 {
+		ts := ts1
+		if i%2 == 1 {
+			ts = ts2
+		}
+		started.Add(1)
+		done.Go(func() {
+			started.Done()
+			got[i], errs[i] = ts.Token(context.Background(), "u")
+		})
+	}
+	started.Wait()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh reached the endpoint")
+	}
+	// Both instances are refreshing: one at the endpoint, one waiting for
+	// the lock.
+	for range 2 {
+		select {
+		case <-asked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the two instances did not both ask for the lock")
+		}
+	}
+	release()
+	done.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ep.Calls() != 1 || ep.Replays() != 0 {
+		t.Fatalf("%d token calls, %d replays; want 1 and 0", ep.Calls(), ep.Replays())
+	}
+	st, ok, err := s1.Load(context.Background(), "u")
+	if err != nil || !ok || st.RefreshToken == old.RefreshToken {
+		t.Fatalf("stored pair not the new one: %v %v", ok, err)
+	}
+	for i, g := range got {
+		if g != st.AccessToken {
+			t.Fatalf("request %d got another token than the stored one", i)
+		}
+	}
+}
+
+// TestTokenLockHolderDies: a holder that takes the lock and dies (never
+// unlocks) holds up the next refresh until its lock expires, no longer.
+func TestTokenLockHolderDies(t *testing.T) {
+	rdb, _ := realRedis(t)
+	prefix := uniquePrefix(t)
+	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
+	ep := tokentest.New(t)
+	s, ts := instance(t, rdb.Options().Addr, prefix, ep)
+	const ttl = time.Second
+	s.lockTTL = ttl
+	seedStale(t, s, ep, "u")
+	if _, err := s.Lock(context.Background(), "u"); err != nil { // and never unlocks
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := ts.Token(context.Background(), "u")
+	waited := time.Since(start)
+	if err != nil || got == "" {
+		t.Fatalf("Token = %v", err)
+	}
+	if waited < ttl/2 || waited > ttl+2*time.Second {
+		t.Errorf("waited %v for a lock expiring after %v", waited, ttl)
+	}
+	if ep.Calls() != 1 {
+		t.Errorf("%d token calls, want 1", ep.Calls())
+	}
+}
+
+// TestTokenStoreRedisDown: with Redis down, every method fails closed
+// with session.ErrUnavailable, and no token call is made.
+func TestTokenStoreRedisDown(t *testing.T) {
+	p := startRedis(t)
+	ep := tokentest.New(t)
+	s, ts := instance(t, p.addr, "handoffkit:test:down:", ep)
+	s.timeout = 300 * time.Millisecond
+	seedStale(t, s, ep, "u")
+	p.stop()
+	ctx := context.Background()
+	_, _, loadErr := s.Load(ctx, "u")
+	_, casErr := s.CompareAndSwap(ctx, "u", "", bluenexus.Token{AccessToken: "a", RefreshToken: "r"})
+	_, lockErr := s.Lock(ctx, "u")
+	_, tokErr := ts.Token(ctx, "u")
+	for name, err := range map[string]error{"Load": loadErr, "CompareAndSwap": casErr, "Lock": lockErr, "Token": tokErr} {
+		if !errors.Is(err, session.ErrUnavailable) || errors.Is(err, bluenexus.ErrReauthRequired) {
+			t.Errorf("%s with Redis down: %v", name, err)
+		}
+		ep.CheckNoSecret(t, name+" error", fmt.Sprintf("%v %+v", err, err))
+	}
+	// A store whose reads work but whose lock is down: no refresh either.
+	mem := bluenexus.NewMemoryTokenStore()
+	seedStale(t, mem, ep, "u")
+	c, _ := bluenexus.NewClient(bluenexus.WithBaseURL(ep.URL), bluenexus.WithClientCredentials("my-app", "s3cret"))
+	ts2, err := bluenexus.NewTokenSource(c, struct {
+		bluenexus.TokenStore
+		bluenexus.TokenLocker
+	}{mem, s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ts2.Token(ctx, "u")
+	if !errors.Is(err, session.ErrUnavailable) || !strings.Contains(err.Error(), "no refresh was attempted") {
+		t.Errorf("Token with the lock down: %v", err)
+	}
+	if ep.Calls() != 0 {
+		t.Errorf("%d token calls with Redis down, want 0", ep.Calls())
+	}
+}
+
+// TestTokenSaveLostWhenRedisDies: Redis dying during the token call loses
+// the new pair, and the error says so; the new token is never handed out.
+func TestTokenSaveLostWhenRedisDies(t *testing.T) {
+	p := startRedis(t)
+	ep := tokentest.New(t)
+	s, ts := instance(t, p.addr, "handoffkit:test:dies:", ep)
+	s.timeout = 300 * time.Millisecond
+	seedStale(t, s, ep, "u")
+	arrived, release := ep.Hold()
+	defer release()
+	var issued atomic.Value
+	errc := make(chan error, 1)
+	go func() {
+		at, err := ts.Token(context.Background(), "u")
+		issued.Store(at)
+		errc <- err
+	}()
+	<-arrived
+	p.stop()
+	release()
+	err := <-errc
+	if at := issued.Load().(bluenexus.AccessToken); at != "" {
+		t.Fatal("an unsaved token was handed out")
+	}
+	if !errors.Is(err, bluenexus.ErrReauthRequired) || !errors.Is(err, session.ErrUnavailable) ||
+		!strings.Contains(err.Error(), "could not be saved") {
+		t.Fatalf("Token = %v", err)
+	}
+	ep.CheckNoSecret(t, "error", fmt.Sprintf("%v %+v", err, err))
+	// Redis back (empty: no persistence): the user has no pair.
+	p.start()
+	if _, err := ts.Token(context.Background(), "u"); !errors.Is(err, bluenexus.ErrReauthRequired) {
+		t.Fatalf("Token after Redis restarted empty: %v", err)
+	}
+	if ep.Calls() != 1 || ep.Replays() != 0 {
+		t.Errorf("%d token calls, %d replays; want 1 and 0", ep.Calls(), ep.Replays())
+	}
+}
