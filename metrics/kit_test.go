@@ -1,22 +1,18 @@
 package metrics_test
 
 // The Prometheus observer and breaker gauge through the kit's handlers,
-// moved here from handlers/upstream_test.go with the part of that package's
-// test rig they use, so that the root module does not require this one.
+// moved here from handlers/upstream_test.go so that the root module does not
+// require this one. The browser and the user on the white-label page are
+// bluenexustest's.
 
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/netip"
-	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,7 +108,7 @@ func TestD5_BreakerThroughHandlers(t *testing.T) {
 	if n := r.hits(); n != 3 {
 		t.Fatalf("upstream hits = %d while open, want 3", n)
 	}
-	_, _, classes := r.obs.snapshot()
+	classes := r.obs.seen()
 	if want := []string{"server", "server", "server", "circuit_open", "circuit_open", "circuit_open"}; !slices.Equal(classes, want) {
 		t.Errorf("upstream error classes %v, want %v", classes, want)
 	}
@@ -163,8 +159,7 @@ func TestMetricsThroughHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, rigConfig{kitOpts: []handlers.Option{handlers.WithObserver(m)}})
-	back := r.complete(r.startFlow(""))
-	if resp, _ := r.get(back); resp.StatusCode != http.StatusSeeOther {
+	if resp := r.flow(); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("return: status %d", resp.StatusCode)
 	}
 	r.emu.Inject(bluenexustest.PathHandoffInit, bluenexustest.Status(500))
@@ -205,22 +200,14 @@ handoffkit_outcomes_total{outcome="upstream_error",route="manage"} 1
 	}
 }
 
-// testKeys are fixed cookie keys for tests.
-var testKeys = session.KeyPair{
-	Hash:  []byte("0123456789abcdef0123456789abcdef"),
-	Block: []byte("fedcba9876543210fedcba9876543210"),
-}
-
-// rig is an app with the kit mounted behind a test auth middleware and
-// middleware.ClientIP, on an httptest TLS server, against the emulator:
-// every failure the error handler sees, every observer event and every kit
-// log line is recorded; browser is a cookie-jar client that does not follow
-// redirects. (A cut-down copy of handlers' test rig.)
+// rig is an app with the kit on http.ServeMux behind middleware.ClientIP, on
+// an httptest TLS server, against the emulator, for alice: every failure
+// the error handler sees, every upstream error class and every kit log line
+// is recorded.
 type rig struct {
-	t       testing.TB
+	t       *testing.T
 	emu     *bluenexustest.Server
 	app     *httptest.Server
-	token   bluenexus.AccessToken
 	browser *http.Client
 	obs     *rigObserver
 	log     *testkit.SyncBuffer // the kit's log (WithLogger)
@@ -232,151 +219,77 @@ type rigConfig struct {
 	kitOpts    []handlers.Option
 }
 
-type userKey struct{}
-
 func newRig(t *testing.T, rc rigConfig) *rig {
 	t.Helper()
 	r := &rig{t: t, obs: &rigObserver{}, log: &testkit.SyncBuffer{}, errs: &rigErrors{}}
 	r.emu = bluenexustest.NewServer(bluenexustest.WithUser("alice"))
 	t.Cleanup(r.emu.Close)
-	r.token = r.emu.AddUser("alice")
-
+	token := r.emu.AddUser("alice")
 	client, err := bluenexus.NewClient(append([]bluenexus.Option{bluenexus.WithBaseURL(r.emu.URL())}, rc.clientOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := session.NewCookieStore(testKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flows, err := session.New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.app = httptest.NewUnstartedServer(nil)
-	cfg := handlers.Config{
+	mux := http.NewServeMux()
+	r.app = httptest.NewTLSServer(middleware.ClientIP(middleware.RemoteAddrStrategy())(mux))
+	t.Cleanup(r.app.Close)
+	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: r.emu.WhiteLabelURL(),
-		ReturnURL:     "https://" + r.app.Listener.Addr().String() + "/connections/return",
-		AccessToken: func(req *http.Request) (bluenexus.AccessToken, bool) {
-			tok, ok := req.Context().Value(userKey{}).(bluenexus.AccessToken)
-			return tok, ok
-		},
-	}
-	opts := append([]handlers.Option{
+		ReturnURL:     r.app.URL + "/connections/return",
+		CookieKeys:    []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},
+		AccessToken:   func(*http.Request) (bluenexus.AccessToken, bool) { return token, true },
+	}, append([]handlers.Option{
 		handlers.WithClient(client),
-		handlers.WithFlows(flows),
-		handlers.WithClientIP(func(req *http.Request) (netip.Addr, bool) { return middleware.GetClientIP(req.Context()) }),
 		handlers.WithOnReturn(func(context.Context, handlers.ReturnEvent) error { return nil }),
 		handlers.WithObserver(r.obs),
-		handlers.WithLogger(zerolog.New(r.log).Level(zerolog.DebugLevel).With().Str("logger", "kit").Logger()),
+		handlers.WithLogger(zerolog.New(r.log).Level(zerolog.DebugLevel)),
 		handlers.WithErrorHandler(func(w http.ResponseWriter, req *http.Request, err error) {
 			r.errs.add(err)
 			handlers.DefaultErrorHandler(w, req, err)
 		}),
-	}, rc.kitOpts...)
-	kit, err := handlers.New(cfg, opts...)
+	}, rc.kitOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /manage-connections", r.auth(kit.ManageConnections()))
-	mux.Handle("/connections/return", r.auth(kit.Return()))
-	r.app.Config.Handler = middleware.ClientIP(middleware.RemoteAddrStrategy())(mux)
-	r.app.StartTLS()
-	t.Cleanup(r.app.Close)
-
-	jar, _ := cookiejar.New(nil)
-	tr := r.app.Client().Transport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: r.app.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
-	r.browser = &http.Client{Jar: jar, Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	t.Cleanup(tr.CloseIdleConnections)
-	u, _ := url.Parse(r.app.URL)
-	r.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
+	mux.Handle("GET /manage-connections", kit.ManageConnections())
+	mux.Handle("/connections/return", kit.Return())
+	r.browser = bluenexustest.NewBrowser(r.app)
 	return r
 }
 
-// auth is the app's own auth middleware: a "user" cookie names the user.
-func (r *rig) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		c, err := req.Cookie("user")
-		if err != nil || c.Value != "alice" {
-			http.Error(w, "sign in", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), userKey{}, r.token)))
-	})
-}
-
-// get fetches a URL with the browser, returning the response with its body read.
-func (r *rig) get(rawURL string, header ...string) (*http.Response, string) {
+// manage calls /manage-connections and reports how long it took; the
+// response's body is read.
+func (r *rig) manage(header ...string) (*http.Response, string, time.Duration) {
 	r.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	req, err := http.NewRequest(http.MethodGet, r.app.URL+"/manage-connections", nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	return r.do(req)
-}
-
-func (r *rig) do(req *http.Request) (*http.Response, string) {
-	r.t.Helper()
+	start := time.Now()
 	resp, err := r.browser.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return resp, string(b), time.Since(start)
 }
 
-func (r *rig) postForm(rawURL string, form url.Values) (*http.Response, string) {
+// flow runs a whole flow, the user pressing Done on the white-label page,
+// and returns the app's answer to the return.
+func (r *rig) flow() *http.Response {
 	r.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return r.do(req)
-}
-
-// startFlow calls /manage-connections and returns the white-label URL.
-func (r *rig) startFlow(query string) string {
-	r.t.Helper()
-	resp, _ := r.get(r.app.URL + "/manage-connections" + query)
-	if resp.StatusCode != http.StatusFound {
-		r.t.Fatalf("manage-connections: status %d, want 302", resp.StatusCode)
+	start, err := r.browser.Get(r.app.URL + "/manage-connections")
+	if err != nil {
+		r.t.Fatal(err)
 	}
-	return resp.Header.Get("Location")
-}
-
-var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
-// complete runs the white-label page with no provider, then Done; it
-// returns the redirect to the app's return URL.
-func (r *rig) complete(wl string) string {
-	r.t.Helper()
-	resp, body := r.get(wl)
-	for resp.StatusCode == http.StatusSeeOther || resp.StatusCode == http.StatusFound {
-		next, _ := resp.Location()
-		resp, body = r.get(next.String())
+	back, err := bluenexustest.NewUser(r.emu, r.browser).Done(r.t.Context(), start)
+	if err != nil {
+		r.t.Fatal(err)
 	}
-	m := csrfField.FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		r.t.Fatalf("white-label page: status %d, no csrf field: %s", resp.StatusCode, body)
-	}
-	resp, body = r.postForm(r.emu.WhiteLabelURL()+"/done", url.Values{"csrf_token": {m[1]}})
-	if resp.StatusCode != http.StatusSeeOther {
-		r.t.Fatalf("done: status %d, want 303: %s", resp.StatusCode, body)
-	}
-	return resp.Header.Get("Location")
-}
-
-// manage calls /manage-connections and reports how long it took.
-func (r *rig) manage(header ...string) (*http.Response, string, time.Duration) {
-	r.t.Helper()
-	start := time.Now()
-	resp, body := r.get(r.app.URL+"/manage-connections", header...)
-	return resp, body, time.Since(start)
+	return back.Response
 }
 
 // hits is the emulator's count of handoff init calls.
@@ -400,7 +313,7 @@ func (r *rig) logged(name string) []map[string]any {
 	return out
 }
 
-// rigObserver records the kit's observer events the tests read.
+// rigObserver records the upstream error classes the kit reports.
 type rigObserver struct {
 	mu      sync.Mutex
 	classes []string
@@ -417,29 +330,26 @@ func (o *rigObserver) UpstreamError(class string) {
 	o.classes = append(o.classes, class)
 }
 
-func (o *rigObserver) snapshot() (minted int, outcomes, classes []string) {
+func (o *rigObserver) seen() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return 0, nil, slices.Clone(o.classes)
+	return slices.Clone(o.classes)
 }
 
-// rigErrors keeps every error the error handler received.
+// rigErrors keeps the last error the error handler received.
 type rigErrors struct {
-	mu   sync.Mutex
-	errs []error
+	mu    sync.Mutex
+	final error
 }
 
 func (e *rigErrors) add(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.errs = append(e.errs, err)
+	e.final = err
 }
 
 func (e *rigErrors) last() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.errs) == 0 {
-		return nil
-	}
-	return e.errs[len(e.errs)-1]
+	return e.final
 }

@@ -1,23 +1,17 @@
 package redisflow_test
 
 // The kit's token source on the Redis token store, moved here from
-// handlers/tokens_test.go with the part of that package's test harness they
-// use, so that the root module does not require this one.
+// handlers/tokens_test.go so that the root module does not require this
+// one. The kits are called directly: no server, no browser.
 
 import (
-	"context"
-	"crypto/tls"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -45,35 +39,19 @@ func TestTokenOneRefreshAcrossInstances(t *testing.T) {
 		return s
 	}
 	clock := testkit.NewClock(time.Now())
-	h := newHarness(t, harnessConfig{mount: "chi", tokens: true, clock: clock.Now, tokenStore: store()})
-
-	// Instance B: its own client, token source and Redis connection, the
-	// same emulator, keys and store.
-	id, secret := h.emu.ClientCredentials()
-	clientB, err := bluenexus.NewClient(bluenexus.WithBaseURL(h.emu.URL()), bluenexus.WithClientCredentials(id, secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srcB, err := bluenexus.NewTokenSource(clientB, store())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bnwire.SetTokenClock(srcB, clock.Now)
-	kitB, err := handlers.New(handlers.Config{
-		WhiteLabelURL: h.emu.WhiteLabelURL(), ReturnURL: h.app.URL + "/connections/return",
-		CookieKeys: []session.KeyPair{testKeys}, Tokens: srcB,
-		User: func(r *http.Request) (string, bool) { return "alice", true },
-	}, handlers.WithClient(clientB), handlers.WithLogger(zerolog.Nop()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu := tokenEmulator(t, clock.Now)
+	storeA := store()
+	seedAlice(t, emu, storeA)
+	// Two instances: each its own client, token source and Redis
+	// connection; the same emulator, keys and stored pair.
+	a, b := tokenKit(t, emu, storeA, clock.Now), tokenKit(t, emu, store(), clock.Now)
 
 	clock.Advance(15 * time.Minute)
-	manageAtOnce(t, 100, h.manageHandler(h.kit), h.manageHandler(kitB))
-	if n := h.emu.Hits(bluenexustest.PathToken); n != 1 {
+	manageAtOnce(t, 100, a, b)
+	if n := emu.Hits(bluenexustest.PathToken); n != 1 {
 		t.Errorf("token endpoint calls across both instances: %d, want 1", n)
 	}
-	if n := h.emu.RefreshReplays(); n != 0 {
+	if n := emu.RefreshReplays(); n != 0 {
 		t.Errorf("refresh tokens replayed: %d", n)
 	}
 }
@@ -90,160 +68,68 @@ func TestTokenStoreDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := testkit.NewClock(time.Now())
-	h := newHarness(t, harnessConfig{mount: "chi", tokens: true, clock: clock.Now, tokenStore: store})
+	emu := tokenEmulator(t, clock.Now)
+	seedAlice(t, emu, store)
+	manage := tokenKit(t, emu, store, clock.Now)
 	clock.Advance(16 * time.Minute)
 	rdb.Options().Addr = "127.0.0.1:1" // nothing listens there: Redis is gone
 	rdb.Close()                        // and every pooled connection with it
-	resp, body := h.get(h.app.URL+"/manage-connections", "Accept", "application/json")
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"state_unavailable"`) || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("manage with the token store down: %d %s, want 503 state_unavailable with Retry-After", resp.StatusCode, body)
+	req := manageRequest()
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	manage.ServeHTTP(rec, req)
+	if body := rec.Body.String(); rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, `"state_unavailable"`) || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("manage with the token store down: %d %s, want 503 state_unavailable with Retry-After", rec.Code, body)
 	}
-	if tok, init := h.emu.Hits(bluenexustest.PathToken), h.emu.Hits(bluenexustest.PathHandoffInit); tok != 0 || init != 0 {
+	if tok, init := emu.Hits(bluenexustest.PathToken), emu.Hits(bluenexustest.PathHandoffInit); tok != 0 || init != 0 {
 		t.Errorf("token calls %d, handoff inits %d; want 0 and 0", tok, init)
 	}
 }
 
-// testKeys are fixed cookie keys for tests.
-var testKeys = session.KeyPair{
-	Hash:  []byte("0123456789abcdef0123456789abcdef"),
-	Block: []byte("fedcba9876543210fedcba9876543210"),
+// tokenEmulator is an emulator on clock with alice.
+func tokenEmulator(t *testing.T, clock func() time.Time) *bluenexustest.Server {
+	emu := bluenexustest.NewServer(bluenexustest.WithUser("alice"), bluenexustest.WithClock(clock))
+	t.Cleanup(emu.Close)
+	return emu
 }
 
-// harness is an app with the kit mounted on chi behind a test auth
-// middleware, on an httptest TLS server, against the emulator, with the kit
-// on a token source; browser is a cookie-jar client that does not follow
-// redirects. (A cut-down copy of handlers' test harness.)
-type harness struct {
-	t       testing.TB
-	emu     *bluenexustest.Server
-	app     *httptest.Server
-	kit     *handlers.Kit
-	token   bluenexus.AccessToken
-	browser *http.Client
-}
-
-type harnessConfig struct {
-	mount string // "chi", the only one here
-	// tokens runs the kit on a token source (Config.Tokens) over tokenStore,
-	// with alice's pair from the emulator's SignIn; clock, when set, is both
-	// the emulator's and the source's. Required here.
-	tokens     bool
-	tokenStore bluenexus.TokenStore
-	clock      func() time.Time
-}
-
-type userKey struct{}
-
-func newHarness(t testing.TB, hc harnessConfig) *harness {
+// seedAlice stores alice's pair from a sign-in, as the app does.
+func seedAlice(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore) {
 	t.Helper()
-	if hc.mount != "chi" || !hc.tokens || hc.tokenStore == nil {
-		t.Fatal("this harness mounts on chi and runs on a token store")
-	}
-	h := &harness{t: t}
-	emuOpts := []bluenexustest.Option{bluenexustest.WithUser("alice")}
-	if hc.clock != nil {
-		emuOpts = append(emuOpts, bluenexustest.WithClock(hc.clock))
-	}
-	h.emu = bluenexustest.NewServer(emuOpts...)
-	t.Cleanup(h.emu.Close)
-	h.token = h.emu.AddUser("alice")
-
-	id, secret := h.emu.ClientCredentials()
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(h.emu.URL()), bluenexus.WithClientCredentials(id, secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := session.NewCookieStore(testKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flows, err := session.New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.app = httptest.NewUnstartedServer(nil)
-	h.app.StartTLS()
-	t.Cleanup(h.app.Close)
-
-	if ok, err := hc.tokenStore.CompareAndSwap(t.Context(), "alice", "", h.emu.SignIn("alice")); !ok || err != nil {
+	if ok, err := store.CompareAndSwap(t.Context(), "alice", "", emu.SignIn("alice")); !ok || err != nil {
 		t.Fatalf("seeding alice's pair: %v %v", ok, err)
 	}
-	tokens, err := bluenexus.NewTokenSource(client, hc.tokenStore)
+}
+
+// tokenKit is one app instance's /manage-connections, as the app mounts it:
+// a kit with its own client and a token source over store on clock (the
+// emulator's), for the signed-in user alice.
+func tokenKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time) http.Handler {
+	t.Helper()
+	id, secret := emu.ClientCredentials()
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hc.clock != nil {
-		bnwire.SetTokenClock(tokens, hc.clock)
-	}
-	h.kit, err = handlers.New(handlers.Config{
-		WhiteLabelURL: h.emu.WhiteLabelURL(),
-		ReturnURL:     h.app.URL + "/connections/return",
-		Tokens:        tokens,
-		User: func(r *http.Request) (string, bool) {
-			_, ok := r.Context().Value(userKey{}).(bluenexus.AccessToken) // set by auth for alice
-			return "alice", ok
-		},
-	}, handlers.WithClient(client), handlers.WithFlows(flows), handlers.WithLogger(zerolog.Nop()))
+	tokens, err := bluenexus.NewTokenSource(client, store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := chi.NewRouter()
-	r.Use(middleware.ClientIP(middleware.RemoteAddrStrategy()))
-	r.With(h.auth).Get("/manage-connections", h.kit.ManageConnections().ServeHTTP)
-	r.With(h.auth).Handle("/connections/return", h.kit.Return())
-	h.app.Config.Handler = r
-
-	jar, _ := cookiejar.New(nil)
-	tr := h.app.Client().Transport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: h.app.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
-	h.browser = &http.Client{Jar: jar, Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	u, _ := url.Parse(h.app.URL)
-	h.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
-	return h
-}
-
-// auth is the app's own auth middleware: a "user" cookie names the user.
-func (h *harness) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie("user")
-		if err != nil || c.Value != "alice" {
-			http.Error(w, "sign in", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, h.token)))
-	})
-}
-
-// get fetches a URL with the browser, returning the response with its body read.
-func (h *harness) get(rawURL string, header ...string) (*http.Response, string) {
-	h.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	bnwire.SetTokenClock(tokens, clock)
+	kit, err := handlers.New(handlers.Config{
+		WhiteLabelURL: emu.WhiteLabelURL(), ReturnURL: "https://app.example.com/connections/return",
+		CookieKeys: []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},
+		Tokens:     tokens,
+		User:       func(*http.Request) (string, bool) { return "alice", true },
+	}, handlers.WithClient(client), handlers.WithLogger(zerolog.Nop()))
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := h.browser.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
-// manageHandler is /manage-connections as the app mounts it, for direct
-// calls from many goroutines.
-func (h *harness) manageHandler(kit *handlers.Kit) http.Handler {
-	return middleware.ClientIP(middleware.RemoteAddrStrategy())(h.auth(kit.ManageConnections()))
+	return middleware.ClientIP(middleware.RemoteAddrStrategy())(kit.ManageConnections())
 }
 
 func manageRequest() *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
-	r.AddCookie(&http.Cookie{Name: "user", Value: "alice"})
-	return r
+	return httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
 }
 
 // manageAtOnce sends n requests to each handler at the same time and wants
