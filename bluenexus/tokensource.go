@@ -19,8 +19,8 @@ const (
 	// of use, is refreshed first (SECURITY.md E4).
 	tokenSkew = 60 * time.Second
 	// lockWait bounds the wait for the user's refresh lock: longer than
-	// redisflow's 20 s lock expiry, so that a holder that died is outwaited.
-	lockWait = 25 * time.Second
+	// redisflow's 45 s lock expiry, so that a holder that died is outwaited.
+	lockWait = 50 * time.Second
 	// loadRoom is added to the client's budget for the reload of the pair
 	// that precedes the token call under the lock; loadTimeout bounds the
 	// load before the lock.
@@ -29,12 +29,15 @@ const (
 	// saveBudget bounds the saves of a new pair, counted from the end of
 	// the token call, so that however long the lock and the call took, the
 	// pair whose refresh token BlueNexus has just rotated gets this long to
-	// reach the store.
-	saveBudget = 3 * time.Second
-	// saveAttempts is how many times a failed save is tried; the pause
-	// before attempt n (from 1) is n times saveBackoff.
-	saveAttempts = 4
+	// reach the store: long enough to outlast a Redis failover or restart
+	// (docs/scale.md measures up to 12 s with one replica), while the lock
+	// is still held.
+	saveBudget = 20 * time.Second
+	// The pause before save attempt n (from 1) is n times saveBackoff, at
+	// most saveMaxPause; attempts go on until saveBudget is spent, or
+	// until the pauses alone would exceed it.
 	saveBackoff  = 50 * time.Millisecond
+	saveMaxPause = time.Second
 )
 
 // The events a TokenSource reports through bnwire.ObserveTokens.
@@ -115,7 +118,8 @@ func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.e
 //     is and leaves the stored pair untouched;
 //   - the new pair is saved with CompareAndSwap on the old refresh token
 //     before its access token is handed to anyone. A save that fails is
-//     tried again (4 attempts within 3 s). If every attempt fails, the new
+//     tried again, with pauses growing to 1 s, for 20 s: long enough for
+//     a shared store to fail over or restart. If every attempt fails, the new
 //     pair is dropped and the error says so: it matches ErrReauthRequired
 //     and the store's error, because BlueNexus has rotated the refresh token
 //     and the one in the store no longer works (presenting it again would
@@ -137,10 +141,10 @@ func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.e
 // returns at once (a cancellation wraps [context.Canceled]; a deadline is
 // [ErrTimeout]). The refresh itself runs on [context.WithoutCancel] of the
 // first caller's context, so a caller leaving never aborts a refresh whose
-// new pair must be saved, within budgets of its own: at most 25 s to take
+// new pair must be saved, within budgets of its own: at most 50 s to take
 // the lock, then the client's budget ([WithTimeout], 5 s by default) plus
-// 1 s for the reload and the token call, then 3 s for the saves. The lock
-// is therefore held for at most the client's budget plus 4 s.
+// 1 s for the reload and the token call, then 20 s for the saves. The lock
+// is therefore held for at most the client's budget plus 21 s.
 //
 // # Secrets
 //
@@ -442,9 +446,13 @@ func (s *TokenSource) save(base context.Context, e *userEntry, user string, old,
 	ctx, cancel := context.WithTimeout(base, saveBudget)
 	defer cancel()
 	var err error
-	for attempt := range saveAttempts {
-		if attempt > 0 && s.sleep(ctx, time.Duration(attempt)*saveBackoff) != nil {
-			break
+	var paused time.Duration
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			pause := min(time.Duration(attempt)*saveBackoff, saveMaxPause)
+			if paused += pause; paused > saveBudget || s.sleep(ctx, pause) != nil {
+				break
+			}
 		}
 		var swapped bool
 		if swapped, err = s.store.CompareAndSwap(ctx, user, old.RefreshToken, next); err != nil {

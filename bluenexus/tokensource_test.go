@@ -543,11 +543,20 @@ func TestE2_SaveLost(t *testing.T) {
 	if n := early.Load(); n != 0 {
 		t.Errorf("the new token was served %d times before it was saved", n)
 	}
-	if n := flaky.attempts.Load(); n != saveAttempts {
-		t.Errorf("%d save attempts, want %d", n, saveAttempts)
+	// Attempts go on, with pauses growing to saveMaxPause, until the
+	// pauses fill the budget: a store that fails over gets saveBudget.
+	var paused time.Duration
+	for i, d := range *sleeps {
+		if want := min(time.Duration(i+1)*saveBackoff, saveMaxPause); d != want {
+			t.Errorf("pause %d: %v, want %v", i+1, d, want)
+		}
+		paused += d
 	}
-	if len(*sleeps) != saveAttempts-1 {
-		t.Errorf("pauses %v", *sleeps)
+	if paused > saveBudget || paused+saveMaxPause <= saveBudget {
+		t.Errorf("pauses add up to %v, want the budget of %v filled: %v", paused, saveBudget, *sleeps)
+	}
+	if n := flaky.attempts.Load(); n != int64(len(*sleeps)+1) {
+		t.Errorf("%d save attempts after %d pauses", n, len(*sleeps))
 	}
 	if ev.count(eventFailed) != 1 {
 		t.Errorf("%d failed events", ev.count(eventFailed))

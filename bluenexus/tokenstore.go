@@ -95,8 +95,8 @@ type TokenStore interface {
 // A lock shared across processes must expire by itself, so that a holder
 // that dies (its process crashes mid-refresh) frees it after the expiry.
 // A TokenSource holds the lock for at most the client's budget
-// ([WithTimeout], 5 s by default, at most 15 s) plus 4 s, and waits for it
-// at most 25 s: an expiry between the two (redisflow's is 20 s) lets the
+// ([WithTimeout], 5 s by default, at most 15 s) plus 21 s, and waits for it
+// at most 50 s: an expiry between the two (redisflow's is 45 s) lets the
 // holder finish and lets a waiter outwait a dead holder. A holder whose
 // lock expired anyway cannot do harm to the store: its save is a
 // CompareAndSwap on the refresh token it started from, which fails once

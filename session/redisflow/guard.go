@@ -24,11 +24,12 @@ import (
 // keeps the SET from answering (Redis down, slow, read-only, out of memory)
 // is [session.ErrUnavailable], and the Manager fails the return closed.
 type ReplayGuard struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	timeout time.Duration
-	now     func() time.Time
-	nonce   func() string // the value each call writes; a seam for tests
+	rdb      redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	replicas int
+	now      func() time.Time
+	nonce    func() string // the value each call writes; a seam for tests
 }
 
 // NewReplayGuard returns a guard recording used states in rdb, under
@@ -47,7 +48,7 @@ func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (*ReplayGuard, er
 	if err != nil {
 		return nil, err
 	}
-	return &ReplayGuard{rdb: rdb, prefix: c.prefix, timeout: c.timeout, now: c.now, nonce: rand.Text}, nil
+	return &ReplayGuard{rdb: rdb, prefix: c.prefix, timeout: c.timeout, replicas: c.replicas, now: c.now, nonce: rand.Text}, nil
 }
 
 // Consume implements [session.ReplayGuard]. It records id until expiresAt
@@ -78,7 +79,11 @@ func (g *ReplayGuard) Consume(ctx context.Context, id string, expiresAt time.Tim
 	key := g.prefix + id
 	nonce := g.nonce()
 	replayed, err := within(ctx, g.timeout, func(ctx context.Context) (bool, error) {
-		set, err := g.rdb.SetNX(ctx, key, nonce, ttl).Result()
+		var cmd *redis.BoolCmd
+		if err := write(ctx, g.rdb, g.replicas, g.timeout, key, func(c redis.Cmdable) { cmd = c.SetNX(ctx, key, nonce, ttl) }); err != nil {
+			return false, err
+		}
+		set, err := cmd.Result()
 		if err != nil || set {
 			return false, err
 		}

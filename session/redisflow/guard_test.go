@@ -30,6 +30,9 @@ func TestNewReplayGuardValidates(t *testing.T) {
 		{"negative timeout", []Option{WithTimeout(-time.Second)}},
 		{"timeout over the maximum", []Option{WithTimeout(maxTimeout + time.Millisecond)}},
 		{"nil clock", []Option{WithClock(nil)}},
+		{"a brace in the prefix", []Option{WithKeyPrefix("app:{tag}:")}},
+		{"negative replicas", []Option{WithReplicas(-1)}},
+		{"too many replicas", []Option{WithReplicas(maxReplicas + 1)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

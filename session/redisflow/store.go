@@ -54,10 +54,11 @@ type Store struct {
 	// each cookie it writes.
 	Options *sessions.Options
 
-	rdb     redis.UniversalClient
-	codecs  []securecookie.Codec
-	prefix  string
-	timeout time.Duration
+	rdb      redis.UniversalClient
+	codecs   []securecookie.Codec
+	prefix   string
+	timeout  time.Duration
+	replicas int
 }
 
 // NewStore returns a Store on rdb whose cookies and records are sealed with
@@ -85,11 +86,12 @@ func NewStore(rdb redis.UniversalClient, keys []session.KeyPair, opts ...Option)
 		pairs = append(pairs, append([]byte(nil), k.Hash...), append([]byte(nil), k.Block...))
 	}
 	s := &Store{
-		Options: &sessions.Options{Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode},
-		rdb:     rdb,
-		codecs:  securecookie.CodecsFromPairs(pairs...),
-		prefix:  c.prefix,
-		timeout: c.timeout,
+		Options:  &sessions.Options{Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		rdb:      rdb,
+		codecs:   securecookie.CodecsFromPairs(pairs...),
+		prefix:   c.prefix,
+		timeout:  c.timeout,
+		replicas: c.replicas,
 	}
 	for _, cd := range s.codecs {
 		cd.(*securecookie.SecureCookie).SetSerializer(serializer{}).MaxLength(maxRecord)
@@ -170,7 +172,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		if sess.ID != "" {
 			key := s.key(sess.ID)
 			if _, err := within(r.Context(), s.timeout, func(ctx context.Context) (int64, error) {
-				return s.rdb.Del(ctx, key).Result()
+				var cmd *redis.IntCmd
+				if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) { cmd = c.Del(ctx, key) }); err != nil {
+					return 0, err
+				}
+				return cmd.Result()
 			}); err != nil {
 				return unavailable("store delete", err)
 			}
@@ -200,7 +206,13 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		return fmt.Errorf("redisflow: store: cookie: %w", err)
 	}
 	if _, err := within(r.Context(), s.timeout, func(ctx context.Context) (string, error) {
-		return s.rdb.Set(ctx, key, record, time.Duration(ttl)*time.Second).Result()
+		var cmd *redis.StatusCmd
+		if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) {
+			cmd = c.Set(ctx, key, record, time.Duration(ttl)*time.Second)
+		}); err != nil {
+			return "", err
+		}
+		return cmd.Result()
 	}); err != nil {
 		return unavailable("store write", err)
 	}

@@ -31,6 +31,7 @@ func TestNewStoreValidates(t *testing.T) {
 		{"bad old pair", []session.KeyPair{testKeys, {Hash: testKeys.Hash}}, nil},
 		{"empty prefix", []session.KeyPair{testKeys}, []Option{WithKeyPrefix("")}},
 		{"zero timeout", []session.KeyPair{testKeys}, []Option{WithTimeout(0)}},
+		{"a brace in the prefix", []session.KeyPair{testKeys}, []Option{WithKeyPrefix("}")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

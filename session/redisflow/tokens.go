@@ -2,6 +2,7 @@ package redisflow
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bsm/redislock"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
@@ -23,9 +23,9 @@ const (
 	defaultTokenPrefix = "handoffkit:token:"
 	// defaultLockTTL is the expiry of a user's refresh lock: longer than a
 	// bluenexus.TokenSource holds it (the client's budget, at most 15 s,
-	// plus 4 s), shorter than it waits for it (25 s), so a holder is never
+	// plus 21 s), shorter than it waits for it (50 s), so a holder is never
 	// cut short and a waiter outwaits a holder that died.
-	defaultLockTTL = 20 * time.Second
+	defaultLockTTL = 45 * time.Second
 	// lockPoll is the pause between two tries of a held lock.
 	lockPoll = 50 * time.Millisecond
 	// tokenRecordVersion is the "v" of the records written.
@@ -47,9 +47,12 @@ type tokenRecord struct {
 // casScript replaces KEYS[1] with ARGV[2] only if the stored record's
 // refresh_token is ARGV[1] (ARGV[1] == "": only if there is no record),
 // with a time to live of ARGV[3] milliseconds (0: none). It returns 1 when
-// it wrote. A record that does not decode is never replaced.
+// it wrote, and when the key already holds ARGV[2]: a retry of a swap
+// whose answer was lost then succeeds, and with WithReplicas waits for
+// the replicas again. A record that does not decode is never replaced.
 var casScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[2] then return 1 end
 if ARGV[1] == '' then
 	if cur then return 0 end
 else
@@ -65,33 +68,43 @@ end
 return 1
 `)
 
+// unlockScript deletes the lock KEYS[1] only while it holds this holder's
+// random value ARGV[1], so that a holder whose lock expired never releases
+// its successor's.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
 // tokenStore is NewTokenStore's store.
 type tokenStore struct {
-	rdb     redis.UniversalClient
-	locks   *redislock.Client
-	prefix  string
-	timeout time.Duration
-	now     func() time.Time
-	lockTTL time.Duration // defaultLockTTL; a seam for tests
+	rdb      redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	replicas int
+	now      func() time.Time
+	lockTTL  time.Duration // defaultLockTTL; a seam for tests
+	nonce    func() string // the lock's random value; a seam for tests
 }
 
 // NewTokenStore returns a [bluenexus.TokenStore] on rdb that every
 // instance of the app shares, for [bluenexus.NewTokenSource]. The store
 // also implements [bluenexus.TokenLocker], so the instances refresh a
 // user's pair once between them (SECURITY.md E1). [WithKeyPrefix] (default
-// "handoffkit:token:"), [WithTimeout] (each Redis call, default 500 ms) and
+// "handoffkit:token:"), [WithTimeout] (each Redis call, default 500 ms),
 // [WithClock] (which turns a pair's refresh expiry into its key's time to
-// live; default time.Now) apply. It does no I/O.
+// live; default time.Now) and [WithReplicas] apply. It does no I/O.
 //
 // # What Redis holds
 //
 // One string key per user: the prefix followed by the hex SHA-256 of the
-// user id (so any id makes a valid key without a Redis Cluster hash tag),
-// holding the whole pair as one JSON document, with the refresh token's
-// remaining life as its time to live (none when the pair has no refresh
-// expiry). The user's refresh lock is the same key followed by ":lock".
-// Every command touches one key, so Redis Cluster works through
-// [redis.UniversalClient].
+// user id in braces (so any id makes a valid key), holding the whole pair
+// as one JSON document, with the refresh token's remaining life as its
+// time to live (none when the pair has no refresh expiry). The user's
+// refresh lock is the same key followed by ":lock". The braces are a
+// Redis Cluster hash tag: a pair and its lock live in one slot, on one
+// master, and fail over together. Every command touches one key, so Redis
+// Cluster and Sentinel work through [redis.UniversalClient].
 //
 // The tokens are stored in clear (SECURITY.md E5): whoever can read
 // this Redis, or its backups, can act as every user until their refresh
@@ -105,17 +118,18 @@ type tokenStore struct {
 //
 // CompareAndSwap is one Lua script: it reads the stored record, compares
 // its refresh token with the old one, and writes the new record with its
-// time to live, atomically. Lock takes the user's lock with
-// github.com/bsm/redislock: SET key random-token NX PX 20000, released by
-// a Lua script that deletes the key only while it still holds this
-// holder's random token, so a holder whose lock expired never releases
-// its successor's. It is well kept and small, it is what the go-redis
-// ecosystem uses for exactly this, and it works with any
-// [redis.UniversalClient]; the kit only adds the wait (a try every 50 ms
-// until the context ends, each try bounded by the timeout). A holder that
-// dies frees the lock after 20 s, which a bluenexus.TokenSource outlasts
-// (it waits 25 s) and never needs while alive (it holds the lock for the
-// client's budget plus 4 s at most).
+// time to live, atomically. Lock takes the user's lock with SET key
+// random-value NX PX 45000, tried every 50 ms until the context ends (each
+// try bounded by the timeout), and releases it with a Lua script that
+// deletes the key only while it still holds this holder's value, so a
+// holder whose lock expired never releases its successor's. A holder that
+// dies frees the lock after 45 s, which a bluenexus.TokenSource outlasts
+// (it waits 50 s) and never needs while alive (it holds the lock for the
+// client's budget plus 21 s at most). With [WithReplicas], the lock and
+// the swap wait for the replicas' acknowledgement, so a master failover
+// loses neither: a lock lost in a failover would let a second instance
+// spend the same refresh token, and a lost pair would leave the spent one
+// in the store.
 //
 // A lock that expires under a slow holder is fenced by the compare-and-swap:
 // the late holder's save compares the refresh token it started from, which
@@ -137,14 +151,16 @@ func NewTokenStore(rdb redis.UniversalClient, opts ...Option) (bluenexus.TokenSt
 	if err != nil {
 		return nil, err
 	}
-	return &tokenStore{rdb: rdb, locks: redislock.New(rdb), prefix: c.prefix, timeout: c.timeout, now: c.now,
-		lockTTL: defaultLockTTL}, nil
+	return &tokenStore{rdb: rdb, prefix: c.prefix, timeout: c.timeout, replicas: c.replicas, now: c.now,
+		lockTTL: defaultLockTTL, nonce: rand.Text}, nil
 }
 
-// key is the user's key: the prefix and the hex SHA-256 of the user id.
+// key is the user's key: the prefix and the hex SHA-256 of the user id,
+// in braces: a Redis Cluster hash tag, which keeps the pair and its lock
+// (key + ":lock") in one slot, so that they fail over together.
 func (s *tokenStore) key(user string) string {
 	sum := sha256.Sum256([]byte(user))
-	return s.prefix + hex.EncodeToString(sum[:])
+	return s.prefix + "{" + hex.EncodeToString(sum[:]) + "}"
 }
 
 // Load implements bluenexus.TokenStore.
@@ -191,8 +207,20 @@ func (s *tokenStore) CompareAndSwap(ctx context.Context, user string, old bluene
 		// expired pair vanishes at once, which reads as "sign in again".
 		ttl = max(1, (next.RefreshExpiry.Sub(s.now()) + time.Millisecond - 1).Milliseconds())
 	}
+	key := s.key(user)
 	n, err := within(ctx, s.timeout, func(ctx context.Context) (int64, error) {
-		return casScript.Run(ctx, s.rdb, []string{s.key(user)}, old.Reveal(), raw, strconv.FormatInt(ttl, 10)).Int64()
+		args := []any{old.Reveal(), raw, strconv.FormatInt(ttl, 10)}
+		var cmd *redis.Cmd
+		if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) {
+			if s.replicas == 0 {
+				cmd = casScript.Run(ctx, c, []string{key}, args...)
+			} else {
+				cmd = casScript.Eval(ctx, c, []string{key}, args...) // EVALSHA's fallback cannot run in a pipeline
+			}
+		}); err != nil {
+			return 0, err
+		}
+		return cmd.Int64()
 	})
 	if err != nil {
 		return false, unavailable("tokens", err)
@@ -207,25 +235,26 @@ func (s *tokenStore) Lock(ctx context.Context, user string) (func(), error) {
 		// One try per pass; the loop waits. A grant that arrives after the
 		// timeout (a stalled Redis, without ContextTimeoutEnabled) is lost
 		// and holds the key until its expiry.
-		lock, err := within(ctx, s.timeout, func(ctx context.Context) (*redislock.Lock, error) {
-			return s.locks.Obtain(ctx, key, s.lockTTL, nil)
+		value := s.nonce()
+		got, err := within(ctx, s.timeout, func(ctx context.Context) (bool, error) {
+			var cmd *redis.BoolCmd
+			if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) {
+				cmd = c.SetNX(ctx, key, value, s.lockTTL)
+			}); err != nil {
+				return false, err
+			}
+			return cmd.Result()
 		})
 		switch {
-		case err == nil:
+		case err == nil && got:
 			var once sync.Once
-			return func() {
-				once.Do(func() {
-					// Bounded by the timeout, whatever the caller's
-					// context. A failed release (ErrLockNotHeld after an
-					// expiry, or Redis down) leaves the key to its expiry.
-					within(context.Background(), s.timeout, func(ctx context.Context) (struct{}, error) {
-						return struct{}{}, lock.Release(ctx)
-					})
-				})
-			}, nil
+			return func() { once.Do(func() { s.unlock(key, value) }) }, nil
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("redisflow: tokens: the user's refresh lock is held elsewhere; stopped waiting: %w", ctx.Err())
-		case !errors.Is(err, redislock.ErrNotObtained):
+		case err != nil:
+			// The lock may be set without the replicas' acknowledgement:
+			// give it back, unused.
+			s.unlock(key, value)
 			return nil, unavailable("tokens lock", err)
 		}
 		t := time.NewTimer(lockPoll)
@@ -236,4 +265,13 @@ func (s *tokenStore) Lock(ctx context.Context, user string) (func(), error) {
 		case <-t.C:
 		}
 	}
+}
+
+// unlock releases the lock key if it still holds value, bounded by the
+// timeout whatever the caller's context. A failed release (Redis down, or
+// the lock expired and taken by another) leaves the key to its expiry.
+func (s *tokenStore) unlock(key, value string) {
+	within(context.Background(), s.timeout, func(ctx context.Context) (int64, error) {
+		return unlockScript.Run(ctx, s.rdb, []string{key}, value).Int64()
+	})
 }

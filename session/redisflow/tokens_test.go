@@ -45,6 +45,8 @@ func TestNewTokenStoreValidates(t *testing.T) {
 		{"empty prefix", rdb, []Option{WithKeyPrefix("")}},
 		{"zero timeout", rdb, []Option{WithTimeout(0)}},
 		{"nil clock", rdb, []Option{WithClock(nil)}},
+		{"a brace in the prefix", rdb, []Option{WithKeyPrefix("app:{")}},
+		{"negative replicas", rdb, []Option{WithReplicas(-1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := NewTokenStore(tc.rdb, tc.opts...)
@@ -72,8 +74,9 @@ func TestTokenStoreContract(t *testing.T) {
 	storetest.Contract(t, func(t *testing.T) bluenexus.TokenStore { return mustTokenStore(t, rdb) })
 }
 
-// TestTokenStoreLayout: one key per user, the prefix and a hex SHA-256 (no
-// hash tag, no user id), holding the pair as JSON with the refresh
+// TestTokenStoreLayout: one key per user, the prefix and a hex SHA-256 in
+// braces (the store's own hash tag; a brace in the user id changes
+// nothing, and no user id shows), holding the pair as JSON with the refresh
 // token's remaining life as its TTL; none without a refresh expiry.
 func TestTokenStoreLayout(t *testing.T) {
 	rdb, _ := realRedis(t)
@@ -86,7 +89,7 @@ func TestTokenStoreLayout(t *testing.T) {
 		t.Fatalf("seed: %v %v", ok, err)
 	}
 	ks := keys(t, rdb, s.prefix)
-	if len(ks) != 1 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(strings.TrimPrefix(ks[0], s.prefix)) {
+	if len(ks) != 1 || !regexp.MustCompile(`^\{[0-9a-f]{64}\}$`).MatchString(strings.TrimPrefix(ks[0], s.prefix)) {
 		t.Fatalf("keys %q", ks)
 	}
 	raw, err := rdb.Get(ctx, ks[0]).Result()
@@ -116,7 +119,7 @@ func TestTokenStoreLayout(t *testing.T) {
 	if got := keys(t, rdb, s.prefix); len(got) != 2 || got[0] != ks[0]+":lock" && got[1] != ks[0]+":lock" {
 		t.Errorf("keys with the lock %q", got)
 	}
-	if ttl := rdb.PTTL(ctx, ks[0]+":lock").Val(); ttl <= 19*time.Second || ttl > defaultLockTTL {
+	if ttl := rdb.PTTL(ctx, ks[0]+":lock").Val(); ttl <= defaultLockTTL-time.Second || ttl > defaultLockTTL {
 		t.Errorf("lock TTL %v", ttl)
 	}
 	unlock()
@@ -324,8 +327,9 @@ func TestTokenStoreRedisDown(t *testing.T) {
 	}
 }
 
-// TestTokenSaveLostWhenRedisDies: Redis dying during the token call loses
-// the new pair, and the error says so; the new token is never handed out.
+// TestTokenSaveLostWhenRedisDies: Redis dying during the token call, and
+// staying down for the whole save budget (20 s), loses the new pair, and
+// the error says so; the new token is never handed out.
 func TestTokenSaveLostWhenRedisDies(t *testing.T) {
 	p := startRedis(t)
 	ep := tokentest.New(t)
@@ -355,8 +359,52 @@ func TestTokenSaveLostWhenRedisDies(t *testing.T) {
 	ep.CheckNoSecret(t, "error", fmt.Sprintf("%v %+v", err, err))
 	// Redis back (empty: no persistence): the user has no pair.
 	p.start()
+	// go-redis redials a pool that failed in the background, once a second.
+	for deadline := time.Now().Add(5 * time.Second); s.rdb.Ping(context.Background()).Err() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the instance's client did not reconnect")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if _, err := ts.Token(context.Background(), "u"); !errors.Is(err, bluenexus.ErrReauthRequired) {
 		t.Fatalf("Token after Redis restarted empty: %v", err)
+	}
+	if ep.Calls() != 1 || ep.Replays() != 0 {
+		t.Errorf("%d token calls, %d replays; want 1 and 0", ep.Calls(), ep.Replays())
+	}
+}
+
+// TestTokenSaveOutlastsAStall: Redis refusing writes for 3 s while the
+// token call is answered (a failover or a restart) delays the save, which
+// is tried again until it lands: the new pair is stored and handed out,
+// and nothing is lost or spent twice.
+func TestTokenSaveOutlastsAStall(t *testing.T) {
+	p := startRedis(t)
+	ep := tokentest.New(t)
+	s, ts := instance(t, p.addr, "handoffkit:test:stall:", ep)
+	s.timeout = 300 * time.Millisecond
+	seedStale(t, s, ep, "u")
+	arrived, release := ep.Hold()
+	defer release()
+	errc := make(chan error, 1)
+	var issued atomic.Value
+	go func() {
+		at, err := ts.Token(context.Background(), "u")
+		issued.Store(at)
+		errc <- err
+	}()
+	<-arrived
+	admin := newClient(t, p.addr)
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", "3000", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-errc; err != nil {
+		t.Fatalf("Token across a 3 s stall: %v", err)
+	}
+	stored, ok, err := s.Load(context.Background(), "u")
+	if err != nil || !ok || stored.AccessToken != issued.Load().(bluenexus.AccessToken) {
+		t.Fatalf("the stored pair is not the one handed out: %v %v", ok, err)
 	}
 	if ep.Calls() != 1 || ep.Replays() != 0 {
 		t.Errorf("%d token calls, %d replays; want 1 and 0", ep.Calls(), ep.Replays())
