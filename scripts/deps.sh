@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing and this machine can:
-# Chromium (browser tests) and redis-server (multi-instance tests), from
+# Chromium (browser tests), redis-server and redis-sentinel (multi-instance,
+# cluster and sentinel tests, started by scripts/redis-topology.sh), from
 # Debian's packages. Without root or apt-get it says so and goes on: the
 # tests that need them then skip loudly, except under CI=true where they fail.
+#
+# Debian's redis packages start a default service (redis-server on 6379,
+# redis-sentinel on 26379) where the init system lets them. Our scripts never
+# use those ports; the services of packages installed here are stopped (and
+# disabled under systemd) so nothing of them lingers. Services of packages
+# that were already installed are left alone.
 set -u
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 if [ "${1:-}" = "--load" ]; then command -v wrk >/dev/null 2>&1 || need+=(wrk); fi
 [ ${#need[@]} -eq 0 ] && exit 0
+
+# stop_service NAME stops the default service a package just installed started.
+stop_service() {
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now "$1" >/dev/null 2>&1 || true
+	elif command -v service >/dev/null 2>&1; then
+		service "$1" stop >/dev/null 2>&1 || true
+	fi
+}
+
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing ${need[*]} from Debian's packages"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null || {
+	if ! { apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null; }; then
 		echo "deps: could not install ${need[*]}" >&2
 		exit 1
-	}
+	fi
+	for pkg in "${need[@]}"; do
+		case $pkg in
+		redis-server | redis-sentinel)
+			stop_service "$pkg"
+			echo "deps: stopped the $pkg default service (the tests use their own ports)"
+			;;
+		esac
+	done
 else
 	echo "deps: MISSING ${need[*]} (not root or no apt-get): tests that need them will skip" >&2
 fi

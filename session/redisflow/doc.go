@@ -35,11 +35,34 @@
 // carries only the signed, encrypted id.
 //
 // Both need Redis 2.6.12 or later (or a compatible server) and touch one
-// key per command, so Redis Cluster works with [redis.UniversalClient].
-// A Redis that restarts empty forgets the states used within the last TTL,
-// as the in-memory guard does on restart (an old cookie copy could then
-// finish its flow once more), and the Store's pending flows (users start
-// again): give it persistence (AOF) or a replica when that matters.
+// key per command.
+//
+// # Redis Cluster and Sentinel
+//
+// The constructors take any [redis.UniversalClient]: a single node
+// (redis.NewClient), a Redis Cluster (redis.NewClusterClient) or a master
+// found through Sentinel (redis.NewFailoverClient). Every command touches
+// one key, so a cluster spreads the states and flows over its masters; a
+// token pair and its refresh lock share a hash tag, so they live on one
+// master and fail over together.
+//
+// Redis replicates asynchronously. A write that the master acknowledged
+// and lost before a replica copied it is gone after a failover: a used
+// state that lets a replay through, a lock that lets a second instance
+// spend the same refresh token. Give every instance [WithReplicas] with
+// the number of replicas each master has: each write then waits, with
+// WAIT on the connection that made it, until the replicas acknowledged it,
+// and fails closed otherwise. With one replica, a master that dies leaves
+// none until it comes back as a replica: requests fail closed meanwhile
+// (docs/scale.md measures it); two replicas and WithReplicas(1) keep
+// writing through the loss of one node.
+//
+// A node that restarts must come back with its data: run it with
+// persistence (appendonly yes) or as a replica. A Redis that restarts
+// empty forgets the states used within the last TTL, as the in-memory
+// guard does on restart (an old cookie copy could then finish its flow
+// once more), the Store's pending flows (users start again) and the token
+// pairs (users sign in again).
 //
 // # Failing closed
 //

@@ -92,3 +92,38 @@ func ExampleNewStore() {
 	// Output:
 	// kit on the Redis store: <nil>
 }
+
+// Behind Sentinel, every instance finds the master through the Sentinels,
+// and WithReplicas(1) makes each write wait for the replica, so that a
+// failover loses no used state, flow, lock or token pair. (A Redis Cluster
+// works the same way, with redis.NewClusterClient.)
+func ExampleWithReplicas() {
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:            "handoffkit",
+		SentinelAddrs:         []string{"sentinel-1:26379", "sentinel-2:26379", "sentinel-3:26379"},
+		ContextTimeoutEnabled: true,
+	})
+	defer rdb.Close()
+	replicated := redisflow.WithReplicas(1)
+	guard, err := redisflow.NewReplayGuard(rdb, replicated)
+	if err != nil {
+		panic(err)
+	}
+	store, err := redisflow.NewStore(rdb, keysFromConfig(), replicated)
+	if err != nil {
+		panic(err)
+	}
+	tokens, err := redisflow.NewTokenStore(rdb, replicated)
+	if err != nil {
+		panic(err)
+	}
+	flows, err := session.New(store, session.WithReplayGuard(guard))
+	if err != nil {
+		panic(err)
+	}
+	_ = tokens // for bluenexus.NewTokenSource(client, tokens)
+	_, err = kitOn(flows)
+	fmt.Println("kit behind Sentinel:", err)
+	// Output:
+	// kit behind Sentinel: <nil>
+}

@@ -128,11 +128,15 @@ func newFailoverFleet(t *testing.T) *failoverFleet {
 	f.emu = bluenexustest.NewServer()
 	t.Cleanup(f.emu.Close)
 
-	var instances [3]http.Handler
+	// The instances need the balancer's URL, so they are built after it
+	// started, and published to its handler at once.
+	var published atomic.Pointer[[3]http.Handler]
 	f.lb = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		instances := published.Load()
 		instances[rand.N(len(instances))].ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.lb.Close)
+	var instances [3]http.Handler
 	keys := []session.KeyPair{fleetOldKeys}
 	// Generous per-call budgets: the failures counted are the failover's,
 	// not a slow test machine's.
@@ -197,6 +201,7 @@ func newFailoverFleet(t *testing.T) *failoverFleet {
 		mux.Handle("/connections/return", kit.Return())
 		instances[i] = middleware.ClientIP(middleware.RemoteAddrStrategy())(mux)
 	}
+	published.Store(&instances)
 	for i := range 6 {
 		user := "user" + strconv.Itoa(i)
 		f.users = append(f.users, user)
