@@ -1,16 +1,16 @@
 # handoffkit. `make demo` runs the example app on the embedded BlueNexus
 # emulator; `make test` installs what the tests need and runs them all.
 #
-# The repository is a workspace (go.work) of four modules: the root (the
-# library), session/redisflow (Redis), metrics (Prometheus) and cmd (the
-# commands, the demo app and the browser tests). With go.work the pattern
-# below names the packages of all four; `./...` would stop at the root's.
+# The repository is a workspace (go.work) of five modules: the root (the
+# library), session/redisflow (Redis), metrics (Prometheus), tracing
+# (OpenTelemetry) and cmd (the commands, the demo app and the browser tests). With go.work the pattern
+# below names the packages of all five; `./...` would stop at the root's.
 GO ?= go
 PKGS := github.com/handoffkit/handoffkit/...
 BENCH_COUNT ?= 6
 FUZZTIME ?= 30s
 
-.PHONY: demo test vet bench fuzz load load-http deps emulator
+.PHONY: demo test vet bench fuzz load load-http soak capacity deps emulator
 
 ADDR ?= 127.0.0.1:8080
 EMULATOR_ADDR ?= 127.0.0.1:8081
@@ -46,6 +46,15 @@ fuzz:
 
 load: deps
 	scripts/with-redis.sh $(GO) run ./cmd/handoff-load
+
+# The soak: three app instances, the emulator with a short token TTL and one
+# Redis topology (single, cluster or sentinel), with faults injected at
+# random; it ends with `soak: N flows, M violations` and fails when M > 0.
+SOAK_DURATION ?= 5m
+SOAK_REDIS ?= single
+
+soak: deps
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_REDIS=$(SOAK_REDIS) GO=$(GO) scripts/soak.sh
 
 load-http:
 	@scripts/deps.sh --load

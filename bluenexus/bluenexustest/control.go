@@ -286,14 +286,14 @@ func (s *Server) ctlReturnError(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ctlStats is GET /_emulator/stats: Hits for every path, and
-// RefreshReplays.
+// ctlStats is GET /_emulator/stats: Hits for every path, RefreshReplays
+// and CodeReuses.
 func (s *Server) ctlStats(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	hits := maps.Clone(s.hits)
-	replays := s.replays
+	replays, reuses := s.replays, s.reuses
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"hits": hits, "refreshReplays": replays})
+	writeJSON(w, http.StatusOK, map[string]any{"hits": hits, "refreshReplays": replays, "codeReuses": reuses})
 }
 
 // ctlReset is POST /_emulator/reset: Reset.

@@ -46,6 +46,7 @@ type Server struct {
 	accessQ  []issuedToken            // access tokens in issue order, for sweeping
 	refreshQ []issuedToken            // refresh tokens in issue order, for sweeping
 	replays  int
+	reuses   int                   // handoff codes presented again after use
 	codes    map[string]*handoff   // by code value
 	issued   []issuedCode          // codes in issue order, for sweeping
 	sessions map[string]*wlSession // by session cookie value
@@ -214,7 +215,7 @@ func (s *Server) AdvanceClock(d time.Duration) time.Time {
 
 // Reset returns the emulator to its start-up state: it forgets every user,
 // token, auth session, connection, handoff code, white-label session,
-// fault, hit count, replay count, rate-limit window and pending
+// fault, hit count, replay and code reuse count, rate-limit window and pending
 // [Server.ReturnWithError], undoes [Server.AdvanceClock] and
 // [Server.SetPaginationShape], then creates the users of [WithUser] and
 // [WithUserToken] again, with the same static tokens as before. Tokens of
@@ -232,7 +233,7 @@ func (s *Server) resetLocked() {
 	s.users = map[string]*user{}
 	s.access = map[string]*accessEntry{}
 	s.refresh = map[string]*refreshEntry{}
-	s.accessQ, s.refreshQ, s.replays = nil, nil, 0
+	s.accessQ, s.refreshQ, s.replays, s.reuses = nil, nil, 0, 0
 	s.codes = map[string]*handoff{}
 	s.issued = nil
 	s.sessions = map[string]*wlSession{}

@@ -105,6 +105,7 @@ func (s *Server) handleWhiteLabel(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		status, title, msg = http.StatusBadRequest, "This link is not valid", "The handoff code is unknown."
 	case h.used:
+		s.reuses++
 		status, title, msg = http.StatusGone, "This link was already used", "Each handoff code works only once."
 	case !now.Before(h.expiresAt):
 		status, title, msg = http.StatusGone, "This link has expired", "Handoff codes expire "+s.cfg.codeTTL.String()+" after the app asks for them."
@@ -142,6 +143,18 @@ func (s *Server) handleWhiteLabel(w http.ResponseWriter, r *http.Request) {
 	}
 	setSessionCookie(w, cookieValue)
 	seeOther(w, PathWhiteLabelSession)
+}
+
+// CodeReuses returns how many times the white-label page was presented a
+// handoff code that had already been presented once, whatever the first
+// presentation's outcome: each was refused (410, "already used"). A
+// browser that follows each handoff link once never causes one, and an
+// app never sends a code twice: assert that this stays 0, as a soak
+// does, to catch a code minted once and delivered twice.
+func (s *Server) CodeReuses() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reuses
 }
 
 // maxSessionsPerBrowser bounds the sessions one browser holds (tabs).

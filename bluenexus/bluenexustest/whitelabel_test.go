@@ -1,6 +1,7 @@
 package bluenexustest_test
 
 import (
+	"encoding/json"
 	"html"
 	"net/http"
 	"net/url"
@@ -396,5 +397,56 @@ func TestUnknownPage(t *testing.T) {
 	r := do(t, apiClient(t), newRequest(t, http.MethodGet, s.URL()+"/nope", nil))
 	if r.status != http.StatusNotFound || !strings.Contains(r.body, "<h1") {
 		t.Fatalf("status %d body %s", r.status, r.body)
+	}
+}
+
+// TestCodeReuses counts every presentation of a code after its first, the
+// first's outcome aside (here one from another network), in CodeReuses
+// and the control API's stats; a fresh code and Reset leave it at 0.
+func TestCodeReuses(t *testing.T) {
+	s := newServer(t, bluenexustest.WithControlAPI(), bluenexustest.WithPageIPHeader("X-Forwarded-For"))
+	token := s.AddUser("alice")
+	stats := func() int {
+		t.Helper()
+		var v struct {
+			CodeReuses *int `json:"codeReuses"`
+		}
+		r := control(t, s, http.MethodGet, "stats", "")
+		if err := json.Unmarshal([]byte(r.body), &v); err != nil || v.CodeReuses == nil {
+			t.Fatalf("stats: %d %s (%v)", r.status, r.body, err)
+		}
+		if *v.CodeReuses != s.CodeReuses() {
+			t.Errorf("stats codeReuses %d, CodeReuses() %d", *v.CodeReuses, s.CodeReuses())
+		}
+		return *v.CodeReuses
+	}
+
+	used := mustInit(t, s, token, "https://app.example/r")
+	if r := openWhiteLabel(t, browser(t), s, used.Code); r.status != http.StatusSeeOther {
+		t.Fatalf("first use: %d", r.status)
+	}
+	refused := mustInit(t, s, token, "https://app.example/r")
+	req := newRequest(t, http.MethodGet, s.WhiteLabelURL()+"?code="+url.QueryEscape(refused.Code), nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if r := do(t, browser(t), req); r.status != http.StatusForbidden {
+		t.Fatalf("from another network: %d", r.status)
+	}
+	if n := stats(); n != 0 {
+		t.Fatalf("CodeReuses = %d after first presentations, want 0", n)
+	}
+	for i, code := range []string{used.Code, refused.Code, used.Code} {
+		if r := openWhiteLabel(t, browser(t), s, code); r.status != http.StatusGone || !strings.Contains(r.body, "already used") {
+			t.Errorf("presentation %d again: %d", i, r.status)
+		}
+	}
+	if r := openWhiteLabel(t, browser(t), s, "no-such-code"); r.status != http.StatusBadRequest {
+		t.Errorf("unknown code: %d", r.status)
+	}
+	if n := stats(); n != 3 {
+		t.Errorf("CodeReuses = %d, want 3 (an unknown code is no reuse)", n)
+	}
+	s.Reset()
+	if n := stats(); n != 0 {
+		t.Errorf("CodeReuses = %d after Reset", n)
 	}
 }

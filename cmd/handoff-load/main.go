@@ -1,51 +1,110 @@
 // Command handoff-load runs complete Manage Connections flows from many
-// simulated browsers against two instances of the example app
-// (cmd/internal/demoapp) that share a Redis replay guard (session/redisflow),
-// the same cookie keys and one BlueNexus emulator, as a fleet behind a load
-// balancer would:
+// simulated browsers against several instances of the example app
+// (cmd/internal/demoapp) that share one Redis (or Redis Cluster, or Redis
+// behind Sentinel) through session/redisflow, the same cookie keys and one
+// BlueNexus emulator, as a fleet behind a load balancer would. It runs a
+// number of flows (a load run) or runs for a time while it injects faults
+// (a soak):
 //
 //	make load                                   # starts a throwaway Redis
 //	scripts/with-redis.sh go run ./cmd/handoff-load -browsers 64 -flows 5000
+//	make soak                                   # SOAK_REDIS=single|cluster|sentinel SOAK_DURATION=5m
 //
-// Each browser signs in once, then runs flows: /manage-connections on one
-// instance, the emulator's white-label page, Done, and /connections/return
-// on the other instance. Every tenth flow (-replay-every) the browser then
-// puts back the copy of its flow cookie saved before the return and replays
-// the return on the first instance, which must refuse it.
+// # The fleet
 //
-// It stops by itself after -flows flows (or -max-duration), prints flows
-// per second and the p50/p99 latency of each route, and exits with status 1
-// on any violation: a request that failed, a hook that ran twice for one
-// flow, a valid flow whose hook never ran, a replay that was accepted, or a
-// state the Redis guard did not record.
+// Each instance (-instances, default 3) is its own http.Server on
+// loopback with its own go-redis client, BlueNexus client and token
+// source. They share, through Redis, the replay guard
+// (redisflow.NewReplayGuard), the flows (redisflow.NewStore: the cookie
+// holds only a session id) and the users' token pairs
+// (redisflow.NewTokenStore, seeded with the emulator's SignIn). On Sentinel
+// every write waits for the replica (redisflow.WithReplicas(1)).
+//
+// # The browsers
+//
+// Each browser signs in once as its own user, then runs flows, sending
+// every request to an instance picked at random (a load balancer without
+// affinity): /manage-connections, the emulator's white-label page,
+// sometimes Connect, Done, and /connections/return on another instance
+// than the one that began the flow. One time in five the browser runs
+// two tabs: two flows begun one after the other, finished in random
+// order, both of which must succeed. After every Nth flow (-replay-every) the browser puts
+// back the copy of its flow cookie saved before the return and replays the
+// return on yet another instance, which must refuse it. The on-return hook
+// counts its runs per flow, and reads the user's connections with a token
+// from the token source (renewing it once on a 401, as the kit does), so
+// tokens refresh in the hook too.
+//
+// # Faults (-faults, with -duration)
+//
+// One at a time, at random intervals around -fault-every, in shuffled
+// rounds of the kinds listed:
+//
+//   - upstream: 1 to 3 emulator faults on handoff init, the token endpoint
+//     or the connections list: latency (0.2 to 1 s), 500, 503, or 503
+//     with Retry-After;
+//   - clock: the emulator's clock jumps by the token TTL (-token-ttl), so
+//     that access tokens the instances hold as fresh expire mid-flow, and
+//     handoff codes in flight expire;
+//   - redis: through the topology script (-topology-script, run on
+//     -topology-dir): a graceful restart of the Redis (single) or of a
+//     cluster master (cluster), or on Sentinel a SENTINEL FAILOVER or a
+//     crash of the master, revived once the Sentinels promoted the replica
+//     and demoted again to a replica. Crashes run only where a replica
+//     holds every acknowledged write: a node with AOF every second loses
+//     up to a second of them, which no kit can make up for.
+//
+// # Checks
+//
+// A violation is a replay accepted, a refresh token presented twice
+// (the emulator's RefreshReplays), a handoff code presented twice
+// (CodeReuses), a hook run twice for one flow, a successful return whose
+// hook never ran, a used state lost from Redis, a 503 without
+// Retry-After, a Redis fault window that did not close within -recovery
+// of the fault's end, and every failed request that no fault explains.
+// A failed request is explained when
+//
+//   - it is a 5xx (or a return whose hook failed) that overlaps a Redis
+//     fault window: from the fault's start to the first request that
+//     started after the fault's end and succeeded (on any instance),
+//     capped at the fault's end plus -recovery. Each window reports its
+//     failed requests and its length, from the first failure to that
+//     first success;
+//   - it is an upstream failure (502, 503, or a return whose hook failed)
+//     that overlaps an upstream fault burst, within a budget of one failure
+//     per fault (two on the token endpoint, whose refresh the two tabs of
+//     one user may share);
+//   - it is a handoff code refused as expired by the emulator, whose clock
+//     jumped after the code was asked for.
+//
+// It prints flows per second, the p50/p99 latency of each route, the fault
+// windows and the counters, and last "soak: N flows, M violations" (or
+// "load: ..." without -duration), N the flows that returned successfully.
+// The exit status is 0 without violations, 1 with, 2 when the run could
+// not be set up.
 //
 // With -redis mini it runs on an in-process miniredis instead of a server;
-// with -guard memory each instance keeps its own in-memory guard, and
-// replays on the other instance are then accepted: the run fails, which
-// shows what the shared guard is for.
+// with -guard memory it uses no Redis at all (each instance keeps its own
+// in-memory guard and the flows travel in the cookie), and replays on
+// another instance are then accepted: the run fails, which shows what the
+// shared state is for.
 package main
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/signal"
-	"regexp"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -70,18 +129,37 @@ var loadKeys = []session.KeyPair{{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// go-redis logs every failed dial and Sentinel switch: hundreds of
+	// lines in a Redis fault window, which the report sums up.
+	redis.SetLogger(quiet{})
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 type options struct {
 	browsers    int
+	instances   int
 	flows       int
+	duration    time.Duration
 	replayEvery int
 	maxDuration time.Duration
-	redisAddr   string
 	guard       string
 	timeout     time.Duration
+	redis       redisConfig
+	faults      []string
+	faultEvery  time.Duration
+	recovery    time.Duration
+	tokenTTL    time.Duration
 }
+
+// soak reports whether the run is timed rather than counted.
+func (o *options) soak() bool { return o.duration > 0 }
+
+// faultKinds are the values -faults takes.
+var faultKinds = []string{"upstream", "clock", "redis"}
 
 // run returns the exit status: 0 when every check holds, 1 on a violation,
 // 2 when the run could not be set up.
@@ -89,186 +167,305 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("handoff-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.IntVar(&o.browsers, "browsers", 32, "concurrent simulated browsers")
-	fs.IntVar(&o.flows, "flows", 2000, "complete flows to run")
-	fs.IntVar(&o.replayEvery, "replay-every", 10, "replay an old cookie copy on the other instance after every Nth flow (0: never)")
-	fs.DurationVar(&o.maxDuration, "max-duration", 3*time.Minute, "stop and fail if the flows take longer")
-	fs.StringVar(&o.redisAddr, "redis", os.Getenv("HANDOFFKIT_REDIS_ADDR"), `Redis address (default $HANDOFFKIT_REDIS_ADDR); "mini" for an in-process miniredis`)
-	fs.StringVar(&o.guard, "guard", "redis", `replay guard: "redis" (shared) or "memory" (one per instance, to see replays get through)`)
-	fs.DurationVar(&o.timeout, "guard-timeout", (500 * time.Millisecond), "time budget of each Redis call of the replay guard")
+	var faults string
+	fs.IntVar(&o.browsers, "browsers", 32, "concurrent simulated browsers, one user each")
+	fs.IntVar(&o.instances, "instances", 3, "app instances")
+	fs.IntVar(&o.flows, "flows", 2000, "complete flows to run (without -duration)")
+	fs.DurationVar(&o.duration, "duration", 0, "run flows for this long instead of -flows (a soak)")
+	fs.IntVar(&o.replayEvery, "replay-every", 10, "replay an old cookie copy on another instance after every Nth flow (0: never)")
+	fs.DurationVar(&o.maxDuration, "max-duration", 0, "stop and fail if the run takes longer (default 3m, or -duration plus 2m)")
+	o.redis.flags(fs)
+	fs.StringVar(&o.guard, "guard", "redis", `shared state: "redis", or "memory" (no Redis: one guard per instance, flows in the cookie, to see replays get through)`)
+	fs.DurationVar(&o.timeout, "guard-timeout", 500*time.Millisecond, "time budget of each Redis call of the guard, the flow store and the token store")
+	fs.StringVar(&faults, "faults", "", "faults to inject with -duration, comma-separated: upstream, clock, redis")
+	fs.DurationVar(&o.faultEvery, "fault-every", 10*time.Second, "mean interval between two faults")
+	fs.DurationVar(&o.recovery, "recovery", 5*time.Second, "how long after a Redis fault's end the fleet may take to serve again")
+	fs.DurationVar(&o.tokenTTL, "token-ttl", 900*time.Second, "lifetime of the access tokens the emulator issues; clock faults jump by it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	switch {
-	case o.browsers < 1 || o.flows < 1 || o.replayEvery < 0 || o.maxDuration <= 0:
-		fmt.Fprintln(stderr, "handoff-load: -browsers, -flows and -max-duration must be positive, -replay-every not negative")
-		return 2
-	case o.guard != "redis" && o.guard != "memory":
-		fmt.Fprintf(stderr, "handoff-load: -guard %q: want redis or memory\n", o.guard)
-		return 2
-	case o.redisAddr == "" && o.guard == "redis":
-		fmt.Fprintln(stderr, "handoff-load: no Redis: set -redis or HANDOFFKIT_REDIS_ADDR (`make load` starts one), or -redis mini")
+	if err := o.validate(fs, faults); err != nil {
+		fmt.Fprintln(stderr, "handoff-load:", err)
 		return 2
 	}
-	env, err := setUp(o)
+	e, err := setUp(ctx, &o)
 	if err != nil {
 		fmt.Fprintln(stderr, "handoff-load:", err)
 		return 2
 	}
-	defer env.close()
-	res := env.drive(ctx, o)
-	return res.report(stdout, env, o)
+	defer e.close()
+	e.drive(ctx)
+	return e.report(stdout)
 }
 
-// env is the fleet under load.
+func (o *options) validate(fs *flag.FlagSet, faults string) error {
+	if faults != "" {
+		o.faults = strings.Split(faults, ",")
+	}
+	for _, f := range o.faults {
+		if !slices.Contains(faultKinds, f) {
+			return fmt.Errorf("-faults: unknown fault %q: want %s", f, strings.Join(faultKinds, ", "))
+		}
+	}
+	if o.maxDuration == 0 {
+		o.maxDuration = 3 * time.Minute
+		if o.soak() {
+			o.maxDuration = o.duration + 2*time.Minute
+		}
+	}
+	switch {
+	case o.browsers < 1 || o.instances < 2 || o.flows < 1 || o.replayEvery < 0 || o.maxDuration < 0 || o.duration < 0:
+		return errors.New("-browsers, -flows and -max-duration must be positive, -instances at least 2, -replay-every and -duration not negative")
+	case o.guard != "redis" && o.guard != "memory":
+		return fmt.Errorf("-guard %q: want redis or memory", o.guard)
+	case len(o.faults) > 0 && !o.soak():
+		return errors.New("-faults needs -duration")
+	case o.faultEvery <= 0 || o.recovery <= 0 || o.tokenTTL < time.Second:
+		return errors.New("-fault-every and -recovery must be positive, -token-ttl at least 1s")
+	}
+	if o.guard == "memory" {
+		if slices.Contains(o.faults, "redis") {
+			return errors.New("-faults redis needs -guard redis")
+		}
+		return nil
+	}
+	return o.redis.resolve(fs, slices.Contains(o.faults, "redis"))
+}
+
+// env is the fleet under load, and what the run observed.
 type env struct {
+	o         *options
 	emu       *bluenexustest.Server
 	mini      *miniredis.Miniredis
-	rdbs      []*redis.Client
-	admin     *redis.Client // for checks and cleanup
+	admin     redis.UniversalClient // for checks and cleanup; nil with -guard memory
 	prefix    string
-	instances [2]*instance
+	instances []*instance
 	users     []string
 	store     bluenexus.TokenStore // every user's token pair, shared by the instances
-	hooks     []atomic.Int32       // per flow id
 	transport *http.Transport
 	redisInfo string
+	res       *results
+	faults    *faultLog
 
-	guardMu      sync.Mutex
-	guardLatency []time.Duration // Consume calls, through Redis
+	ids  atomic.Int64 // the next flow id
+	stop atomic.Bool  // no new flows
+
+	flowMu sync.Mutex
+	flows  map[int]*flowRecord // by flow id
+
+	guardMu       sync.Mutex
+	guardLatency  []time.Duration // Consume calls, through Redis
+	guardAccepted int             // Consume calls that recorded a first use
+	breakerOpens  atomic.Int64
+	hookRenewals  atomic.Int64 // 401s to the hook's token, renewed
 }
 
 type instance struct {
-	url   string
-	srv   *http.Server
-	hooks atomic.Int64
+	name   string
+	url    string
+	srv    *http.Server
+	rdb    redis.UniversalClient // nil with -guard memory
+	client *bluenexus.Client
+	tokens *bluenexus.TokenSource
+	hooks  atomic.Int64
 }
 
-func setUp(o options) (_ *env, err error) {
-	e := &env{prefix: fmt.Sprintf("handoffkit:load:%d:", time.Now().UnixNano()), hooks: make([]atomic.Int32, o.flows)}
+// flowRecord is what the hook saw of one flow.
+type flowRecord struct {
+	user  string
+	hooks int
+}
+
+func setUp(ctx context.Context, o *options) (_ *env, err error) {
+	e := &env{o: o, prefix: fmt.Sprintf("handoffkit:load:%d:", time.Now().UnixNano()),
+		flows: map[int]*flowRecord{}, res: newResults(), faults: &faultLog{}}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
-	e.redisInfo = "(one per instance)"
+	e.redisInfo = "none (one guard per instance, flows in the cookie)"
 	if o.guard == "redis" {
-		e.redisInfo = ""
-		if o.redisAddr == "mini" {
+		if o.redis.addr == "mini" {
 			if e.mini, err = miniredis.Run(); err != nil {
 				return nil, err
 			}
-			o.redisAddr = e.mini.Addr()
-			e.redisInfo = "on miniredis (in-process)"
+			o.redis.addr = e.mini.Addr()
 		}
-		e.admin = redis.NewClient(&redis.Options{Addr: o.redisAddr})
-		if err := e.admin.Ping(context.Background()).Err(); err != nil {
-			return nil, fmt.Errorf("redis at %s: %w", o.redisAddr, err)
+		e.admin = redis.NewUniversalClient(o.redis.options(4))
+		if err := e.admin.Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("redis %s: %w", o.redis, err)
 		}
-		if e.redisInfo == "" {
-			e.redisInfo = "on redis-server " + redisVersion(e.admin) + " at " + o.redisAddr
-		}
+		e.redisInfo = o.redis.describe(ctx, e.admin, e.mini != nil)
 	}
 
-	if e.emu, err = bluenexustest.New(); err != nil {
+	if e.emu, err = bluenexustest.New(bluenexustest.WithTokenTTL(o.tokenTTL)); err != nil {
 		return nil, err
 	}
 	e.store = bluenexus.NewMemoryTokenStore()
+	if e.admin != nil {
+		if e.store, err = redisflow.NewTokenStore(e.admin, e.redisOptions("token:")...); err != nil {
+			return nil, err
+		}
+	}
 	for i := range o.browsers {
 		name := fmt.Sprintf("user%03d", i)
 		e.users = append(e.users, name)
-		if _, err := e.store.CompareAndSwap(context.Background(), name, "", e.emu.SignIn(name)); err != nil {
-			return nil, err
+		if _, err := e.store.CompareAndSwap(ctx, name, "", e.emu.SignIn(name)); err != nil {
+			return nil, fmt.Errorf("seeding %s's token pair: %w", name, err)
 		}
 		e.emu.Connect(name, "google")
 		e.emu.Connect(name, "notion")
 	}
 
-	for i := range e.instances {
-		if e.instances[i], err = e.startInstance(o); err != nil {
+	for i := range o.instances {
+		in, err := e.startInstance(ctx, string(rune('A'+i)))
+		if err != nil {
 			return nil, err
 		}
+		e.instances = append(e.instances, in)
 	}
 	e.transport = &http.Transport{MaxIdleConns: 4 * o.browsers, MaxIdleConnsPerHost: 2 * o.browsers, IdleConnTimeout: time.Minute}
 	return e, nil
 }
 
+// redisOptions are the options of the redisflow constructors for the keys
+// under e.prefix+sub.
+func (e *env) redisOptions(sub string) []redisflow.Option {
+	opts := []redisflow.Option{redisflow.WithKeyPrefix(e.prefix + sub), redisflow.WithTimeout(e.o.timeout)}
+	if e.o.redis.kind() == "sentinel" {
+		// One replica: every write waits for it, so that what the kit
+		// relied on survives a failover.
+		opts = append(opts, redisflow.WithReplicas(1))
+	}
+	return opts
+}
+
 // startInstance starts one app instance on a loopback listener, with its
-// own BlueNexus client and Redis connection pool.
-func (e *env) startInstance(o options) (*instance, error) {
+// own BlueNexus client, token source and Redis connection pool.
+func (e *env) startInstance(ctx context.Context, name string) (*instance, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	in := &instance{url: "http://" + ln.Addr().String()}
-	id, secret := e.emu.ClientCredentials()
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(e.emu.URL()), bluenexus.WithClientCredentials(id, secret))
-	if err != nil {
+	in := &instance{name: name, url: "http://" + ln.Addr().String()}
+	fail := func(err error) (*instance, error) {
 		ln.Close()
-		return nil, err
-	}
-	tokens, err := bluenexus.NewTokenSource(client, e.store)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	var sessionOpts []session.Option
-	if o.guard == "redis" {
-		rdb := redis.NewClient(&redis.Options{Addr: e.admin.Options().Addr, ContextTimeoutEnabled: true, PoolSize: o.browsers})
-		e.rdbs = append(e.rdbs, rdb)
-		guard, err := redisflow.NewReplayGuard(rdb, redisflow.WithKeyPrefix(e.prefix), redisflow.WithTimeout(o.timeout))
-		if err != nil {
-			ln.Close()
-			return nil, err
+		if in.rdb != nil {
+			in.rdb.Close()
 		}
-		sessionOpts = append(sessionOpts, session.WithReplayGuard(timedGuard{guard, e}))
+		return nil, err
+	}
+	id, secret := e.emu.ClientCredentials()
+	in.client, err = bluenexus.NewClient(bluenexus.WithBaseURL(e.emu.URL()), bluenexus.WithClientCredentials(id, secret),
+		bluenexus.WithBreaker(bluenexus.BreakerSettings{OnStateChange: func(_, to string) {
+			if to == "open" {
+				e.breakerOpens.Add(1)
+			}
+		}}))
+	if err != nil {
+		return fail(err)
+	}
+	store := e.store
+	kitOpts := []handlers.Option{handlers.WithOnReturn(e.hook(in)), handlers.WithErrorHandler(outcomeHeader)}
+	if e.admin != nil {
+		in.rdb = redis.NewUniversalClient(e.o.redis.options(e.o.browsers))
+		guard, err := redisflow.NewReplayGuard(in.rdb, e.redisOptions("used:")...)
+		if err != nil {
+			return fail(err)
+		}
+		flowStore, err := redisflow.NewStore(in.rdb, loadKeys, e.redisOptions("flow:")...)
+		if err != nil {
+			return fail(err)
+		}
+		if store, err = redisflow.NewTokenStore(in.rdb, e.redisOptions("token:")...); err != nil {
+			return fail(err)
+		}
+		flows, err := session.New(flowStore, session.WithInsecureCookies(), session.WithReplayGuard(timedGuard{guard, e}))
+		if err != nil {
+			return fail(err)
+		}
+		// Replaces the demo's cookie-store flows with the shared ones.
+		kitOpts = append(kitOpts, handlers.WithFlows(flows))
+	}
+	if in.tokens, err = bluenexus.NewTokenSource(in.client, store); err != nil {
+		return fail(err)
 	}
 	app, err := demoapp.New(demoapp.Config{
-		Client:          client,
+		Client:          in.client,
 		WhiteLabelURL:   e.emu.WhiteLabelURL(),
 		PublicURL:       in.url,
 		Users:           e.users,
-		Store:           e.store,
-		Tokens:          tokens,
+		Store:           store,
+		Tokens:          in.tokens,
 		Keys:            loadKeys,
 		InsecureCookies: true, // plain http on loopback
 		Logger:          zerolog.Nop(),
-		// Replaces the demo's refresh hook with one that does the same
-		// upstream read and counts runs per flow.
-		KitOptions:     []handlers.Option{handlers.WithOnReturn(e.hook(in, client))},
-		SessionOptions: sessionOpts,
+		KitOptions:      kitOpts,
 	})
 	if err != nil {
-		ln.Close()
-		return nil, err
+		return fail(err)
 	}
 	in.srv = &http.Server{Handler: app, ReadHeaderTimeout: 5 * time.Second}
 	go in.srv.Serve(ln)
 	return in, nil
 }
 
+// outcomeHeader is the kit's default error handler, which sends
+// Retry-After with every 503 as the kit means it to (the demo's own error
+// pages do not), plus the outcome in a header for the browsers to read.
+func outcomeHeader(w http.ResponseWriter, r *http.Request, err error) {
+	var he *handlers.Error
+	if errors.As(err, &he) {
+		w.Header().Set("X-Handoff-Outcome", string(he.Outcome))
+	}
+	handlers.DefaultErrorHandler(w, r, err)
+}
+
 // hook counts the run for the flow named in its next page, then re-reads
-// the user's connections as the demo app's own hook does.
-func (e *env) hook(in *instance, client *bluenexus.Client) func(context.Context, handlers.ReturnEvent) error {
+// the user's connections as the demo app's own hook does. A 401 to the
+// token the source held as fresh (the emulator's clock jumped) is renewed
+// once, as the kit does for handoff init.
+func (e *env) hook(in *instance) func(context.Context, handlers.ReturnEvent) error {
 	return func(ctx context.Context, ev handlers.ReturnEvent) error {
 		in.hooks.Add(1)
-		if id, ok := flowID(ev.Next); ok && id < len(e.hooks) {
-			e.hooks[id].Add(1)
+		user := ""
+		if id, ok := flowID(ev.Next); ok {
+			e.flowMu.Lock()
+			if f := e.flows[id]; f != nil {
+				f.hooks++
+				user = f.user
+			}
+			e.flowMu.Unlock()
 		}
 		tok, err := ev.AccessToken(ctx)
 		if err != nil {
 			return err
 		}
-		for _, err := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
-			if err != nil {
+		err = readConnections(ctx, in.client, tok)
+		var api *bluenexus.APIError
+		if errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized && user != "" {
+			e.hookRenewals.Add(1)
+			if tok, err = in.tokens.Renew(ctx, user, tok); err != nil {
 				return err
 			}
+			err = readConnections(ctx, in.client, tok)
 		}
-		return nil
+		return err
 	}
 }
 
-// timedGuard measures the replay guard's calls.
+func readConnections(ctx context.Context, client *bluenexus.Client, tok bluenexus.AccessToken) error {
+	for _, err := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timedGuard measures the replay guard's calls and counts the first uses
+// it recorded.
 type timedGuard struct {
 	g session.ReplayGuard
 	e *env
@@ -279,31 +476,30 @@ func (t timedGuard) Consume(ctx context.Context, id string, expiresAt time.Time)
 	err := t.g.Consume(ctx, id, expiresAt)
 	t.e.guardMu.Lock()
 	t.e.guardLatency = append(t.e.guardLatency, time.Since(t0))
+	if err == nil {
+		t.e.guardAccepted++
+	}
 	t.e.guardMu.Unlock()
 	return err
 }
 
 func (e *env) close() {
 	for _, in := range e.instances {
-		if in != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			in.srv.Shutdown(ctx)
-			cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		in.srv.Shutdown(ctx)
+		cancel()
+		if in.rdb != nil {
+			in.rdb.Close()
 		}
 	}
 	if e.transport != nil {
 		e.transport.CloseIdleConnections()
 	}
 	if e.admin != nil {
-		ctx := context.Background()
-		iter := e.admin.Scan(ctx, 0, e.prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			e.admin.Del(ctx, iter.Val())
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		deleteKeys(ctx, e.admin, e.prefix)
+		cancel()
 		e.admin.Close()
-	}
-	for _, c := range e.rdbs {
-		c.Close()
 	}
 	if e.emu != nil {
 		e.emu.Close()
@@ -311,362 +507,4 @@ func (e *env) close() {
 	if e.mini != nil {
 		e.mini.Close()
 	}
-}
-
-func redisVersion(c *redis.Client) string {
-	info, err := c.Info(context.Background(), "server").Result()
-	if err != nil {
-		return "?"
-	}
-	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
-			return v
-		}
-	}
-	return "?"
-}
-
-// Routes whose latency is reported, in flow order.
-const (
-	routeSignin     = "POST /signin"
-	routeManage     = "GET /manage-connections"
-	routeWhiteLabel = "GET white-label (code, then page)"
-	routeDone       = "POST white-label Done"
-	routeReturn     = "GET /connections/return"
-	routeReplay     = "GET /connections/return (replayed copy)"
-)
-
-var routes = []string{routeSignin, routeManage, routeWhiteLabel, routeDone, routeReturn, routeReplay}
-
-// results gathers what the browsers saw.
-type results struct {
-	mu        sync.Mutex
-	latencies map[string][]time.Duration
-	errors    []string // the first few
-	errCount  int
-	flows     int // flows whose return succeeded
-	replays   int // replays refused
-	accepted  int // replays accepted: a violation
-	elapsed   time.Duration
-	timedOut  bool
-}
-
-func (r *results) observe(route string, d time.Duration) {
-	r.mu.Lock()
-	r.latencies[route] = append(r.latencies[route], d)
-	r.mu.Unlock()
-}
-
-func (r *results) fail(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errCount++
-	if len(r.errors) < 10 {
-		r.errors = append(r.errors, fmt.Sprintf(format, args...))
-	}
-}
-
-// drive runs the flows with o.browsers concurrent browsers.
-func (e *env) drive(ctx context.Context, o options) *results {
-	res := &results{latencies: map[string][]time.Duration{}}
-	ctx, cancel := context.WithTimeout(ctx, o.maxDuration)
-	defer cancel()
-	ids := make(chan int)
-	go func() {
-		defer close(ids)
-		for id := range o.flows {
-			select {
-			case ids <- id:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range o.browsers {
-		wg.Go(func() {
-			b, err := e.newBrowser(ctx, fmt.Sprintf("user%03d", i), e.instances[i%2], res)
-			if err != nil {
-				res.fail("browser %d: sign-in: %v", i, err)
-				return
-			}
-			for id := range ids {
-				b.flow(ctx, id, o.replayEvery > 0 && id%o.replayEvery == o.replayEvery-1)
-			}
-		})
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.timedOut = ctx.Err() != nil
-	return res
-}
-
-// browser is one simulated user with a cookie jar. Cookie jars scope
-// cookies by host, not port, so both instances on 127.0.0.1 see the same
-// cookies, as behind one hostname.
-type browser struct {
-	e      *env
-	client *http.Client
-	res    *results
-}
-
-func (e *env) newBrowser(ctx context.Context, user string, at *instance, res *results) (*browser, error) {
-	jar, _ := cookiejar.New(nil)
-	b := &browser{e: e, res: res, client: &http.Client{Jar: jar, Transport: e.transport, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	resp, _, err := b.do(ctx, routeSignin, http.MethodPost, at.url+"/signin", url.Values{"user": {user}})
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusSeeOther {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return b, nil
-}
-
-// do sends one request and reads the body, timing it under route.
-func (b *browser) do(ctx context.Context, route, method, rawURL string, form url.Values) (*http.Response, string, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
-	if err != nil {
-		return nil, "", err
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	t0 := time.Now()
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	var buf bytes.Buffer
-	_, err = io.Copy(&buf, resp.Body)
-	resp.Body.Close()
-	if route != "" {
-		b.res.observe(route, time.Since(t0))
-	}
-	return resp, buf.String(), err
-}
-
-var (
-	csrfField   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	outcomeAttr = regexp.MustCompile(`data-outcome="([a-z_]+)"`)
-)
-
-// flow runs flow id: start on one instance, return on the other, and
-// optionally replay an old cookie copy on the first.
-func (b *browser) flow(ctx context.Context, id int, replay bool) {
-	start, finish := b.e.instances[id%2], b.e.instances[1-id%2]
-	next := "/?flow=" + strconv.Itoa(id)
-	fail := func(step string, resp *http.Response, body string, err error) {
-		if ctx.Err() != nil {
-			return // out of time: reported once, as such
-		}
-		if err != nil {
-			b.res.fail("flow %d: %s: %v", id, step, err)
-			return
-		}
-		outcome := ""
-		if m := outcomeAttr.FindStringSubmatch(body); m != nil {
-			outcome = ", outcome " + m[1]
-		}
-		b.res.fail("flow %d: %s: status %d%s", id, step, resp.StatusCode, outcome)
-	}
-
-	resp, body, err := b.do(ctx, routeManage, http.MethodGet, start.url+"/manage-connections?next="+url.QueryEscape(next), nil)
-	if err != nil || resp.StatusCode != http.StatusFound {
-		fail("manage-connections", resp, body, err)
-		return
-	}
-	wl := resp.Header.Get("Location")
-
-	t0 := time.Now()
-	resp, body, err = b.do(ctx, "", http.MethodGet, wl, nil)
-	if err != nil || resp.StatusCode != http.StatusSeeOther {
-		fail("white-label code", resp, body, err)
-		return
-	}
-	page, _ := resp.Location()
-	resp, body, err = b.do(ctx, "", http.MethodGet, page.String(), nil)
-	m := csrfField.FindStringSubmatch(body)
-	if err != nil || resp.StatusCode != http.StatusOK || m == nil {
-		fail("white-label page", resp, body, err)
-		return
-	}
-	b.res.observe(routeWhiteLabel, time.Since(t0))
-
-	resp, body, err = b.do(ctx, routeDone, http.MethodPost, b.e.emu.WhiteLabelURL()+"/done", url.Values{"csrf_token": {m[1]}})
-	if err != nil || resp.StatusCode != http.StatusSeeOther {
-		fail("white-label Done", resp, body, err)
-		return
-	}
-	back, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || !strings.HasPrefix(back.String(), start.url+"/connections/return?state=") {
-		b.res.fail("flow %d: Done sent the browser to %q", id, resp.Header.Get("Location"))
-		return
-	}
-	saved := b.flowCookie(start)
-
-	back.Host = strings.TrimPrefix(finish.url, "http://") // the load balancer picks the other instance
-	resp, body, err = b.do(ctx, routeReturn, http.MethodGet, back.String(), nil)
-	if err != nil || resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != next || !flashSuccess(resp) {
-		fail("return", resp, body, err)
-		return
-	}
-	b.res.mu.Lock()
-	b.res.flows++
-	b.res.mu.Unlock()
-
-	if !replay || saved == nil {
-		return
-	}
-	b.setFlowCookie(start, saved)
-	back.Host = strings.TrimPrefix(start.url, "http://")
-	resp, body, err = b.do(ctx, routeReplay, http.MethodGet, back.String(), nil)
-	switch {
-	case err != nil:
-		fail("replay", resp, body, err)
-	case resp.StatusCode == http.StatusForbidden:
-		b.res.mu.Lock()
-		b.res.replays++
-		b.res.mu.Unlock()
-	case resp.StatusCode == http.StatusSeeOther:
-		b.res.mu.Lock()
-		b.res.accepted++
-		b.res.mu.Unlock()
-	default:
-		fail("replay", resp, body, nil)
-	}
-}
-
-func flashSuccess(resp *http.Response) bool {
-	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, "handoffkit-outcome") {
-			return c.Value == "success"
-		}
-	}
-	return false
-}
-
-func (b *browser) flowCookie(in *instance) *http.Cookie {
-	u, _ := url.Parse(in.url)
-	for _, c := range b.client.Jar.Cookies(u) {
-		if c.Name == "handoffkit-flow" {
-			return c
-		}
-	}
-	return nil
-}
-
-func (b *browser) setFlowCookie(in *instance, c *http.Cookie) {
-	u, _ := url.Parse(in.url)
-	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/", HttpOnly: true}})
-}
-
-// flowID reads the flow id from a next page "/?flow=N".
-func flowID(next string) (int, bool) {
-	v, ok := strings.CutPrefix(next, "/?flow=")
-	if !ok {
-		return 0, false
-	}
-	id, err := strconv.Atoi(v)
-	return id, err == nil && id >= 0
-}
-
-// report prints the figures and the checks, and returns the exit status.
-func (r *results) report(w io.Writer, e *env, o options) int {
-	fmt.Fprintf(w, "handoff-load: %d browsers, %d flows, 2 app instances (demoapp on chi), replay guard %s %s\n",
-		o.browsers, o.flows, o.guard, e.redisInfo)
-	fmt.Fprintf(w, "machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(w, "elapsed %v: %.1f flows/s\n\n", r.elapsed.Round(time.Millisecond), float64(r.flows)/r.elapsed.Seconds())
-
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "route\tcount\tp50\tp99\tmax\t")
-	for _, route := range routes {
-		d := r.latencies[route]
-		if len(d) == 0 {
-			continue
-		}
-		slices.Sort(d)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", route, len(d), ms(pct(d, 50)), ms(pct(d, 99)), ms(d[len(d)-1]))
-	}
-	if d := e.guardLatency; len(d) > 0 {
-		slices.Sort(d)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", "(replay guard Consume, inside return)", len(d), ms(pct(d, 50)), ms(pct(d, 99)), ms(d[len(d)-1]))
-	}
-	tw.Flush()
-
-	var twice, lost, hookRuns int
-	for i := range e.hooks {
-		switch n := int(e.hooks[i].Load()); {
-		case n > 1:
-			twice++
-		case n == 0:
-			lost++
-		}
-		hookRuns += int(e.hooks[i].Load())
-	}
-	recorded := -1
-	if o.guard == "redis" {
-		recorded = countKeys(e.admin, e.prefix)
-	}
-	fmt.Fprintf(w, "\nhook runs %d (instance A %d, B %d) for %d flows; successful returns %d\n",
-		hookRuns, e.instances[0].hooks.Load(), e.instances[1].hooks.Load(), o.flows, r.flows)
-	if recorded >= 0 {
-		fmt.Fprintf(w, "states recorded in Redis: %d\n", recorded)
-	}
-	fmt.Fprintf(w, "replays of an old cookie copy on the other instance: %d refused, %d accepted\n", r.replays, r.accepted)
-
-	var violations []string
-	if r.timedOut {
-		violations = append(violations, fmt.Sprintf("did not finish within -max-duration %v", o.maxDuration))
-	}
-	if r.errCount > 0 {
-		violations = append(violations, fmt.Sprintf("%d failed requests", r.errCount))
-	}
-	if twice > 0 {
-		violations = append(violations, fmt.Sprintf("%d flows whose hook ran more than once", twice))
-	}
-	if lost > 0 {
-		violations = append(violations, fmt.Sprintf("%d valid flows whose hook never ran", lost))
-	}
-	if r.accepted > 0 {
-		violations = append(violations, fmt.Sprintf("%d replays accepted", r.accepted))
-	}
-	if recorded >= 0 && recorded != r.flows {
-		violations = append(violations, fmt.Sprintf("%d states recorded in Redis for %d finished flows", recorded, r.flows))
-	}
-	for _, msg := range r.errors {
-		fmt.Fprintln(w, "  error:", msg)
-	}
-	if len(violations) > 0 {
-		fmt.Fprintln(w, "FAIL:", strings.Join(violations, "; "))
-		return 1
-	}
-	fmt.Fprintln(w, "OK: zero errors, zero hooks run twice, zero valid flows lost, every replay refused")
-	return 0
-}
-
-func pct(sorted []time.Duration, p int) time.Duration {
-	i := (len(sorted)*p + 99) / 100
-	return sorted[max(i-1, 0)]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
-
-func countKeys(c *redis.Client, prefix string) int {
-	ctx := context.Background()
-	n := 0
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		n++
-	}
-	if iter.Err() != nil {
-		return -1
-	}
-	return n
 }

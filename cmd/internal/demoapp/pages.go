@@ -3,8 +3,10 @@ package demoapp
 import (
 	"errors"
 	"html/template"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
@@ -293,6 +295,10 @@ func (a *App) kitError(w http.ResponseWriter, r *http.Request, err error) {
 		heading = "Back from BlueNexus"
 	case r.URL.Path == "/connections/return":
 		heading = "This return was not accepted"
+	}
+	if he.RetryAfter > 0 {
+		// What the kit's own error page sends: the user may try again then.
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(he.RetryAfter.Seconds()))))
 	}
 	a.render(w, a.pages.failure, status, failureData(u.name, heading, outcome, status))
 }
