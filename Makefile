@@ -56,6 +56,10 @@ SOAK_REDIS ?= single
 soak: deps
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_REDIS=$(SOAK_REDIS) GO=$(GO) scripts/soak.sh
 
+# Capacity figures of docs/scale.md, on a throwaway redis-server.
+capacity: deps
+	WITH_REDIS=single scripts/with-redis.sh $(GO) run ./cmd/handoff-capacity
+
 load-http:
 	@scripts/deps.sh --load
 	scripts/load-http.sh

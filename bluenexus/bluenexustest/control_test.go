@@ -362,6 +362,16 @@ func TestRequestLog(t *testing.T) {
 		{method: "GET", path: "/_emulator/stats", status: 200},
 		{method: "GET", path: "/reset", status: 0},
 	}
+	// The client sees the reset connection before the handler that reset
+	// it returns and logs: wait for the last entry.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= len(want) || time.Now().After(deadline) {
+			break
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != len(want) {
