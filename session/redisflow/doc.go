@@ -1,7 +1,7 @@
 // Package redisflow keeps handoff flows consistent across the instances of
 // an app behind a load balancer, on a Redis they share: a
 // [session.ReplayGuard] that makes each state single-use fleet-wide
-// ([ReplayGuard]), a gorilla sessions store that keeps the flows
+// ([NewReplayGuard]), a gorilla sessions store that keeps the flows
 // server-side ([Store]), and a [bluenexus.TokenStore] with a lock, so that
 // a user's refresh token is spent once across the fleet ([NewTokenStore]).
 //
@@ -10,7 +10,7 @@
 // signed, encrypted cookie. What the cookie cannot do is forget: an old
 // copy of it still lists a finished flow. The session package's default
 // in-memory guard catches that replay only on the instance that saw the
-// first return (and only until it restarts). [ReplayGuard] records used
+// first return (and only until it restarts). [NewReplayGuard] records used
 // states in Redis, so every instance refuses them:
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})

@@ -12,18 +12,8 @@ import (
 	"github.com/handoffkit/handoffkit/session"
 )
 
-// ReplayGuard is a [session.ReplayGuard] on Redis, shared by every instance
-// of an app: a state is accepted once across the whole fleet until it
-// expires (SECURITY.md B4). Create it with [NewReplayGuard]; it is safe for
-// concurrent use.
-//
-// Each first use is one command, SET key nonce NX PX ttl, where key is the
-// prefix followed by the id the Manager passes (the hex SHA-256 of the
-// state, never the state) and ttl is what is left of the flow's life. An
-// id already set is a replay: [session.ErrReplayed]. Anything else that
-// keeps the SET from answering (Redis down, slow, read-only, out of memory)
-// is [session.ErrUnavailable], and the Manager fails the return closed.
-type ReplayGuard struct {
+// replayGuard is NewReplayGuard's guard.
+type replayGuard struct {
 	rdb      redis.UniversalClient
 	prefix   string
 	timeout  time.Duration
@@ -32,15 +22,38 @@ type ReplayGuard struct {
 	nonce    func() string // the value each call writes; a seam for tests
 }
 
-// NewReplayGuard returns a guard recording used states in rdb, under
-// defaultGuardPrefix unless [WithKeyPrefix] says otherwise, with each
-// call bounded by [WithTimeout] (default defaultTimeout). It does no I/O:
-// an unreachable Redis shows on the first return, not at start-up.
+// NewReplayGuard returns a [session.ReplayGuard] on Redis, shared by every
+// instance of an app: a state is accepted once across the whole fleet
+// until it expires (SECURITY.md B4). It records used states in rdb, under
+// "handoffkit:used:" unless [WithKeyPrefix] says otherwise, with each
+// call bounded by [WithTimeout] (default 500 ms). It does no I/O: an
+// unreachable Redis shows on the first return, not at start-up. It is safe
+// for concurrent use.
 //
 // Pass it to session.WithReplayGuard on every instance, with the same
 // Redis (or cluster) and prefix, and [WithClock] set to the Manager's clock
 // when the Manager has one.
-func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (*ReplayGuard, error) {
+//
+// Each first use is one command, SET key nonce NX PX ttl, where key is the
+// prefix followed by the id the Manager passes (the hex SHA-256 of the
+// state, never the state) and ttl is what is left of the flow's life. An
+// id already set is a replay: [session.ErrReplayed]. Anything else that
+// keeps the SET from answering (Redis down, slow, read-only, out of memory,
+// or fewer replicas than [WithReplicas] acknowledging it) is
+// [session.ErrUnavailable], and the Manager fails the return closed. A
+// state whose expiry is not after the guard's clock is [session.ErrExpired],
+// and nothing is written.
+//
+// The id must be what the Manager passes: 64 lowercase hexadecimal digits.
+// Anything else is refused before any Redis call, so that no state can end
+// up in Redis by mistake.
+//
+// The value written is a random nonce of the call: when go-redis retries a
+// SET whose reply was lost, the guard finds its own nonce and still
+// reports the first use, instead of a false replay. A SET that outlives
+// the timeout may still land: the state then counts as used, which is
+// harmless, since the return it belonged to has already failed closed.
+func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (session.ReplayGuard, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("redisflow: NewReplayGuard: %w", errNilClient)
 	}
@@ -48,26 +61,11 @@ func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (*ReplayGuard, er
 	if err != nil {
 		return nil, err
 	}
-	return &ReplayGuard{rdb: rdb, prefix: c.prefix, timeout: c.timeout, replicas: c.replicas, now: c.now, nonce: rand.Text}, nil
+	return &replayGuard{rdb: rdb, prefix: c.prefix, timeout: c.timeout, replicas: c.replicas, now: c.now, nonce: rand.Text}, nil
 }
 
-// Consume implements [session.ReplayGuard]. It records id until expiresAt
-// and returns nil the first time; after that, until the key expires in
-// Redis, an error wrapping [session.ErrReplayed]. It returns an error
-// wrapping [session.ErrExpired] when expiresAt is not after the guard's
-// clock (nothing is written), and one wrapping [session.ErrUnavailable] when Redis
-// does not answer within the timeout or refuses the command.
-//
-// id must be what the Manager passes: 64 lowercase hexadecimal digits (a
-// SHA-256). Anything else is refused before any Redis call, so that no
-// state can end up in Redis by mistake.
-//
-// The value written is a random nonce of the call: when go-redis retries a
-// SET whose reply was lost, the guard finds its own nonce and still
-// reports the first use, instead of a false replay. A SET that outlives
-// the timeout may still land: the state then counts as used, which is
-// harmless, since the return it belonged to has already failed closed.
-func (g *ReplayGuard) Consume(ctx context.Context, id string, expiresAt time.Time) error {
+// Consume implements [session.ReplayGuard].
+func (g *replayGuard) Consume(ctx context.Context, id string, expiresAt time.Time) error {
 	if !isSHA256Hex(id) {
 		return errBadID
 	}

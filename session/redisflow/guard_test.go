@@ -48,8 +48,11 @@ func TestNewReplayGuardValidates(t *testing.T) {
 	if _, err := NewReplayGuard(nil); err == nil || !strings.HasPrefix(err.Error(), "redisflow: NewReplayGuard: ") {
 		t.Fatalf("nil client: %v", err)
 	}
-	g, err := NewReplayGuard(rdb)
-	if err != nil || g.prefix != defaultGuardPrefix || g.timeout != defaultTimeout {
+	sg, err := NewReplayGuard(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := sg.(*replayGuard); g.prefix != defaultGuardPrefix || g.timeout != defaultTimeout || g.replicas != 0 {
 		t.Fatalf("defaults: prefix %q, timeout %v", g.prefix, g.timeout)
 	}
 }
@@ -60,7 +63,7 @@ func TestNewReplayGuardValidates(t *testing.T) {
 func TestGuardOneTimeAcrossInstances_B4(t *testing.T) {
 	rdb, prefix := realRedis(t)
 	addr := rdb.Options().Addr
-	guards := []*ReplayGuard{
+	guards := []*replayGuard{
 		mustGuard(t, newClient(t, addr), WithKeyPrefix(prefix)),
 		mustGuard(t, newClient(t, addr), WithKeyPrefix(prefix)),
 	}

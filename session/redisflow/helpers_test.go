@@ -217,13 +217,13 @@ const slowMachine = 5 * time.Second
 
 // mustGuard and mustStore build the package's types or fail the test, with
 // the slowMachine timeout unless opts set another.
-func mustGuard(t testing.TB, rdb redis.UniversalClient, opts ...Option) *ReplayGuard {
+func mustGuard(t testing.TB, rdb redis.UniversalClient, opts ...Option) *replayGuard {
 	t.Helper()
 	g, err := NewReplayGuard(rdb, append([]Option{WithTimeout(slowMachine)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g
+	return g.(*replayGuard)
 }
 
 func mustStore(t testing.TB, rdb redis.UniversalClient, keys []session.KeyPair, opts ...Option) *Store {

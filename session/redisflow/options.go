@@ -9,7 +9,7 @@ import (
 
 // Defaults of the options.
 const (
-	// defaultGuardPrefix starts the key of every state a [ReplayGuard]
+	// defaultGuardPrefix starts the key of every state [NewReplayGuard]'s guard
 	// records.
 	defaultGuardPrefix = "handoffkit:used:"
 	// defaultStorePrefix starts the key of every flow record a [Store]
