@@ -32,11 +32,12 @@ func TestClassify(t *testing.T) {
 		w := &window{start: at(0), end: at(1000), closedAt: at(1500)}
 		l := &faultLog{windows: []*window{w}}
 		run(t, l, []tc{
-			{"503 in the fault", failure{route: routeReturn, start: at(500), end: at(600), status: 503}, "redis"},
-			{"begun before the fault", failure{route: routeManage, start: at(-200), end: at(100), status: 503}, "redis"},
+			{"503 in the fault", failure{route: routeReturn, start: at(500), end: at(600), status: 503, outcome: "state_unavailable"}, "redis"},
+			{"begun before the fault", failure{route: routeManage, start: at(-200), end: at(100), status: 503, outcome: "state_unavailable"}, "redis"},
 			{"hook failed before the first success", failure{route: routeReturn, start: at(1400), end: at(1600), status: 303, outcome: "hook_failed"}, "redis"},
-			{"503 begun after the first success", failure{route: routeReturn, start: at(1600), end: at(1700), status: 503}, ""},
+			{"503 begun after the first success", failure{route: routeReturn, start: at(1600), end: at(1700), status: 503, outcome: "state_unavailable"}, ""},
 			{"403 in the fault", failure{route: routeReturn, start: at(500), end: at(600), status: 403}, ""},
+			{"500 internal in the fault", failure{route: routeManage, start: at(500), end: at(600), status: 500, outcome: "internal"}, ""},
 			{"white-label page in the fault", failure{route: routeWhiteLabel, start: at(500), end: at(600), status: 410}, ""},
 		})
 		if w.failed != 3 || !w.firstFail.Equal(at(0)) {
@@ -51,8 +52,8 @@ func TestClassify(t *testing.T) {
 		w := &window{start: at(0), end: at(1000)}
 		l := &faultLog{windows: []*window{w}}
 		run(t, l, []tc{
-			{"within the cap", failure{route: routeManage, start: at(2900), end: at(3100), status: 503}, "redis"},
-			{"past the cap", failure{route: routeManage, start: at(3100), end: at(3200), status: 503}, ""},
+			{"within the cap", failure{route: routeManage, start: at(2900), end: at(3100), status: 503, outcome: "state_unavailable"}, "redis"},
+			{"past the cap", failure{route: routeManage, start: at(3100), end: at(3200), status: 503, outcome: "state_unavailable"}, ""},
 		})
 		if w.closed(recovery) {
 			t.Errorf("window closed")

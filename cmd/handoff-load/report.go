@@ -60,8 +60,12 @@ func (f *failure) String() string {
 	return s
 }
 
-// redisShaped: how a request fails when the shared Redis does.
-func (f *failure) redisShaped() bool { return f.status >= 500 || f.outcome == "hook_failed" }
+// redisShaped: how a request fails when the shared Redis does: the kit
+// fails closed (503 state_unavailable), or the hook could not get the
+// user's token from the token store.
+func (f *failure) redisShaped() bool {
+	return f.status == 503 && f.outcome == "state_unavailable" || f.route == routeReturn && f.outcome == "hook_failed"
+}
 
 // upstreamShaped: how a request fails when BlueNexus does.
 func (f *failure) upstreamShaped() bool {
