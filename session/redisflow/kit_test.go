@@ -38,16 +38,25 @@ func TestTokenOneRefreshAcrossInstances(t *testing.T) {
 		}
 		return s
 	}
+	oneRefreshAcross(t, 100, store)
+}
+
+// oneRefreshAcross sends n requests to each of two kit instances, each
+// with its own store from store (one per process, on the same Redis), at
+// the moment alice's access token expires, and wants exactly one token
+// call between them and no replay.
+func oneRefreshAcross(t *testing.T, n int, store func() bluenexus.TokenStore) {
+	t.Helper()
 	clock := testkit.NewClock(time.Now())
 	emu := tokenEmulator(t, clock.Now)
-	storeA := store()
-	seedAlice(t, emu, storeA)
+	first := store()
+	seedAlice(t, emu, first)
 	// Two instances: each its own client, token source and Redis
 	// connection; the same emulator, keys and stored pair.
-	a, b := tokenKit(t, emu, storeA, clock.Now), tokenKit(t, emu, store(), clock.Now)
+	a, b := tokenKit(t, emu, first, clock.Now), tokenKit(t, emu, store(), clock.Now)
 
 	clock.Advance(15 * time.Minute)
-	manageAtOnce(t, 100, a, b)
+	manageAtOnce(t, n, a, b)
 	if n := emu.Hits(bluenexustest.PathToken); n != 1 {
 		t.Errorf("token endpoint calls across both instances: %d, want 1", n)
 	}

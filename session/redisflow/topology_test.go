@@ -19,8 +19,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
-	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
 	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/session/redisflow"
@@ -228,19 +226,7 @@ func TestClusterFleet(t *testing.T) {
 			}
 			return s
 		}
-		clock := testkit.NewClock(time.Now())
-		emu := tokenEmulator(t, clock.Now)
-		first := store()
-		seedAlice(t, emu, first)
-		a, b := tokenKit(t, emu, first, clock.Now), tokenKit(t, emu, store(), clock.Now)
-		clock.Advance(15 * time.Minute)
-		manageAtOnce(t, 50, a, b)
-		if n := emu.Hits(bluenexustest.PathToken); n != 1 {
-			t.Errorf("token endpoint calls across both instances: %d, want 1", n)
-		}
-		if n := emu.RefreshReplays(); n != 0 {
-			t.Errorf("refresh tokens replayed: %d", n)
-		}
+		oneRefreshAcross(t, 50, store)
 	})
 }
 
