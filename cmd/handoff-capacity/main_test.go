@@ -3,31 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// redisAddr is the real Redis the run measures (scripts/with-redis.sh or
-// scripts/redis-topology.sh start one). Without one the test is skipped,
-// loudly, except under CI=true where it fails: the figures mean nothing on
-// an emulated Redis.
-func redisAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("HANDOFFKIT_REDIS_ADDR")
-	if addr == "" {
-		msg := "REDIS TEST NOT RUN: HANDOFFKIT_REDIS_ADDR is not set: run scripts/with-redis.sh go test ./cmd/handoff-capacity/"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return addr
-}
+	"github.com/handoffkit/handoffkit/cmd/internal/topotest"
+)
 
 // stepRow is a line of a rate table: offered, achieved, p50, p99, max,
 // errors, Redis CPU, Redis CPU per request, other processes' CPU, verdict.
@@ -37,7 +21,9 @@ var stepRow = regexp.MustCompile(`(?m)^\s+\d+\s+[\d.]+\s+[\d.]+ms\s+[\d.]+ms\s+[
 // checks the report's shape and that its figures are plausible, not how
 // fast this machine is.
 func TestShortRun(t *testing.T) {
-	addr := redisAddr(t)
+	// A Redis of its own: the command counts would include those of the
+	// other packages' tests on a shared one.
+	addr := topotest.Single(t).Addr
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"-redis", addr, "-step", "200ms", "-pause", "50ms",
 		"-start-rate", "20", "-max-rate", "40", "-redis-start-rate", "100", "-redis-max-rate", "200", "-refine", "1",

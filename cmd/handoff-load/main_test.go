@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/handoffkit/handoffkit/cmd/internal/topotest"
 )
 
 // redisArg is the real Redis when scripts/with-redis.sh started one, else
@@ -19,16 +19,6 @@ func redisArg() string {
 		return addr
 	}
 	return "mini"
-}
-
-// needRedis skips the test, loudly, except under CI=true where it fails.
-func needRedis(t *testing.T, why string) {
-	t.Helper()
-	msg := "REDIS TEST NOT RUN: " + why + ": run `make test`, or scripts/with-redis.sh go test ./cmd/handoff-load/"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // lastLine is the report's verdict.
@@ -97,7 +87,7 @@ func TestSoakCatchesReplays(t *testing.T) {
 func TestSoakShort(t *testing.T) {
 	addr := os.Getenv("HANDOFFKIT_REDIS_ADDR")
 	if addr == "" {
-		needRedis(t, "HANDOFFKIT_REDIS_ADDR is not set")
+		topotest.NeedRedis(t, "HANDOFFKIT_REDIS_ADDR is not set")
 	}
 	out := runLoad(t, 0, "-redis", addr, "-browsers", "8", "-duration", "10s", "-faults", "upstream,clock",
 		"-fault-every", "1500ms", "-token-ttl", "80s", "-guard-timeout", "5s")
@@ -116,33 +106,14 @@ func TestSoakShort(t *testing.T) {
 // expects the failures in its window to be counted there, and no
 // violation.
 func TestSoakRedisRestart(t *testing.T) {
-	script := os.Getenv("HANDOFFKIT_REDIS_TOPOLOGY") // set by scripts/with-redis.sh
-	if script == "" {
-		script, _ = filepath.Abs("../../scripts/redis-topology.sh")
-	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		needRedis(t, "no redis-server")
-	}
-	if _, err := os.Stat(script); err != nil {
-		needRedis(t, "no "+script)
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command(script, "start", "single", dir).CombinedOutput(); err != nil {
-		t.Fatalf("start: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
-	env, err := os.ReadFile(filepath.Join(dir, "env"))
-	m := regexp.MustCompile(`HANDOFFKIT_REDIS_ADDR=(\S+)`).FindSubmatch(env)
-	if err != nil || m == nil {
-		t.Fatalf("no address in %s/env: %v\n%s", dir, err, env)
-	}
-	out := runLoad(t, 0, "-redis", string(m[1]), "-topology-dir", dir, "-topology-script", script, "-browsers", "8",
+	top := topotest.Single(t)
+	out := runLoad(t, 0, "-redis", top.Addr, "-topology-dir", top.Dir, "-topology-script", top.Script, "-browsers", "8",
 		"-duration", "10s", "-faults", "redis", "-fault-every", "2s")
 	t.Log(out)
 	if v := verdict.FindStringSubmatch(lastLine(out)); v == nil || v[1] == "0" || v[2] != "0" {
 		t.Errorf("want flows and 0 violations, got:\n%s", out)
 	}
-	if !strings.Contains(out, "restart "+string(m[1])) {
+	if !strings.Contains(out, "restart "+top.Addr) {
 		t.Errorf("no restart in the fault table:\n%s", out)
 	}
 }

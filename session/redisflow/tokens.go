@@ -28,6 +28,9 @@ const (
 	defaultLockTTL = 45 * time.Second
 	// lockPoll is the pause between two tries of a held lock.
 	lockPoll = 50 * time.Millisecond
+	// releaseFor bounds the release of a lock whose grant failed: long
+	// enough for a Sentinel failover.
+	releaseFor = 10 * time.Second
 	// tokenRecordVersion is the "v" of the records written.
 	tokenRecordVersion = 1
 )
@@ -252,9 +255,11 @@ func (s *tokenStore) Lock(ctx context.Context, user string) (func(), error) {
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("redisflow: tokens: the user's refresh lock is held elsewhere; stopped waiting: %w", ctx.Err())
 		case err != nil:
-			// The lock may be set without the replicas' acknowledgement:
-			// give it back, unused.
-			s.unlock(key, value)
+			// The lock may be set, on the master or on a replica that a
+			// failover is promoting, without the acknowledgement: give it
+			// back, unused, in the background until Redis answers, so that
+			// it does not hold up this user's refreshes until it expires.
+			go s.release(key, value)
 			return nil, unavailable("tokens lock", err)
 		}
 		t := time.NewTimer(lockPoll)
@@ -267,11 +272,23 @@ func (s *tokenStore) Lock(ctx context.Context, user string) (func(), error) {
 	}
 }
 
+// release unlocks key, trying again every lockPoll, for releaseFor at
+// most, while Redis does not answer (and the client is not closed).
+func (s *tokenStore) release(key, value string) {
+	for deadline := time.Now().Add(releaseFor); ; time.Sleep(lockPoll) {
+		if err := s.unlock(key, value); err == nil || errors.Is(err, redis.ErrClosed) || time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
 // unlock releases the lock key if it still holds value, bounded by the
-// timeout whatever the caller's context. A failed release (Redis down, or
-// the lock expired and taken by another) leaves the key to its expiry.
-func (s *tokenStore) unlock(key, value string) {
-	within(context.Background(), s.timeout, func(ctx context.Context) (int64, error) {
+// timeout whatever the caller's context. A release that fails (Redis down)
+// leaves the key to its expiry; one that finds another holder's value (the
+// lock expired and was taken) deletes nothing.
+func (s *tokenStore) unlock(key, value string) error {
+	_, err := within(context.Background(), s.timeout, func(ctx context.Context) (int64, error) {
 		return unlockScript.Run(ctx, s.rdb, []string{key}, value).Int64()
 	})
+	return err
 }
