@@ -401,11 +401,13 @@ func (f *failoverFleet) check(t *testing.T) {
 	if after < 10 {
 		t.Errorf("only %d requests succeeded after the window", after)
 	}
+	f.hooksMu.Lock() // a return in flight when the browsers stopped may still run its hook
 	for id, n := range f.hooks {
 		if n > 1 {
 			t.Errorf("the hook ran %d times for flow %d", n, id)
 		}
 	}
+	f.hooksMu.Unlock()
 	if n := f.replays.Load(); n != 0 {
 		t.Errorf("%d replays accepted", n)
 	}
