@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,25 +330,10 @@ func TestTokenStoreRedisDown(t *testing.T) {
 // staying down for the whole save budget (20 s), loses the new pair, and
 // the error says so; the new token is never handed out.
 func TestTokenSaveLostWhenRedisDies(t *testing.T) {
-	p := startRedis(t)
-	ep := tokentest.New(t)
-	s, ts := instance(t, p.addr, "handoffkit:test:dies:", ep)
-	s.timeout = 300 * time.Millisecond
-	seedStale(t, s, ep, "u")
-	arrived, release := ep.Hold()
-	defer release()
-	var issued atomic.Value
-	errc := make(chan error, 1)
-	go func() {
-		at, err := ts.Token(context.Background(), "u")
-		issued.Store(at)
-		errc <- err
-	}()
-	<-arrived
+	p, ep, s, ts, token := heldRefresh(t, "handoffkit:test:dies:")
 	p.stop()
-	release()
-	err := <-errc
-	if at := issued.Load().(bluenexus.AccessToken); at != "" {
+	at, err := token()
+	if at != "" {
 		t.Fatal("an unsaved token was handed out")
 	}
 	if !errors.Is(err, bluenexus.ErrReauthRequired) || !errors.Is(err, session.ErrUnavailable) ||
@@ -379,34 +363,50 @@ func TestTokenSaveLostWhenRedisDies(t *testing.T) {
 // is tried again until it lands: the new pair is stored and handed out,
 // and nothing is lost or spent twice.
 func TestTokenSaveOutlastsAStall(t *testing.T) {
-	p := startRedis(t)
-	ep := tokentest.New(t)
-	s, ts := instance(t, p.addr, "handoffkit:test:stall:", ep)
-	s.timeout = 300 * time.Millisecond
-	seedStale(t, s, ep, "u")
-	arrived, release := ep.Hold()
-	defer release()
-	errc := make(chan error, 1)
-	var issued atomic.Value
-	go func() {
-		at, err := ts.Token(context.Background(), "u")
-		issued.Store(at)
-		errc <- err
-	}()
-	<-arrived
+	p, ep, s, _, token := heldRefresh(t, "handoffkit:test:stall:")
 	admin := newClient(t, p.addr)
 	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", "3000", "WRITE").Err(); err != nil {
 		t.Fatal(err)
 	}
-	release()
-	if err := <-errc; err != nil {
+	issued, err := token()
+	if err != nil {
 		t.Fatalf("Token across a 3 s stall: %v", err)
 	}
 	stored, ok, err := s.Load(context.Background(), "u")
-	if err != nil || !ok || stored.AccessToken != issued.Load().(bluenexus.AccessToken) {
+	if err != nil || !ok || stored.AccessToken != issued {
 		t.Fatalf("the stored pair is not the one handed out: %v %v", ok, err)
 	}
 	if ep.Calls() != 1 || ep.Replays() != 0 {
 		t.Errorf("%d token calls, %d replays; want 1 and 0", ep.Calls(), ep.Replays())
+	}
+}
+
+// heldRefresh starts a Redis of the test's own, an instance on it with a
+// 300 ms timeout and a stale pair for "u", and a Token call for "u" in the
+// background, and returns once the token endpoint holds the refresh. token
+// lets the endpoint answer and returns what the call got.
+func heldRefresh(t *testing.T, prefix string) (*redisProcess, *tokentest.Endpoint, *tokenStore, *bluenexus.TokenSource, func() (bluenexus.AccessToken, error)) {
+	t.Helper()
+	p := startRedis(t)
+	ep := tokentest.New(t)
+	s, ts := instance(t, p.addr, prefix, ep)
+	s.timeout = 300 * time.Millisecond
+	seedStale(t, s, ep, "u")
+	arrived, release := ep.Hold()
+	t.Cleanup(release)
+	type result struct {
+		at  bluenexus.AccessToken
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		at, err := ts.Token(context.Background(), "u")
+		done <- result{at, err}
+	}()
+	<-arrived
+	return p, ep, s, ts, func() (bluenexus.AccessToken, error) {
+		release()
+		r := <-done
+		return r.at, r.err
 	}
 }
