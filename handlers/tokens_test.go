@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,28 +45,6 @@ func manageRequest() *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
 	r.AddCookie(&http.Cookie{Name: "user", Value: "alice"})
 	return r
-}
-
-// manageAtOnce sends n requests to each handler at the same time and wants
-// a 302 from every one.
-func manageAtOnce(t *testing.T, n int, handlers ...http.Handler) {
-	t.Helper()
-	var wg sync.WaitGroup
-	codes := make([]int, n*len(handlers))
-	for i := range codes {
-		manage := handlers[i%len(handlers)]
-		wg.Go(func() {
-			rec := httptest.NewRecorder()
-			manage.ServeHTTP(rec, manageRequest())
-			codes[i] = rec.Code
-		})
-	}
-	wg.Wait()
-	for i, c := range codes {
-		if c != http.StatusFound {
-			t.Fatalf("request %d: %d, want 302", i, c)
-		}
-	}
 }
 
 // storedPair is alice's pair as the store holds it.
@@ -167,7 +144,7 @@ func (h *harness) hookReads(f func([]bluenexus.Connection)) {
 func TestTokenOneRefreshPerRotation(t *testing.T) {
 	h, clock := newTokenHarness(t, nil)
 	clock.Advance(15 * time.Minute)
-	manageAtOnce(t, 100, h.manageHandler(h.kit))
+	testkit.ServeAtOnce(t, 100, http.StatusFound, manageRequest, h.manageHandler(h.kit))
 	if n := h.emu.Hits(bluenexustest.PathToken); n != 1 {
 		t.Errorf("token endpoint calls: %d, want 1", n)
 	}

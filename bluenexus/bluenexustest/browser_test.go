@@ -38,18 +38,7 @@ func echoServer(t *testing.T) *httptest.Server {
 
 func fetch(t *testing.T, c *http.Client, rawURL string, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := get(t, c, rawURL, header...)
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }

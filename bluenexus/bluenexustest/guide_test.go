@@ -5,6 +5,7 @@ package bluenexustest_test
 // each test names its section.
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -20,7 +21,8 @@ import (
 	"github.com/handoffkit/handoffkit/middleware"
 )
 
-// get is the guide's browser.Get with the body read and closed.
+// get is the guide's browser.Get, with header as name, value pairs; the
+// body is read into memory, so the caller need not close it.
 func get(t *testing.T, browser *http.Client, rawURL string, header ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, rawURL, nil)
@@ -34,8 +36,12 @@ func get(t *testing.T, browser *http.Client, rawURL string, header ...string) *h
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
 	return resp
 }
 

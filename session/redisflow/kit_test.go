@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +55,7 @@ func oneRefreshAcross(t *testing.T, n int, store func() bluenexus.TokenStore) {
 	a, b := tokenKit(t, emu, first, clock.Now), tokenKit(t, emu, store(), clock.Now)
 
 	clock.Advance(15 * time.Minute)
-	manageAtOnce(t, n, a, b)
+	testkit.ServeAtOnce(t, n, http.StatusFound, manageRequest, a, b)
 	if n := emu.Hits(bluenexustest.PathToken); n != 1 {
 		t.Errorf("token endpoint calls across both instances: %d, want 1", n)
 	}
@@ -139,28 +138,6 @@ func tokenKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStor
 
 func manageRequest() *http.Request {
 	return httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
-}
-
-// manageAtOnce sends n requests to each handler at the same time and wants
-// a 302 from every one.
-func manageAtOnce(t *testing.T, n int, handlers ...http.Handler) {
-	t.Helper()
-	var wg sync.WaitGroup
-	codes := make([]int, n*len(handlers))
-	for i := range codes {
-		manage := handlers[i%len(handlers)]
-		wg.Go(func() {
-			rec := httptest.NewRecorder()
-			manage.ServeHTTP(rec, manageRequest())
-			codes[i] = rec.Code
-		})
-	}
-	wg.Wait()
-	for i, c := range codes {
-		if c != http.StatusFound {
-			t.Fatalf("request %d: %d, want 302", i, c)
-		}
-	}
 }
 
 // flowCookieSet reports whether resp sets the flow cookie.
