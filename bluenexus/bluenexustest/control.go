@@ -27,6 +27,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		{"faults", map[string]http.HandlerFunc{http.MethodPost: s.ctlInject, http.MethodDelete: s.ctlClearFaults}},
 		{"clock", map[string]http.HandlerFunc{http.MethodPost: s.ctlAdvance, http.MethodGet: s.ctlNow}},
 		{"revoke", map[string]http.HandlerFunc{http.MethodPost: s.ctlRevoke}},
+		{"token-variants", map[string]http.HandlerFunc{http.MethodPost: s.ctlSetVariants, http.MethodGet: s.ctlVariants}},
 		{"return-error", map[string]http.HandlerFunc{http.MethodPost: s.ctlReturnError}},
 		{"stats", map[string]http.HandlerFunc{http.MethodGet: s.ctlStats}},
 		{"reset", map[string]http.HandlerFunc{http.MethodPost: s.ctlReset}},
@@ -91,6 +92,10 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+func (d duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
 // signInResponse is POST /_emulator/users's answer: the token endpoint's
 // fields, the user's name and the two expiry times.
 type signInResponse struct {
@@ -115,7 +120,7 @@ func (s *Server) ctlSignIn(w http.ResponseWriter, r *http.Request) {
 	t := s.SignIn(req.Name)
 	writeJSON(w, http.StatusOK, signInResponse{
 		Name:             req.Name,
-		tokenResponse:    s.tokenResponse(t),
+		tokenResponse:    s.tokenResponse(t, TokenVariants{}),
 		ExpiresAt:        t.Expiry.UTC(),
 		RefreshExpiresAt: t.RefreshExpiry.UTC(),
 	})
@@ -266,6 +271,43 @@ func (s *Server) ctlRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.RevokeSessions(req.User)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// variantsJSON is TokenVariants in the control API.
+type variantsJSON struct {
+	NoRotation         bool     `json:"noRotation"`
+	NoExpiresIn        bool     `json:"noExpiresIn"`
+	LowercaseTokenType bool     `json:"lowercaseTokenType"`
+	FormErrors         bool     `json:"formErrors"`
+	InvalidClient      bool     `json:"invalidClient"`
+	ReuseGrace         duration `json:"reuseGrace"`
+}
+
+// ctlSetVariants is POST /_emulator/token-variants {"noRotation", ...}:
+// SetTokenVariants. Absent fields are off.
+func (s *Server) ctlSetVariants(w http.ResponseWriter, r *http.Request) {
+	var req variantsJSON
+	if !readControl(w, r, &req) {
+		return
+	}
+	if req.ReuseGrace < 0 {
+		badField(w, "reuseGrace", "reuseGrace must be a duration of 0 or more, such as \"5s\"", nil)
+		return
+	}
+	s.SetTokenVariants(TokenVariants{
+		NoRotation: req.NoRotation, NoExpiresIn: req.NoExpiresIn, LowercaseTokenType: req.LowercaseTokenType,
+		FormErrors: req.FormErrors, InvalidClient: req.InvalidClient, ReuseGrace: time.Duration(req.ReuseGrace),
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ctlVariants is GET /_emulator/token-variants: the variants in force.
+func (s *Server) ctlVariants(w http.ResponseWriter, _ *http.Request) {
+	v := s.tokenVariants()
+	writeJSON(w, http.StatusOK, variantsJSON{
+		NoRotation: v.NoRotation, NoExpiresIn: v.NoExpiresIn, LowercaseTokenType: v.LowercaseTokenType,
+		FormErrors: v.FormErrors, InvalidClient: v.InvalidClient, ReuseGrace: duration(v.ReuseGrace),
+	})
 }
 
 // ctlReturnError is POST /_emulator/return-error {"error",

@@ -63,7 +63,10 @@
 //     invalid_grant; [Server.RefreshReplays] counts replays, so tests can
 //     assert none happened. An unknown, expired or revoked refresh token is
 //     400 invalid_grant too. The access tokens of earlier pairs keep working
-//     until they expire, as JWTs do.
+//     until they expire, as JWTs do. [TokenVariants] make the token
+//     endpoint give other answers RFC 6749 allows: no rotation, no
+//     expires_in, a lower-case token type, form-encoded errors, a
+//     misconfigured client, a reuse grace.
 //   - [Server.AddUser] (and [WithUser], [WithUserToken]) gives a user one
 //     static token that never expires and has no refresh token, for apps
 //     that hold a fixed token, such as the demo. This departs from

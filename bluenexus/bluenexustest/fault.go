@@ -21,7 +21,8 @@ type Fault struct {
 	// up (the request context ends) or the server closes.
 	Latency time.Duration
 	// Status answers with this status and the documented error body
-	// {"error", "message", "statusCode"}.
+	// {"error", "message", "statusCode"}. A 401 under /api/ carries the
+	// WWW-Authenticate challenge BlueNexus's would.
 	Status int
 	// Message replaces the error body's default message for Status, for
 	// example "Unable to determine client criterias for secure handoff".
@@ -162,6 +163,14 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		if f.RetryAfter > 0 {
 			secs := int64(math.Ceil(f.RetryAfter.Seconds()))
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		}
+		if f.Status == http.StatusUnauthorized && strings.HasPrefix(r.URL.Path, "/api/") {
+			// RFC 9110 section 15.5.2: every 401 carries a challenge.
+			challenge := apiChallenge
+			if r.URL.Path == PathToken {
+				challenge = tokenChallenge
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
 		}
 		writeError(w, f.Status, f.Message, nil)
 	default:

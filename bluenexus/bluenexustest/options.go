@@ -45,6 +45,7 @@ type config struct {
 	domainEntries  []string
 	domains        domainList // parsed from domainEntries by validate
 	control        bool
+	variants       TokenVariants
 	requestLog     func(method, path string, status int, latency time.Duration)
 }
 
@@ -195,6 +196,12 @@ func WithAllowedDomains(domains ...string) Option {
 	return func(c *config) { c.domainEntries = domains }
 }
 
+// WithTokenVariants makes the token endpoint answer with the variants v
+// (see [TokenVariants]) from the start; [Server.SetTokenVariants] switches
+// them at run time. Default: none, the published behaviour. ReuseGrace
+// must not be negative.
+func WithTokenVariants(v TokenVariants) Option { return func(c *config) { c.variants = v } }
+
 // WithControlAPI serves the control API under /_emulator/, with which tests
 // written in any language drive the emulator over HTTP: create users and
 // get their tokens, add connections, set and clear faults, move the clock,
@@ -274,6 +281,9 @@ func (c *config) validate() error {
 	}
 	if c.refreshTTL < time.Second {
 		return fmt.Errorf("bluenexustest: WithRefreshTTL: %v is under one second", c.refreshTTL)
+	}
+	if c.variants.ReuseGrace < 0 {
+		return fmt.Errorf("bluenexustest: WithTokenVariants: ReuseGrace %v is negative", c.variants.ReuseGrace)
 	}
 	if err := checkCredential("id", c.clientID, 1); err != nil {
 		return err

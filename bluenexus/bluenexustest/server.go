@@ -55,6 +55,7 @@ type Server struct {
 	sticky   map[string]Fault
 	retErr   *returnError
 	shape    PaginationShape
+	variants TokenVariants
 	windows  map[rateKey]*rateWindow
 }
 
@@ -216,11 +217,11 @@ func (s *Server) AdvanceClock(d time.Duration) time.Time {
 // Reset returns the emulator to its start-up state: it forgets every user,
 // token, auth session, connection, handoff code, white-label session,
 // fault, hit count, replay and code reuse count, rate-limit window and pending
-// [Server.ReturnWithError], undoes [Server.AdvanceClock] and
-// [Server.SetPaginationShape], then creates the users of [WithUser] and
-// [WithUserToken] again, with the same static tokens as before. Tokens of
-// [Server.SignIn] do not survive it. Requests in flight may finish on the
-// old state.
+// [Server.ReturnWithError], undoes [Server.AdvanceClock],
+// [Server.SetPaginationShape] and [Server.SetTokenVariants], then creates
+// the users of [WithUser] and [WithUserToken] again, with the same static
+// tokens as before. Tokens of [Server.SignIn] do not survive it. Requests
+// in flight may finish on the old state.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -242,6 +243,7 @@ func (s *Server) resetLocked() {
 	s.sticky = map[string]Fault{}
 	s.retErr = nil
 	s.shape = s.cfg.shape
+	s.variants = s.cfg.variants
 	s.windows = map[rateKey]*rateWindow{}
 	for _, name := range s.cfg.users {
 		if _, ok := s.users[name]; !ok {

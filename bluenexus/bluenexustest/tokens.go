@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -33,6 +34,8 @@ type refreshEntry struct {
 	sess      *authSession
 	expiresAt time.Time
 	used      bool
+	usedAt    time.Time       // when used
+	answer    bluenexus.Token // the pair its use issued, for a reuse grace
 }
 
 // issuedToken is a token in an issue-order sweep queue.
@@ -73,20 +76,22 @@ func (s *Server) issueStaticLocked(u *user, fixed bluenexus.AccessToken) {
 // issuePairLocked issues an access and a refresh token in sess, valid from
 // now. s.mu must be held.
 func (s *Server) issuePairLocked(sess *authSession, now time.Time) bluenexus.Token {
+	tok := s.issueAccessLocked(sess, now)
+	rt := bluenexus.RefreshToken(refreshTokenPrefix + randomString(32))
+	tok.RefreshToken, tok.RefreshExpiry = rt, now.Add(s.cfg.refreshTTL)
+	s.refresh[rt.Reveal()] = &refreshEntry{sess: sess, expiresAt: tok.RefreshExpiry}
+	s.refreshQ = append(s.refreshQ, issuedToken{rt.Reveal(), tok.RefreshExpiry})
+	return tok
+}
+
+// issueAccessLocked issues an access token alone in sess, valid from now.
+// s.mu must be held.
+func (s *Server) issueAccessLocked(sess *authSession, now time.Time) bluenexus.Token {
 	s.sweepTokensLocked(now)
 	at := newAccessTokenValue()
-	rt := bluenexus.RefreshToken(refreshTokenPrefix + randomString(32))
-	tok := bluenexus.Token{
-		AccessToken:   at,
-		RefreshToken:  rt,
-		Expiry:        now.Add(s.cfg.tokenTTL),
-		RefreshExpiry: now.Add(s.cfg.refreshTTL),
-		Scope:         tokenScope,
-	}
+	tok := bluenexus.Token{AccessToken: at, Expiry: now.Add(s.cfg.tokenTTL), Scope: tokenScope}
 	s.access[at.Reveal()] = &accessEntry{sess: sess, expiresAt: tok.Expiry}
-	s.refresh[rt.Reveal()] = &refreshEntry{sess: sess, expiresAt: tok.RefreshExpiry}
 	s.accessQ = append(s.accessQ, issuedToken{at.Reveal(), tok.Expiry})
-	s.refreshQ = append(s.refreshQ, issuedToken{rt.Reveal(), tok.RefreshExpiry})
 	return tok
 }
 
@@ -164,7 +169,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*user, bo
 	fail := func(msg string, invalid bool) (*user, bool) {
 		challenge := `Bearer realm="bluenexus"`
 		if invalid {
-			challenge += `, error="invalid_token"`
+			challenge = apiChallenge
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeError(w, http.StatusUnauthorized, msg, nil)
@@ -198,31 +203,53 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*user, bo
 }
 
 // tokenResponse is the token endpoint's 200 body (BLUENEXUS.md section 6).
+// The fields a variant drops are omitted when zero.
 type tokenResponse struct {
 	TokenType        string `json:"token_type"`
 	AccessToken      string `json:"access_token"`
-	ExpiresIn        int64  `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token"`
-	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+	ExpiresIn        int64  `json:"expires_in,omitempty"`
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
 	Scope            string `json:"scope"`
 }
 
-func (s *Server) tokenResponse(t bluenexus.Token) tokenResponse {
-	return tokenResponse{
-		TokenType:        "Bearer",
-		AccessToken:      t.AccessToken.Reveal(),
-		ExpiresIn:        int64(s.cfg.tokenTTL / time.Second),
-		RefreshToken:     t.RefreshToken.Reveal(),
-		RefreshExpiresIn: int64(s.cfg.refreshTTL / time.Second),
-		Scope:            t.Scope,
+// tokenResponse renders t as the token endpoint answers it under v: a t
+// without a refresh token (NoRotation) omits refresh_token and
+// refresh_expires_in.
+func (s *Server) tokenResponse(t bluenexus.Token, v TokenVariants) tokenResponse {
+	r := tokenResponse{
+		TokenType:    "Bearer",
+		AccessToken:  t.AccessToken.Reveal(),
+		ExpiresIn:    int64(s.cfg.tokenTTL / time.Second),
+		RefreshToken: t.RefreshToken.Reveal(),
+		Scope:        t.Scope,
 	}
+	if t.RefreshToken != "" {
+		r.RefreshExpiresIn = int64(s.cfg.refreshTTL / time.Second)
+	}
+	if v.NoExpiresIn {
+		r.ExpiresIn = 0
+	}
+	if v.LowercaseTokenType {
+		r.TokenType = "bearer"
+	}
+	return r
 }
 
 // writeOAuthError answers a token endpoint error in both shapes the kit
 // reads: the API's {error, message, statusCode} and OAuth's {error,
-// error_description} (RFC 6749 section 5.2), with the OAuth code as error.
-func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
-	w.Header().Set("Pragma", "no-cache")
+// error_description} (RFC 6749 section 5.2), with the OAuth code as error;
+// with form set, as the form-encoded error=...&error_description=....
+func writeOAuthError(w http.ResponseWriter, status int, code, description string, form bool) {
+	h := w.Header()
+	h.Set("Pragma", "no-cache")
+	if form {
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, url.Values{"error": {code}, "error_description": {description}}.Encode())
+		return
+	}
 	writeJSON(w, status, bnwire.ErrorBody{
 		Error:            code,
 		Message:          description,
@@ -235,7 +262,6 @@ func writeOAuthError(w http.ResponseWriter, status int, code, description string
 type errOAuth struct {
 	status            int
 	code, description string
-	basic             bool // client authentication by Basic failed
 }
 
 func (e *errOAuth) Error() string { return e.code + ": " + e.description }
@@ -244,27 +270,38 @@ func oauthErr(status int, code, description string) *errOAuth {
 	return &errOAuth{status: status, code: code, description: description}
 }
 
+// apiChallenge is the API's WWW-Authenticate on a 401 for a token it
+// does not accept (RFC 6750 section 3).
+const apiChallenge = `Bearer realm="bluenexus", error="invalid_token"`
+
+// tokenChallenge is the token endpoint's WWW-Authenticate on a 401: it
+// authenticates clients by HTTP Basic.
+const tokenChallenge = `Basic realm="bluenexus"`
+
 // handleToken is POST /api/v1/auth/token with grant_type=refresh_token.
 // It authenticates the client first, then spends the refresh token: a
-// token already used is a replay, which revokes its whole session.
+// token already used is a replay, which revokes its whole session. The
+// variants in force shape the answer.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.refreshGrant(w, r)
+	v := s.tokenVariants()
+	tok, err := s.refreshGrant(w, r, v)
 	if err != nil {
 		var e *errOAuth
 		if !errors.As(err, &e) {
 			e = oauthErr(http.StatusBadRequest, "invalid_request", err.Error())
 		}
-		if e.basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="bluenexus"`)
+		if e.status == http.StatusUnauthorized {
+			// RFC 9110 section 15.5.2: every 401 carries a challenge.
+			w.Header().Set("WWW-Authenticate", tokenChallenge)
 		}
-		writeOAuthError(w, e.status, e.code, e.description)
+		writeOAuthError(w, e.status, e.code, e.description, v.FormErrors)
 		return
 	}
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, s.tokenResponse(tok))
+	writeJSON(w, http.StatusOK, s.tokenResponse(tok, v))
 }
 
-func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) (bluenexus.Token, error) {
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, v TokenVariants) (bluenexus.Token, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
@@ -286,6 +323,9 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) (bluenexus
 			// RFC 6749 section 3.2: parameters must not repeat.
 			return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_request", "Parameter "+strings.ToValidUTF8(k, "?")+" is repeated")
 		}
+	}
+	if v.InvalidClient {
+		return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed")
 	}
 	if err := s.authenticateClient(r, form); err != nil {
 		return bluenexus.Token{}, err
@@ -311,6 +351,8 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) (bluenexus
 		return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
 	case !now.Before(e.expiresAt):
 		return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_grant", "Refresh token expired")
+	case e.used && now.Before(e.usedAt.Add(v.ReuseGrace)) && s.liveLocked(e.sess):
+		return e.answer, nil // within the reuse grace: the same answer again
 	case e.used:
 		// Replay (RFC 9700 section 4.14.2): revoke the whole session.
 		s.replays++
@@ -318,44 +360,43 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) (bluenexus
 		return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_grant", "Refresh token already used: the auth session is revoked")
 	case !s.liveLocked(e.sess):
 		return bluenexus.Token{}, oauthErr(http.StatusBadRequest, "invalid_grant", "Auth session revoked")
+	case v.NoRotation:
+		return s.issueAccessLocked(e.sess, now), nil // the refresh token stays valid
 	}
-	e.used = true
-	return s.issuePairLocked(e.sess, now), nil
+	e.used, e.usedAt = true, now
+	e.answer = s.issuePairLocked(e.sess, now)
+	return e.answer, nil
 }
 
 // authenticateClient checks the client's credentials: HTTP Basic, or
 // client_id (and client_secret) in the form; never both.
 func (s *Server) authenticateClient(r *http.Request, form url.Values) error {
 	wantID, wantSecret := s.cfg.clientID, s.cfg.clientSecret
-	fail := func(basic bool) error {
-		e := oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
-		e.basic = basic
-		return e
-	}
+	fail := oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 	var id, secret string
 	if auth := r.Header.Values("Authorization"); len(auth) > 0 {
 		scheme, creds, _ := strings.Cut(auth[0], " ")
 		if len(auth) != 1 || !strings.EqualFold(scheme, "Basic") {
-			return fail(true)
+			return fail
 		}
 		if form.Has("client_secret") {
 			return oauthErr(http.StatusBadRequest, "invalid_request", "Use one client authentication method, not both")
 		}
 		var ok bool
 		if id, secret, ok = decodeBasic(creds); !ok {
-			return fail(true)
+			return fail
 		}
 		if form.Has("client_id") && form.Get("client_id") != id {
-			return fail(true)
+			return fail
 		}
 		if !equal(id, wantID) || !equal(secret, wantSecret) {
-			return fail(true)
+			return fail
 		}
 		return nil
 	}
 	id, secret = form.Get("client_id"), form.Get("client_secret")
 	if id == "" || !equal(id, wantID) || !equal(secret, wantSecret) {
-		return fail(false)
+		return fail
 	}
 	return nil
 }

@@ -35,6 +35,10 @@
 //	-client-ip-header NAME       header carrying the end user's IP on init
 //	                             ("" to use the TCP peer only)
 //	-pagination-shape hasMore    or "pages"
+//	-token-variants LIST         token endpoint answers RFC 6749 allows:
+//	                             no-rotation, no-expires-in,
+//	                             lowercase-token-type, form-errors,
+//	                             invalid-client, reuse-grace:DURATION
 //	-fault PATH=SPEC,SPEC        faults played once each, in order (repeatable)
 //	-fault-always PATH=SPEC      a fault played on every request (repeatable)
 //	-control-api=true            serve the control API under /_emulator/
@@ -151,6 +155,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateLimit := fs.Bool("rate-limit", false, "enforce the published rate limits: 100/min per client IP, 10/min on the token endpoint")
 	ipHeader := fs.String("client-ip-header", "X-Forwarded-For", `header carrying the end user's IP on init ("" for the TCP peer only)`)
 	shape := fs.String("pagination-shape", string(bluenexustest.PaginationHasMore), `pagination object: "hasMore" or "pages"`)
+	var variants bluenexustest.TokenVariants
+	fs.Var(&variants, "token-variants", "token endpoint variants, a comma-separated `LIST` (repeatable): no-rotation, no-expires-in, lowercase-token-type, form-errors, invalid-client, reuse-grace:DURATION")
 	control := fs.Bool("control-api", true, "serve the control API under /_emulator/ (unauthenticated: keep -addr on loopback)")
 	logRequests := fs.Bool("log-requests", false, "log each request as JSON on stderr: method, path, status, latency_ms (never a query, header or body)")
 	var faults, always listFlag
@@ -174,6 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bluenexustest.WithClientCredentials(*clientID, *clientSecret),
 		bluenexustest.WithClientIPHeader(*ipHeader),
 		bluenexustest.WithPaginationShape(bluenexustest.PaginationShape(*shape)),
+		bluenexustest.WithTokenVariants(variants),
 	}
 	if *domains != "" {
 		opts = append(opts, bluenexustest.WithAllowedDomains(splitList(*domains)...))
@@ -271,8 +278,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if header == "" {
 		header = "(none: TCP peer)"
 	}
-	fmt.Fprintf(stderr, "bluenexus-emulator: serving %s (code TTL %v, token TTL %v, client IP header %s, pagination %s, rate limits %v, control API %v); Ctrl-C stops\n",
-		s.URL(), *codeTTL, *tokenTTL, header, *shape, *rateLimit, *control)
+	tokenVariants := variants.String()
+	if tokenVariants == "" {
+		tokenVariants = "none"
+	}
+	fmt.Fprintf(stderr, "bluenexus-emulator: serving %s (code TTL %v, token TTL %v, client IP header %s, pagination %s, token variants %s, rate limits %v, control API %v); Ctrl-C stops\n",
+		s.URL(), *codeTTL, *tokenTTL, header, *shape, tokenVariants, *rateLimit, *control)
 
 	<-ctx.Done()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -327,6 +327,42 @@ func TestRunFlagsReachTheEmulator(t *testing.T) {
 	}
 }
 
+// TestRunTokenVariants: -token-variants (repeatable) reaches the token
+// endpoint and the control API.
+func TestRunTokenVariants(t *testing.T) {
+	rn := startRun(t, "ALICE", "-users", "alice", "-token-variants", "no-rotation, lowercase-token-type", "-token-variants", "form-errors,reuse-grace:5s")
+	want := `{"noRotation":true,"noExpiresIn":false,"lowercaseTokenType":true,"formErrors":true,"invalidClient":false,"reuseGrace":"5s"}`
+	if resp, body := rn.call(t, http.MethodGet, "/_emulator/token-variants", "", ""); resp.StatusCode != 200 || body != want {
+		t.Errorf("GET token-variants: %d %s, want %s", resp.StatusCode, body, want)
+	}
+	if !strings.Contains(rn.stderr.String(), "token variants no-rotation,lowercase-token-type,form-errors,reuse-grace:5s") {
+		t.Errorf("stderr %q does not name the variants", rn.stderr.String())
+	}
+	refresh := func(rt string) (*http.Response, string) {
+		form := "grant_type=refresh_token&refresh_token=" + rt + "&client_id=bluenexus-emulator&client_secret=bluenexus-emulator-secret"
+		req, _ := http.NewRequest(http.MethodPost, rn.base+bluenexustest.PathToken, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := rn.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	for range 2 { // no rotation: the printed refresh token keeps working
+		resp, body := refresh(rn.env["BLUENEXUS_REFRESH_TOKEN_ALICE"])
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil || resp.StatusCode != 200 || m["token_type"] != "bearer" || m["refresh_token"] != nil {
+			t.Errorf("refresh: %d %s", resp.StatusCode, body)
+		}
+	}
+	resp, body := refresh("bnxr_unknown")
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || !strings.HasPrefix(body, "error=invalid_grant&error_description=") {
+		t.Errorf("error: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
 // TestHelpExitsZero: -h prints the usage and exits 0; a bad flag exits 2
 // and a refused value 1.
 func TestHelpExitsZero(t *testing.T) {
@@ -340,6 +376,8 @@ func TestHelpExitsZero(t *testing.T) {
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-tokens", "alice"}, 2, "-tokens"},
 		{[]string{"-token-ttl", "0s"}, 1, "WithTokenTTL"},
+		{[]string{"-token-variants", "no-rotation,rotation"}, 2, "-token-variants"},
+		{[]string{"-token-variants", "reuse-grace:0s"}, 2, "-token-variants"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb testkit.SyncBuffer
@@ -390,6 +428,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"bad refresh TTL", []string{"-refresh-ttl", "0s"}, "WithRefreshTTL"},
 		{"empty client id", []string{"-client-id", ""}, "WithClientCredentials"},
 		{"bad domain", []string{"-allowed-domains", "https://myapp.com"}, "WithAllowedDomains"},
+		{"bad token variant", []string{"-token-variants", "keep-token"}, "token variant"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	clientID := fs.String("client-id", os.Getenv("BLUENEXUS_CLIENT_ID"), "BlueNexus client id, to refresh tokens (with -api-base)")
 	clientSecret := fs.String("client-secret", os.Getenv("BLUENEXUS_CLIENT_SECRET"), "BlueNexus client secret; empty for a public client (with -api-base)")
 	tokenTTL := fs.Duration("token-ttl", 15*time.Minute, "the embedded emulator's access-token lifetime (e.g. 20s to watch a refresh)")
+	var variants bluenexustest.TokenVariants
+	fs.Var(&variants, "token-variants", "the embedded emulator's token endpoint variants, a comma-separated `LIST`: no-rotation, no-expires-in, lowercase-token-type, form-errors, invalid-client, reuse-grace:DURATION (docs/emulator.md)")
 	keys := fs.String("cookie-keys", os.Getenv("HANDOFF_DEMO_COOKIE_KEYS"), "hashkey:blockkey in hex, newest first, comma separated")
 	insecure := fs.Bool("insecure-dev-cookies", false, "allow cookies over plain http (development on loopback only)")
 	mux := fs.String("mux", "chi", "router: chi or servemux")
@@ -106,7 +108,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	var pairs map[string]bluenexus.Token
 	if *apiBase == "" {
 		emu, err = bluenexustest.New(bluenexustest.WithAddr(*emulatorAddr), bluenexustest.WithTokenTTL(*tokenTTL),
-			bluenexustest.WithUser("alice"), bluenexustest.WithUser("bob"))
+			bluenexustest.WithTokenVariants(variants), bluenexustest.WithUser("alice"), bluenexustest.WithUser("bob"))
 		if err != nil {
 			return err
 		}
@@ -120,6 +122,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 			*keys = devKeys
 		}
 		fmt.Fprintf(stdout, "BlueNexus emulator: API %s, white-label page %s, access tokens live %v\n", emu.URL(), emu.WhiteLabelURL(), *tokenTTL)
+		if v := variants.String(); v != "" {
+			fmt.Fprintf(stdout, "BlueNexus emulator: token endpoint variants %s\n", v)
+		}
 	} else {
 		if *whiteLabel == "" || *tokens == "" || *keys == "" || *clientID == "" {
 			return errors.New("-api-base needs -white-label-url, -refresh-tokens, -client-id and -cookie-keys")

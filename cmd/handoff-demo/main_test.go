@@ -92,6 +92,49 @@ func TestDemoScriptedFlow(t *testing.T) {
 	}
 }
 
+// TestTokenVariantsReachTheEmulator: -token-variants configures the
+// embedded emulator's token endpoint.
+func TestTokenVariantsReachTheEmulator(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	out := &testkit.SyncBuffer{}
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-emulator-addr", "127.0.0.1:0",
+			"-insecure-dev-cookies", "-token-variants", "form-errors"}, out, ready)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo shutdown: %v", err)
+		}
+	}()
+	m := regexp.MustCompile(`BlueNexus emulator: API (\S+),`).FindStringSubmatch(out.String())
+	if m == nil || !strings.Contains(out.String(), "token endpoint variants form-errors") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"bnxr_unknown"},
+		"client_id": {"bluenexus-emulator"}, "client_secret": {"bluenexus-emulator-secret"}}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).PostForm(m[1]+"/api/v1/auth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || !strings.HasPrefix(string(b), "error=invalid_grant&") {
+		t.Errorf("token endpoint: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+}
+
 // TestHelp: -h prints the usage and is not a failure (main exits 0 on
 // flag.ErrHelp).
 func TestHelp(t *testing.T) {
