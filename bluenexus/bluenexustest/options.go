@@ -46,6 +46,8 @@ type config struct {
 	domains        domainList // parsed from domainEntries by validate
 	control        bool
 	requestLog     func(method, path string, status int, latency time.Duration)
+
+	ipHeaderNotHonoured bool // WithClientIPHeaderNotHonoured (clientip.go)
 }
 
 // Defaults of the token options.
