@@ -144,9 +144,8 @@ func (d *doctor) checkReach(ctx context.Context, label, raw string) []result {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.timeout)
 	defer cancel()
 	var out []result
-	if ip, err := netip.ParseAddr(host); err == nil {
+	if _, err := netip.ParseAddr(host); err == nil {
 		out = append(out, pass(dnsName, host+" is an IP address: no lookup"))
-		_ = ip
 	} else {
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {

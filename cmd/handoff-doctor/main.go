@@ -56,11 +56,11 @@ type seams struct {
 
 // config is the app's configuration as the doctor reads it.
 type config struct {
-	apiBase, whiteLabel, returnURL, cookieKeys string
+	apiBase, whiteLabel, returnURL, cookieKeys  string
 	clientID, clientSecret, ipHeader, codeParam string
-	accessToken, clientIPURL, clientIPAuth     string
-	json                                       bool
-	timeout                                    time.Duration
+	accessToken, clientIPURL, clientIPAuth      string
+	json                                        bool
+	timeout                                     time.Duration
 }
 
 // secrets are the configured values that must never be printed.
