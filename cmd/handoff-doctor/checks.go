@@ -251,7 +251,7 @@ func (d *doctor) checkCredentials(ctx context.Context, c *bluenexus.Client) resu
 		return fail(name, "the token endpoint accepted a made-up refresh token", "report this to BlueNexus: the token endpoint does not check refresh tokens")
 	case errors.Is(err, bluenexus.ErrReauthRequired):
 		return pass(name, fmt.Sprintf("client %s accepted: a made-up refresh token got %s, as it should", d.cfg.clientID, refusal(err)))
-	case isClientConfig(err):
+	case errors.Is(err, bluenexus.ErrClientConfig):
 		return fail(name, fmt.Sprintf("client %s refused: %s", d.cfg.clientID, refusal(err)), fix)
 	case errors.As(err, &ae):
 		return fail(name, "unexpected answer from the token endpoint: "+err.Error(), "check BLUENEXUS_API_BASE, then the client credentials")
@@ -269,18 +269,4 @@ func refusal(err error) string {
 		return fmt.Sprintf("status %d", ae.StatusCode)
 	}
 	return fmt.Sprintf("%d %s", ae.StatusCode, ae.Code)
-}
-
-// isClientConfig reports a token-endpoint answer that blames the app's
-// client configuration (SECURITY.md E8).
-func isClientConfig(err error) bool {
-	var ae *bluenexus.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch strings.ToLower(ae.Code) {
-	case "invalid_client", "unauthorized_client", "unsupported_grant_type":
-		return true
-	}
-	return false
 }
