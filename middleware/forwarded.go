@@ -67,8 +67,12 @@ const (
 	lineBad                       // the rightmost untrusted element is malformed
 )
 
-func (s *forwardedStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
-	if err := trustedPeer(r, s.trusted, s.errs.untrustedPeer); err != nil {
+func (s *forwardedStrategy) ClientIP(r *http.Request) (netip.Addr, error) { return s.derive(r, nil) }
+
+func (s *forwardedStrategy) describe() string { return "Forwarded, trusted ranges" }
+
+func (s *forwardedStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
+	if err := trustedPeer(r, s.trusted, s.errs.untrustedPeer, t); err != nil {
 		return netip.Addr{}, err
 	}
 	values := r.Header[forwardedKey]
@@ -76,7 +80,7 @@ func (s *forwardedStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 		return netip.Addr{}, s.errs.noHeader
 	}
 	for i := len(values) - 1; i >= 0; i-- {
-		ip, v := s.scanLine(values[i])
+		ip, v := s.scanLine(values[i], t)
 		switch v {
 		case lineClient:
 			return ip, nil
@@ -90,19 +94,29 @@ func (s *forwardedStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 // scanLine parses one Forwarded field line left to right and returns the
 // verdict of its rightmost element that is not a trusted proxy. This equals
 // the first non-trusted element of a walk from the right.
-func (s *forwardedStrategy) scanLine(line string) (netip.Addr, verdict) {
+// With t set, it also records the line's elements for [ClientIPReport].
+func (s *forwardedStrategy) scanLine(line string, t *trace) (netip.Addr, verdict) {
 	var last netip.Addr
 	v := lineAllTrusted
+	var line0 int // where this line's elements start in t
+	if t != nil {
+		line0 = len(t.hops)
+	}
 	for i := 0; ; {
 		end := elementEnd(line, i)
 		ip, ok := parseForwardedElement(line[i:end])
 		switch {
 		case !ok:
 			last, v = netip.Addr{}, lineBad
+			t.bad(forwardedKey)
 		case !s.trusted.contains(ip):
 			last, v = ip, lineClient
+			t.add(ip, forwardedKey, false, "the first for= from the right outside the trusted ranges: the client")
+		default:
+			t.add(ip, forwardedKey, true, "inside the trusted ranges")
 		}
 		if end == len(line) {
+			t.walkedLine(line0)
 			return last, v
 		}
 		i = end + 1

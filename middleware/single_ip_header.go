@@ -52,7 +52,13 @@ type singleIPHeaderStrategy struct {
 }
 
 func (s *singleIPHeaderStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
-	if err := trustedPeer(r, s.trusted, s.errs.untrustedPeer); err != nil {
+	return s.derive(r, nil)
+}
+
+func (s *singleIPHeaderStrategy) describe() string { return s.key + ", trusted ranges" }
+
+func (s *singleIPHeaderStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
+	if err := trustedPeer(r, s.trusted, s.errs.untrustedPeer, t); err != nil {
 		return netip.Addr{}, err
 	}
 	values := r.Header[s.key]
@@ -61,11 +67,14 @@ func (s *singleIPHeaderStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 	}
 	ip, ok := parseEntry(trimOWS(values[len(values)-1]))
 	if !ok {
+		t.bad(s.key)
 		return netip.Addr{}, s.errs.invalidEntry
 	}
 	if s.trusted.contains(ip) {
+		t.add(ip, s.key, true, "inside the trusted ranges: a proxy is never the client")
 		return netip.Addr{}, s.errs.allTrusted
 	}
+	t.add(ip, s.key, false, "the header's last instance, set by the trusted proxy: the client")
 	return ip, nil
 }
 

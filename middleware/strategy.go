@@ -34,23 +34,30 @@ func RemoteAddrStrategy() Strategy { return remoteAddrStrategy{} }
 
 type remoteAddrStrategy struct{}
 
-func (remoteAddrStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
+func (s remoteAddrStrategy) ClientIP(r *http.Request) (netip.Addr, error) { return s.derive(r, nil) }
+
+func (remoteAddrStrategy) describe() string { return "TCP peer (no header is read)" }
+
+func (remoteAddrStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 	ip, ok := parsePeer(r.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, errInvalidPeer
 	}
+	t.add(ip, fromPeer, false, "the TCP peer is the client")
 	return ip, nil
 }
 
 // trustedPeer parses the TCP peer and reports whether it is a trusted proxy.
 // It returns the error to report when it is not.
-func trustedPeer(r *http.Request, t *trustedSet, untrusted error) error {
+func trustedPeer(r *http.Request, ts *trustedSet, untrusted error, t *trace) error {
 	peer, ok := parsePeer(r.RemoteAddr)
 	if !ok {
 		return errInvalidPeer
 	}
-	if !t.contains(peer) {
+	if !ts.contains(peer) {
+		t.add(peer, fromPeer, false, "not a trusted proxy: the header is ignored")
 		return untrusted
 	}
+	t.add(peer, fromPeer, true, "inside the trusted ranges: the header is read")
 	return nil
 }

@@ -3,6 +3,7 @@ package middleware
 import (
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -52,8 +53,12 @@ type xffRangesStrategy struct {
 	errs    headerErrors
 }
 
-func (s *xffRangesStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
-	if err := trustedPeer(r, s.trusted, s.errs.untrustedPeer); err != nil {
+func (s *xffRangesStrategy) ClientIP(r *http.Request) (netip.Addr, error) { return s.derive(r, nil) }
+
+func (s *xffRangesStrategy) describe() string { return "X-Forwarded-For, trusted ranges" }
+
+func (s *xffRangesStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
+	if err := trustedPeer(r, s.trusted, s.errs.untrustedPeer, t); err != nil {
 		return netip.Addr{}, err
 	}
 	values := r.Header[xffKey]
@@ -66,11 +71,14 @@ func (s *xffRangesStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 			j := strings.LastIndexByte(v, ',')
 			ip, ok := parseEntry(trimOWS(v[j+1:]))
 			if !ok {
+				t.bad(xffKey)
 				return netip.Addr{}, s.errs.invalidEntry
 			}
 			if !s.trusted.contains(ip) {
+				t.add(ip, xffKey, false, "the first entry from the right outside the trusted ranges: the client")
 				return ip, nil
 			}
+			t.add(ip, xffKey, true, "inside the trusted ranges")
 			if j < 0 {
 				break
 			}
@@ -109,7 +117,18 @@ type xffCountStrategy struct {
 	errs  headerErrors
 }
 
-func (s *xffCountStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
+func (s *xffCountStrategy) ClientIP(r *http.Request) (netip.Addr, error) { return s.derive(r, nil) }
+
+func (s *xffCountStrategy) describe() string {
+	return "X-Forwarded-For, " + strconv.Itoa(s.count) + " trusted proxies"
+}
+
+func (s *xffCountStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
+	if t != nil {
+		if peer, ok := parsePeer(r.RemoteAddr); ok {
+			t.add(peer, fromPeer, true, "not checked: a proxy count cannot check the peer, the network must")
+		}
+	}
 	values := r.Header[xffKey]
 	if len(values) == 0 {
 		return netip.Addr{}, s.errs.noHeader
@@ -121,11 +140,16 @@ func (s *xffCountStrategy) ClientIP(r *http.Request) (netip.Addr, error) {
 			j := strings.LastIndexByte(v, ',')
 			ip, ok := parseEntry(trimOWS(v[j+1:]))
 			if !ok {
+				t.bad(xffKey)
 				return netip.Addr{}, s.errs.invalidEntry
 			}
 			if n--; n == 0 {
+				if t != nil {
+					t.add(ip, xffKey, false, "entry "+strconv.Itoa(s.count)+" from the right: the client")
+				}
 				return ip, nil
 			}
+			t.add(ip, xffKey, true, "written by one of the trusted proxies (count)")
 			if j < 0 {
 				break
 			}

@@ -318,6 +318,9 @@ func isLoopbackHost(host string) bool {
 // client-IP header (all instances, comma-separated) when the header is
 // present, else the TCP peer. A present but unusable header fails.
 func (s *Server) initClientIP(r *http.Request) (netip.Addr, bool) {
+	if s.cfg.ipHeaderNotHonoured {
+		return s.peerOnlyIP(r)
+	}
 	return headerOrPeerIP(r, s.cfg.clientIPHeader)
 }
 

@@ -47,6 +47,8 @@ type config struct {
 	control        bool
 	variants       TokenVariants
 	requestLog     func(method, path string, status int, latency time.Duration)
+
+	ipHeaderNotHonoured bool // WithClientIPHeaderNotHonoured (clientip.go)
 }
 
 // Defaults of the token options.
