@@ -176,7 +176,8 @@ func (p *cachedPair) fresh(now time.Time) bool {
 	return !p.dead && p.tok.AccessToken != "" && now.Before(p.staleAt)
 }
 
-// init sets bnwire.SetTokenClock for the tests of other packages.
+// init sets bnwire.SetTokenClock and bnwire.SetTokenSaveBudget for the
+// tests of other packages.
 func init() {
 	bnwire.SetTokenClock = func(s any, now func() time.Time) {
 		ts, ok := s.(*TokenSource)
@@ -185,6 +186,14 @@ func init() {
 		}
 		ts.now = now
 		ts.client.now = now // the expiry of a refreshed pair counts from the send time
+	}
+	bnwire.SetTokenSaveBudget = func(s any, d time.Duration) {
+		ts, ok := s.(*TokenSource)
+		if !ok || ts == nil || d <= 0 {
+			panic(fmt.Sprintf("bnwire.SetTokenSaveBudget: %T is not a non-nil *bluenexus.TokenSource, or a budget of %v", s, d))
+		}
+		ts.saveBudget = d
+		ts.leaseWait = ts.leaseTTL() + leaseWaitRoom
 	}
 }
 

@@ -86,3 +86,11 @@ var RetryAfter func(err error) (time.Duration, bool)
 //
 // Set by package bluenexus in its init function.
 var SetTokenClock func(s any, now func() time.Time)
+
+// SetTokenSaveBudget sets how long a *bluenexus.TokenSource tries to save
+// a refreshed pair (20 s by default), for tests that let a store stay down
+// past it. Call it before the source is used. It panics when s is not a
+// non-nil *bluenexus.TokenSource. Test-only: the kit never calls it.
+//
+// Set by package bluenexus in its init function.
+var SetTokenSaveBudget func(s any, d time.Duration)
