@@ -294,7 +294,7 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 			return 0, err
 		}
 		fmt.Fprintf(w, "  %-28s %7s %10s %13s %12s %9s\n", "kind", "keys", "bytes/key", "MEMORY USAGE", "value bytes", "TTL")
-		names := []string{"flow_bytes", "state_bytes", "token_bytes", "lock_bytes"}
+		names := []string{"flow_bytes", "state_bytes", "token_bytes"}
 		for i, r := range rows {
 			fmt.Fprintf(w, "  %-28s %7d %10.0f %13d %12d %9v\n", r.kind, r.keys, r.perKey, r.usage, r.valueLen, r.ttl.Round(time.Second))
 			sum.add(names[i], "%.0f", r.perKey)

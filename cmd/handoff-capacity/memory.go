@@ -7,12 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/session/redisflow"
 )
 
