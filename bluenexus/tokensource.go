@@ -153,7 +153,6 @@ func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.e
 type TokenSource struct {
 	client *Client
 	store  TokenStore
-	locker TokenLocker // store as a TokenLocker; nil when it is not one
 
 	users  sync.Map           // user → *userEntry
 	tokens singleflight.Group // refreshes of Token, keyed by user
@@ -240,7 +239,6 @@ func NewTokenSource(c *Client, store TokenStore) (*TokenSource, error) {
 		return nil, errors.New("bluenexus: NewTokenSource: nil store")
 	}
 	s := &TokenSource{client: c, store: store, now: time.Now, sleep: sleepCtx, lockWait: lockWait}
-	s.locker, _ = store.(TokenLocker)
 	return s, nil
 }
 
@@ -407,15 +405,6 @@ func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, r
 			"outlasted the wait of %v, so no refresh was attempted: %w", s.lockWait, lctx.Err())
 	}
 	defer func() { <-e.sem }()
-	if s.locker != nil {
-		unlock, err := s.locker.Lock(lctx, user)
-		if err != nil {
-			s.emit(eventFailed)
-			return "", fmt.Errorf("bluenexus: TokenSource: the user's refresh lock could not be taken, "+
-				"so no refresh was attempted: %w", err)
-		}
-		defer unlock()
-	}
 
 	ctx, cancelCall := context.WithTimeout(base, loadRoom+s.client.timeout)
 	defer cancelCall()

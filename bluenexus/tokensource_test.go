@@ -82,6 +82,12 @@ func (h *tsHarness) seed(t *testing.T, user string) Token {
 
 func (h *tsHarness) put(t *testing.T, user string, old RefreshToken, tok Token) {
 	t.Helper()
+	if old == "" {
+		if err := h.store.Save(context.Background(), user, tok); err != nil {
+			t.Fatalf("storing the pair: %v", err)
+		}
+		return
+	}
 	if ok, err := h.store.CompareAndSwap(context.Background(), user, old, tok); err != nil || !ok {
 		t.Fatalf("storing the pair: %v %v", ok, err)
 	}
@@ -257,43 +263,6 @@ func TestE1_OneRefreshFor100Callers(t *testing.T) {
 	if n := loads.loads.Load(); n != 2 {
 		t.Errorf("%d store loads, want 2", n)
 	}
-}
-
-// TestE1_TwoSourcesOneStore: two TokenSources ("instances") sharing a
-// store that is a TokenLocker refresh once between them, even when both
-// are refreshing at once.
-func TestE1_TwoSourcesOneStore(t *testing.T) {
-	h := newHarness(t)
-	tok := h.seed(t, "u")
-	asked := make(chan struct{}, 100)
-	shared := &lockingStore{TokenStore: h.store, lock: func(ctx context.Context, user string) (func(), error) {
-		asked <- struct{}{}
-		return h.store.(TokenLocker).Lock(ctx, user)
-	}}
-	a, _, _ := h.source(t, shared)
-	b, _, _ := h.source(t, shared)
-	h.clk.Set(tok.Expiry)
-	arrived, release := h.ep.Hold()
-	defer release()
-	var i atomic.Int64
-	got := runConcurrently(t, 100, func() (AccessToken, error) {
-		ts := a
-		if i.Add(1)%2 == 0 {
-			ts = b
-		}
-		return ts.Token(context.Background(), "u")
-	}, arrived, release, func() {
-		// Both instances are refreshing: one at the endpoint, one waiting
-		// for the lock.
-		for range 2 {
-			select {
-			case <-asked:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the two instances did not both ask for the lock")
-			}
-		}
-	})
-	checkOneNewToken(t, h, got, tok)
 }
 
 // runConcurrently runs n calls of f at once, holding the token endpoint
@@ -725,74 +694,6 @@ func TestCallerLeavesRefreshCompletes(t *testing.T) {
 	}
 }
 
-// TestLockRequired: a refresh lock that cannot be taken is an error that
-// says so, and no refresh is attempted without it.
-func TestLockRequired(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		lock func(ctx context.Context, user string) (func(), error)
-	}{
-		{"lock error", func(context.Context, string) (func(), error) {
-			return nil, errors.New("lock service down")
-		}},
-		{"lock never free", func(ctx context.Context, _ string) (func(), error) {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
-			tok := h.seed(t, "u")
-			ts, ev, _ := h.source(t, &lockingStore{TokenStore: h.store, lock: tc.lock})
-			ts.lockWait = 50 * time.Millisecond
-			h.clk.Set(tok.Expiry)
-			got, err := ts.Token(context.Background(), "u")
-			if got != "" || err == nil || !strings.Contains(err.Error(), "refresh lock could not be taken, so no refresh was attempted") ||
-				errors.Is(err, ErrReauthRequired) {
-				t.Fatalf("Token = %q, %v", got.Reveal(), err)
-			}
-			if n := h.ep.Calls(); n != 0 {
-				t.Errorf("%d token calls without the lock", n)
-			}
-			if ev.count(eventFailed) != 1 {
-				t.Errorf("%d failed events", ev.count(eventFailed))
-			}
-			if h.stored(t, "u") != tok {
-				t.Error("the stored pair changed")
-			}
-		})
-	}
-}
-
-// TestRefreshHoldsLock: the refresh runs under the store's lock, and the
-// pair is loaded again under it: a pair another instance refreshed while
-// this one waited is used without a token call.
-func TestRefreshHoldsLock(t *testing.T) {
-	h := newHarness(t)
-	tok := h.seed(t, "u")
-	locker := h.store.(TokenLocker)
-	var locked atomic.Bool
-	var fresher Token
-	ts, _, _ := h.source(t, &lockingStore{TokenStore: h.store, lock: func(ctx context.Context, user string) (func(), error) {
-		unlock, err := locker.Lock(ctx, user)
-		if err == nil && locked.CompareAndSwap(false, true) {
-			// Another instance refreshed while this one waited.
-			at, rt := h.ep.Seed()
-			fresher = Token{AccessToken: AccessToken(at), RefreshToken: RefreshToken(rt), Expiry: h.clk.Now().Add(15 * time.Minute)}
-			h.put(t, user, tok.RefreshToken, fresher)
-		}
-		return unlock, err
-	}})
-	h.clk.Set(tok.Expiry)
-	got, err := ts.Token(context.Background(), "u")
-	if err != nil || got != fresher.AccessToken {
-		t.Fatalf("Token = %v", err)
-	}
-	if n := h.ep.Calls(); n != 0 {
-		t.Errorf("%d token calls, want 0", n)
-	}
-}
-
 func TestObserveTokensRejectsOthers(t *testing.T) {
 	for _, v := range []any{nil, (*TokenSource)(nil), &Client{}} {
 		func() {
@@ -849,16 +750,6 @@ func (s *flakyStore) CompareAndSwap(ctx context.Context, user string, old Refres
 		return false, errFlaky
 	}
 	return s.TokenStore.CompareAndSwap(ctx, user, old, next)
-}
-
-// lockingStore is a store whose TokenLocker is lock.
-type lockingStore struct {
-	TokenStore
-	lock func(ctx context.Context, user string) (func(), error)
-}
-
-func (s *lockingStore) Lock(ctx context.Context, user string) (func(), error) {
-	return s.lock(ctx, user)
 }
 
 // BenchmarkTokenCached is the read of a fresh, cached token: the path of
@@ -925,7 +816,7 @@ func benchSource(b *testing.B) *TokenSource {
 		b.Fatal(err)
 	}
 	store := NewMemoryTokenStore()
-	store.CompareAndSwap(context.Background(), "user-42", "", Token{AccessToken: "at", RefreshToken: "rt",
+	store.Save(context.Background(), "user-42", Token{AccessToken: "at", RefreshToken: "rt",
 		Expiry: time.Now().Add(time.Hour)})
 	ts, err := NewTokenSource(c, store)
 	if err != nil {

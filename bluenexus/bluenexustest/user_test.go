@@ -60,7 +60,7 @@ func newApp(t *testing.T, ac appConfig) *testApp {
 	}
 	a.client = client
 	store := bluenexus.NewMemoryTokenStore()
-	if ok, err := store.CompareAndSwap(t.Context(), "alice", "", a.emu.SignIn("alice")); !ok || err != nil {
+	if err := store.Save(t.Context(), "alice", a.emu.SignIn("alice")); err != nil {
 		t.Fatalf("seeding alice's pair: %v %v", ok, err)
 	}
 	tokens, err := bluenexus.NewTokenSource(client, store)

@@ -226,7 +226,7 @@ func setUp(ctx context.Context, o *options) (_ *env, err error) {
 	for i := range o.users {
 		name := fmt.Sprintf("user%05d", i)
 		e.users = append(e.users, name)
-		if _, err := tokenStore.CompareAndSwap(ctx, name, "", e.emu.SignIn(name)); err != nil {
+		if err := tokenStore.Save(ctx, name, e.emu.SignIn(name)); err != nil {
 			return nil, fmt.Errorf("seeding %s's token pair: %w", name, err)
 		}
 		e.emu.Connect(name, "google")

@@ -34,7 +34,7 @@ func TestShortRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"GOMAXPROCS=", "caveat: the load generator",
-		"pending flow (Store record)", "used state (guard key)", "token pair", "refresh lock (while held)",
+		"pending flow (Store record)", "used state (guard key)", "token pair (leased)",
 		"manage (GET /manage-connections): SET 1.00", "return (GET /connections/return): ",
 		"hook: ev.AccessToken(ctx), then AllConnections",
 		"returns/s per instance: ", "returns/s per Redis node: ", "manages/s per Redis node: ",
