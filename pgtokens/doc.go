@@ -15,6 +15,11 @@
 // start (it creates the table only if it is missing). The store never
 // creates or alters a table itself. [WithTable] names another table.
 //
+// user_id holds the app's user id as given, so the table joins with the
+// app's own users. An id that text cannot hold (with a NUL byte, or not
+// UTF-8), or that begins with byte 0x01, is stored as 0x01 followed by the
+// id in hexadecimal.
+//
 // # Statements
 //
 // Each method is one statement, its own transaction, on the user's row:

@@ -2,10 +2,12 @@ package pgtokens
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -59,7 +61,7 @@ func (s *store) Load(ctx context.Context, user string) (bluenexus.Token, bool, e
 		at, rt, scope string
 		exp, rexp     *time.Time
 	)
-	err := s.pool.QueryRow(ctx, s.load, user).Scan(&at, &rt, &exp, &rexp, &scope)
+	err := s.pool.QueryRow(ctx, s.load, userID(user)).Scan(&at, &rt, &exp, &rexp, &scope)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bluenexus.Token{}, false, nil
 	}
@@ -76,7 +78,7 @@ func (s *store) Load(ctx context.Context, user string) (bluenexus.Token, bool, e
 }
 
 func (s *store) Save(ctx context.Context, user string, tok bluenexus.Token) error {
-	_, err := s.pool.Exec(ctx, s.save, user, tok.AccessToken.Reveal(), tok.RefreshToken.Reveal(),
+	_, err := s.pool.Exec(ctx, s.save, userID(user), tok.AccessToken.Reveal(), tok.RefreshToken.Reveal(),
 		orNull(tok.Expiry), orNull(tok.RefreshExpiry), tok.Scope)
 	if err != nil {
 		return fail("save", err, tok.AccessToken.Reveal(), tok.RefreshToken.Reveal())
@@ -88,7 +90,7 @@ func (s *store) Lease(ctx context.Context, user string, rt bluenexus.RefreshToke
 	if rt == "" {
 		return false, ctx.Err() // a dead pair is never leased
 	}
-	tag, err := s.pool.Exec(ctx, s.lease, user, rt.Reveal(), holder, ttl.Microseconds())
+	tag, err := s.pool.Exec(ctx, s.lease, userID(user), rt.Reveal(), holder, ttl.Microseconds())
 	if err != nil {
 		return false, fail("lease", err, rt.Reveal())
 	}
@@ -99,12 +101,22 @@ func (s *store) CompareAndSwap(ctx context.Context, user string, old bluenexus.R
 	if old == "" {
 		return false, ctx.Err()
 	}
-	tag, err := s.pool.Exec(ctx, s.swap, user, old.Reveal(), next.AccessToken.Reveal(), next.RefreshToken.Reveal(),
+	tag, err := s.pool.Exec(ctx, s.swap, userID(user), old.Reveal(), next.AccessToken.Reveal(), next.RefreshToken.Reveal(),
 		orNull(next.Expiry), orNull(next.RefreshExpiry), next.Scope)
 	if err != nil {
 		return false, fail("compare-and-swap", err, old.Reveal(), next.AccessToken.Reveal(), next.RefreshToken.Reveal())
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// userID is the user_id of user: user itself, unless text cannot hold it
+// (a NUL byte, not UTF-8) or it begins with byte 0x01; then 0x01 and its
+// hex, which no id stored as itself begins with.
+func userID(user string) string {
+	if utf8.ValidString(user) && !strings.ContainsRune(user, 0) && !strings.HasPrefix(user, "\x01") {
+		return user
+	}
+	return "\x01" + hex.EncodeToString([]byte(user))
 }
 
 // orNull is t for a timestamptz column, NULL for the zero time.

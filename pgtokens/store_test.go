@@ -2,6 +2,7 @@ package pgtokens_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -240,4 +241,52 @@ func TestUnavailable(t *testing.T) {
 			t.Errorf("%s with the database down: %v, want a pgtokens error matching session.ErrUnavailable, no token", name, err)
 		}
 	}
+}
+
+// TestUserIDs: ids that text cannot hold are stored encoded, apart from
+// every id stored as itself, the encoded form's own text included.
+func TestUserIDs(t *testing.T) {
+	ctx := context.Background()
+	pool := database(t)
+	store, err := pgtokens.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := []string{"a\x00b", "\x01" + hex.EncodeToString([]byte("a\x00b")), "\xff", "\x01ff", "\x01", "alice"}
+	for i, u := range users {
+		if err := store.Save(ctx, u, canaryPair(i)); err != nil {
+			t.Fatalf("Save(%q): %v", u, err)
+		}
+	}
+	for i, u := range users {
+		if tok, ok, err := store.Load(ctx, u); err != nil || !ok || tok.RefreshToken != canaryPair(i).RefreshToken {
+			t.Errorf("Load(%q): %v %v, want its own pair", u, ok, err)
+		}
+	}
+	var alice string
+	if err := pool.QueryRow(ctx, "SELECT user_id FROM bluenexus_tokens WHERE user_id = 'alice'").Scan(&alice); err != nil {
+		t.Errorf("an ordinary id is not stored as itself: %v", err)
+	}
+}
+
+// TestFleet: two app instances, each with its own pool, on one table:
+// 100 requests each at the moment of expiry make one token call and no
+// replay.
+func TestFleet(t *testing.T) {
+	pool := database(t)
+	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
+	storetest.Fleet(t, 100, func(t *testing.T) bluenexus.TokenStore {
+		cfg := pool.Config()
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+		own, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(own.Close)
+		store, err := pgtokens.New(own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store
+	})
 }
