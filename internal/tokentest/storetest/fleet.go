@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,7 +24,7 @@ import (
 // requests each to /manage-connections, all at once, at the moment the
 // user's access token expires. It wants every request to succeed with
 // exactly one call to the emulator's token endpoint and no replay, and
-// logs the figures.
+// logs the figures (and the kits' log when it fails).
 func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore) {
 	t.Helper()
 	clock := testkit.NewClock(time.Now())
@@ -34,13 +35,23 @@ func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore
 	if err := first.Save(t.Context(), "alice", signIn); err != nil {
 		t.Fatalf("saving alice's pair from her sign-in: %v", err)
 	}
-	a, b := fleetKit(t, emu, first, clock.Now), fleetKit(t, emu, newStore(t), clock.Now)
-
-	clock.Advance(signIn.Expiry.Sub(clock.Now())) // the access token expires now
-	start := time.Now()
-	testkit.ServeAtOnce(t, n, http.StatusFound, func() *http.Request {
+	var log testkit.SyncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the kits' log:\n%.4000s", log.String())
+		}
+	})
+	a, b := fleetKit(t, emu, first, clock.Now, &log), fleetKit(t, emu, newStore(t), clock.Now, &log)
+	manage := func() *http.Request {
 		return httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
-	}, a, b)
+	}
+	// Both instances have served alice before (their stores' connections
+	// are open); her access token then expires.
+	testkit.ServeAtOnce(t, 1, http.StatusFound, manage, a, b)
+	clock.Advance(signIn.Expiry.Sub(clock.Now()))
+
+	start := time.Now()
+	testkit.ServeAtOnce(t, n, http.StatusFound, manage, a, b)
 	wall := time.Since(start)
 	calls, replays := emu.Hits(bluenexustest.PathToken), emu.RefreshReplays()
 	t.Logf("fleet: 2 instances x %d requests at expiry: %d token call(s), %d replay(s), %v", n, calls, replays, wall.Round(time.Millisecond))
@@ -55,7 +66,7 @@ func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore
 // fleetKit is one app instance's /manage-connections for the signed-in
 // user alice: a kit with its own client and a token source over store,
 // both on clock (the emulator's).
-func fleetKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time) http.Handler {
+func fleetKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time, log io.Writer) http.Handler {
 	t.Helper()
 	id, secret := emu.ClientCredentials()
 	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret))
@@ -72,7 +83,7 @@ func fleetKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStor
 		CookieKeys: []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},
 		Tokens:     tokens,
 		User:       func(*http.Request) (string, bool) { return "alice", true },
-	}, handlers.WithClient(client), handlers.WithLogger(zerolog.Nop()))
+	}, handlers.WithClient(client), handlers.WithLogger(zerolog.New(log)))
 	if err != nil {
 		t.Fatal(err)
 	}
