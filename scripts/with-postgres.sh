@@ -55,7 +55,15 @@ else
 	trap 'exit 129' HUP
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
-	[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+	if [ "$(id -u)" = 0 ]; then
+		chown postgres: "$dir"
+		if ! runuser -u postgres -- test -w "$dir"; then
+			# TMPDIR is closed to postgres (under /root, say): use /tmp.
+			rmdir "$dir"
+			dir=$(mktemp -d /tmp/handoffkit-postgres.XXXXXX)
+			chown postgres: "$dir"
+		fi
+	fi
 	chmod 700 "$dir"
 	if ! as "$pgbin/initdb" -D "$dir/data" -U handoffkit -A trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1; then
 		echo "$PROG: initdb failed:" >&2
