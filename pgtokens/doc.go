@@ -47,6 +47,7 @@
 // The store never logs. Its errors never hold a token: a server's error
 // keeps its code and message, never its detail (which may quote a row),
 // and an error that quotes a token anyway is replaced by its type. Every
-// error wraps [session.ErrUnavailable], which the kit's handlers answer
-// with 503: with the database down the kit refreshes nothing.
+// error of its methods wraps [session.ErrUnavailable], which the kit's
+// handlers answer with 503: with the database down the kit refreshes
+// nothing.
 package pgtokens
