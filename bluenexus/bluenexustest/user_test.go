@@ -61,7 +61,7 @@ func newApp(t *testing.T, ac appConfig) *testApp {
 	a.client = client
 	store := bluenexus.NewMemoryTokenStore()
 	if err := store.Save(t.Context(), "alice", a.emu.SignIn("alice")); err != nil {
-		t.Fatalf("seeding alice's pair: %v %v", ok, err)
+		t.Fatalf("seeding alice's pair: %v", err)
 	}
 	tokens, err := bluenexus.NewTokenSource(client, store)
 	if err != nil {
