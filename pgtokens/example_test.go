@@ -41,12 +41,12 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = tokens // handlers.Config{Tokens: tokens, ...}
+	// handlers.Config{Tokens: tokens, ...}
 
 	// At sign-in, with the pair BlueNexus gave the app for user:
 	var user string
 	var pair bluenexus.Token
-	if err := store.Save(ctx, user, pair); err != nil {
+	if err := tokens.Save(ctx, user, pair); err != nil {
 		log.Fatal(err)
 	}
 }

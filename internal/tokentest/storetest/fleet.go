@@ -22,9 +22,10 @@ import (
 // (SECURITY.md E1): two kits, each with its own client, token source and
 // store from newStore (one per process, on the same database), get n
 // requests each to /manage-connections, all at once, at the moment the
-// user's access token expires. It wants every request to succeed with
-// exactly one call to the emulator's token endpoint and no replay, and
-// logs the figures (and the kits' log when it fails).
+// user's access token expires; the first token call takes 250 ms. It
+// wants every request to succeed with exactly one call to the emulator's
+// token endpoint and no replay, and logs the figures (and the kits' log
+// when it fails).
 func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore) {
 	t.Helper()
 	clock := testkit.NewClock(time.Now())
@@ -49,6 +50,9 @@ func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore
 	// are open); her access token then expires.
 	testkit.ServeAtOnce(t, 1, http.StatusFound, manage, a, b)
 	clock.Advance(signIn.Expiry.Sub(clock.Now()))
+	// The first refresh is slow, so that the other instance surely wants
+	// the pair while it is in flight.
+	emu.Inject(bluenexustest.PathToken, bluenexustest.Latency(250*time.Millisecond))
 
 	start := time.Now()
 	testkit.ServeAtOnce(t, n, http.StatusFound, manage, a, b)
