@@ -36,13 +36,13 @@ func New(pool *pgxpool.Pool, opts ...Option) (bluenexus.TokenStore, error) {
 	return &store{
 		pool: pool,
 		load: `SELECT access_token, refresh_token, expires_at, refresh_expires_at, scope FROM ` + t + ` WHERE user_id = $1`,
-		save: `INSERT INTO ` + t + ` AS t (user_id, access_token, refresh_token, expires_at, refresh_expires_at, scope)
+		save: `INSERT INTO ` + t + ` (user_id, access_token, refresh_token, expires_at, refresh_expires_at, scope)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (user_id) DO UPDATE SET access_token = $2, refresh_token = $3, expires_at = $4,
 	refresh_expires_at = $5, scope = $6, lease_holder = NULL, lease_until = NULL`,
-		lease: `UPDATE ` + t + ` SET lease_holder = $3, lease_until = now() + $4 * interval '1 microsecond'
+		lease: `UPDATE ` + t + ` SET lease_holder = $3, lease_until = now() + $4 * interval '1 millisecond'
 WHERE user_id = $1 AND refresh_token = $2
-	AND (lease_until IS NULL OR lease_until <= now() OR lease_holder = $3)`,
+	AND (lease_until IS NULL OR lease_until < now() OR lease_holder = $3)`,
 		swap: `UPDATE ` + t + ` SET access_token = $3, refresh_token = $4, expires_at = $5,
 	refresh_expires_at = $6, scope = $7, lease_holder = NULL, lease_until = NULL
 WHERE user_id = $1 AND refresh_token = $2`,
@@ -90,7 +90,7 @@ func (s *store) Lease(ctx context.Context, user string, rt bluenexus.RefreshToke
 	if rt == "" {
 		return false, ctx.Err() // a dead pair is never leased
 	}
-	tag, err := s.pool.Exec(ctx, s.lease, userID(user), rt.Reveal(), holder, ttl.Microseconds())
+	tag, err := s.pool.Exec(ctx, s.lease, userID(user), rt.Reveal(), holder, ttl.Milliseconds())
 	if err != nil {
 		return false, fail("lease", err, rt.Reveal())
 	}
