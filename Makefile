@@ -1,10 +1,12 @@
 # handoffkit. `make demo` runs the example app on the embedded BlueNexus
-# emulator; `make test` installs what the tests need and runs them all.
+# emulator; `make test` installs what the tests need (Chromium, Redis,
+# PostgreSQL), starts throwaway servers on loopback and runs every test.
 #
-# The repository is a workspace (go.work) of five modules: the root (the
-# library), session/redisflow (Redis), metrics (Prometheus), tracing
-# (OpenTelemetry) and cmd (the commands, the demo app and the browser tests). With go.work the pattern
-# below names the packages of all five; `./...` would stop at the root's.
+# The repository is a workspace (go.work) of six modules: the root (the
+# library), session/redisflow (Redis), pgtokens (PostgreSQL), metrics
+# (Prometheus), tracing (OpenTelemetry) and cmd (the commands, the demo app
+# and the browser tests). With go.work the pattern below names the packages
+# of all six; `./...` would stop at the root's.
 GO ?= go
 PKGS := github.com/handoffkit/handoffkit/...
 BENCH_COUNT ?= 6
@@ -33,7 +35,7 @@ SCREENSHOTS ?= $(or $(HANDOFFKIT_SCREENSHOTS),/tmp/handoffkit-screenshots)
 
 test: deps vet
 	@echo "browser test screenshots: $(SCREENSHOTS)"
-	HANDOFFKIT_SCREENSHOTS=$(SCREENSHOTS) GO=$(GO) scripts/with-redis.sh scripts/test.sh -race -timeout 8m
+	HANDOFFKIT_SCREENSHOTS=$(SCREENSHOTS) GO=$(GO) scripts/with-redis.sh scripts/with-postgres.sh scripts/test.sh -race -timeout 8m
 	GO=$(GO) scripts/consumer-modules.sh
 	@echo "brief fuzzing of the client-IP parsers (longer: make fuzz)"
 	FUZZ_PKGS=./middleware scripts/fuzz.sh 3s

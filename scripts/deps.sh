@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing and this machine can:
 # Chromium (browser tests), redis-server and redis-sentinel (multi-instance,
-# cluster and sentinel tests, started by scripts/redis-topology.sh), from
+# cluster and sentinel tests, started by scripts/redis-topology.sh) and
+# postgresql (the pgtokens tests, started by scripts/with-postgres.sh), from
 # Debian's packages. Without root or apt-get it says so and goes on: the
 # tests that need them then skip loudly, except under CI=true where they fail.
 #
-# Debian's redis packages start a default service (redis-server on 6379,
-# redis-sentinel on 26379) where the init system lets them. Our scripts never
+# Debian's redis and postgresql packages start a default service
+# (redis-server on 6379, redis-sentinel on 26379, the PostgreSQL cluster
+# "main" on 5432) where the init system lets them. Our scripts never
 # use those ports; the services of packages installed here are stopped (and
 # disabled under systemd) so nothing of them lingers. Services of packages
 # that were already installed are left alone.
@@ -15,6 +17,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ "${1:-}" = "--load" ]; then command -v wrk >/dev/null 2>&1 || need+=(wrk); fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -36,7 +39,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	fi
 	for pkg in "${need[@]}"; do
 		case $pkg in
-		redis-server | redis-sentinel)
+		redis-server | redis-sentinel | postgresql)
 			stop_service "$pkg"
 			echo "deps: stopped the $pkg default service (the tests use their own ports)"
 			;;
