@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/handoffkit/handoffkit/internal/bnwire"
@@ -109,14 +108,13 @@ func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.e
 // stored as a dead pair and never presented again. docs/tokens.md says
 // how, and what happens when a token call goes unanswered.
 //
-// It keeps at most [WithCacheSize] pairs in memory, the least recently
-// used dropped first, and is not told when the app deletes a pair from its
+// It keeps at most [WithCacheSize] pairs in memory, and is not told when the app deletes a pair from its
 // store: a cached access token is served until it comes within 60 s of its
 // expiry. No token appears in an error or an event.
 type TokenSource struct {
 	client *Client
 	store  TokenStore
-	users  *lru.Cache[string, *userEntry]
+	users  *userCache
 
 	tokens singleflight.Group // refreshes of Token, keyed by user
 	renews singleflight.Group // refreshes of Renew, keyed by renewKey
@@ -131,15 +129,16 @@ type TokenSource struct {
 // TokenSourceOption configures a TokenSource.
 type TokenSourceOption func(*TokenSource) error
 
-// WithCacheSize sets how many users' pairs a TokenSource keeps in memory,
-// the least recently used dropped first (at least 1; 10,000 by default).
+// WithCacheSize sets how many users' pairs a TokenSource keeps in memory
+// (at least 1; 10,000 by default); when it is full, a new user's pair
+// takes the place of an arbitrary other.
 // A dropped user's next call loads the pair from the store.
 func WithCacheSize(n int) TokenSourceOption {
 	return func(s *TokenSource) error {
 		if n < 1 {
 			return fmt.Errorf("bluenexus: WithCacheSize: %d pairs; want at least 1", n)
 		}
-		s.users, _ = lru.New[string, *userEntry](n)
+		s.users = newUserCache(n)
 		return nil
 	}
 }
@@ -209,7 +208,7 @@ func NewTokenSource(c *Client, store TokenStore, opts ...TokenSourceOption) (*To
 		return nil, errors.New("bluenexus: NewTokenSource: nil store")
 	}
 	s := &TokenSource{client: c, store: store, now: time.Now, sleep: sleepCtx, saveBudget: saveBudget}
-	s.users, _ = lru.New[string, *userEntry](defaultCacheSize)
+	s.users = newUserCache(defaultCacheSize)
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -232,9 +231,9 @@ func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
 	if user == "" {
 		return errors.New("bluenexus: TokenSource.Save: empty user")
 	}
-	s.users.Remove(user)
+	s.users.remove(user)
 	err := s.store.Save(ctx, user, tok)
-	s.users.Remove(user) // a flight that ended meanwhile may have cached the older pair
+	s.users.remove(user) // a flight that ended meanwhile may have cached the older pair
 	if err != nil {
 		return fmt.Errorf("bluenexus: TokenSource.Save: %w", err)
 	}
@@ -252,7 +251,7 @@ func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
 // [*APIError] for 429 or 5xx, [ErrTimeout], ...) or the store's, and the
 // stored pair is left as it was: try again later.
 func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, error) {
-	if e, ok := s.users.Get(user); ok {
+	if e, ok := s.users.get(user); ok {
 		if p := e.pair.Load(); p != nil && p.fresh(s.now()) {
 			obsctx.TokenEvent(ctx, eventCached)
 			return p.tok.AccessToken, nil
@@ -358,14 +357,10 @@ func callerGone(op string, err error) error {
 
 // entry returns the user's entry, creating it.
 func (s *TokenSource) entry(user string) *userEntry {
-	if e, ok := s.users.Get(user); ok {
+	if e, ok := s.users.get(user); ok {
 		return e
 	}
-	e := &userEntry{}
-	if prev, ok, _ := s.users.PeekOrAdd(user, e); ok {
-		return prev
-	}
-	return e
+	return s.users.getOrAdd(user, &userEntry{})
 }
 
 // resolve is one flight: it finds the user a fresh access token other than

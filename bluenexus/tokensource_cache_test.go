@@ -10,8 +10,7 @@ import (
 )
 
 // TestCacheBounded: the source keeps at most WithCacheSize pairs in
-// memory, the least recently used dropped first; a dropped user's pair is
-// loaded again from the store.
+// memory; a dropped user's pair is loaded again from the store.
 func TestCacheBounded(t *testing.T) {
 	h := newHarness(t)
 	ts, err := NewTokenSource(h.client, h.store, WithCacheSize(2))
@@ -28,13 +27,14 @@ func TestCacheBounded(t *testing.T) {
 		if _, err := ts.Token(context.Background(), u); err != nil {
 			t.Fatal(err)
 		}
-		if n := ts.users.Len(); n > 2 {
+		if n := ts.users.len(); n > 2 {
 			t.Fatalf("%d pairs in memory, want at most 2", n)
 		}
 	}
-	// a, b: loaded; a: cached; c: loaded (b dropped); a: cached; b: loaded.
-	if n := loads.loads.Load(); n != 4 {
-		t.Errorf("%d store loads, want 4", n)
+	// a, b, c: loaded, c dropping a or b; of the next a and b, the one
+	// dropped is loaded again (and may drop the other).
+	if n := loads.loads.Load(); n < 4 || n > 5 {
+		t.Errorf("%d store loads, want 4 or 5", n)
 	}
 	for _, n := range []int{0, -1} {
 		if _, err := NewTokenSource(h.client, h.store, WithCacheSize(n)); err == nil || !strings.Contains(err.Error(), "WithCacheSize") {
@@ -105,8 +105,8 @@ func BenchmarkTokenSourceMillionUsers(b *testing.B) {
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		heap = after.HeapInuse - min(after.HeapInuse, before.HeapInuse)
-		if ts.users.Len() != defaultCacheSize {
-			b.Fatalf("%d pairs cached, want %d", ts.users.Len(), defaultCacheSize)
+		if ts.users.len() != defaultCacheSize {
+			b.Fatalf("%d pairs cached, want %d", ts.users.len(), defaultCacheSize)
 		}
 		runtime.KeepAlive(ts)
 	}
