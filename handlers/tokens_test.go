@@ -390,11 +390,12 @@ func TestE8_TokenEndpointAnswers(t *testing.T) {
 		level   string // of handoff.failed
 		hint    string // part of the hint, "" for none
 		kept    bool   // the stored pair is untouched
+		dead    bool   // the stored pair is dead: no refresh token
 	}{
-		{name: "400 invalid_grant", status: 400, body: `{"error":"invalid_grant"}`, outcome: "reauth_required", code: 401, level: "info", kept: true},
-		{name: "400 invalid_grant form", status: 400, ctype: form, body: `error=invalid_grant&error_description=reused`, outcome: "reauth_required", code: 401, level: "info", kept: true},
-		{name: "200 without access_token", status: 200, body: `{"refresh_token":"r2","expires_in":900}`, outcome: "reauth_required", code: 401, level: "error", hint: "refresh token is spent"},
-		{name: "200 HTML", status: 200, ctype: "text/html", body: `<html>ok</html>`, outcome: "reauth_required", code: 401, level: "error", hint: "refresh token is spent"},
+		{name: "400 invalid_grant", status: 400, body: `{"error":"invalid_grant"}`, outcome: "reauth_required", code: 401, level: "info", dead: true},
+		{name: "400 invalid_grant form", status: 400, ctype: form, body: `error=invalid_grant&error_description=reused`, outcome: "reauth_required", code: 401, level: "info", dead: true},
+		{name: "200 without access_token", status: 200, body: `{"refresh_token":"r2","expires_in":900}`, outcome: "reauth_required", code: 401, level: "error", hint: "refresh token is spent", dead: true},
+		{name: "200 HTML", status: 200, ctype: "text/html", body: `<html>ok</html>`, outcome: "reauth_required", code: 401, level: "error", hint: "refresh token is spent", dead: true},
 		{name: "400 invalid_client", status: 400, body: `{"error":"invalid_client"}`, outcome: "forbidden", code: 502, level: "error", hint: "check BLUENEXUS_CLIENT_ID/secret", kept: true},
 		{name: "401 unauthorized_client form", status: 401, ctype: form, body: `error=unauthorized_client`, outcome: "forbidden", code: 502, level: "error", hint: "check BLUENEXUS_CLIENT_ID/secret", kept: true},
 		{name: "400 unsupported_grant_type", status: 400, body: `{"error":"unsupported_grant_type"}`, outcome: "forbidden", code: 502, level: "error", hint: "check BLUENEXUS_CLIENT_ID/secret", kept: true},
@@ -437,8 +438,12 @@ func TestE8_TokenEndpointAnswers(t *testing.T) {
 			if tc.status >= 400 && ev[0]["upstream_status"] != float64(tc.status) {
 				t.Errorf("upstream_status %v, want %d", ev[0]["upstream_status"], tc.status)
 			}
-			if after := h.storedPair(); tc.kept && after != before {
+			after := h.storedPair()
+			if tc.kept && after != before {
 				t.Error("the stored pair changed")
+			}
+			if tc.dead && after.RefreshToken != "" {
+				t.Error("the stored pair is not dead: its refresh token could be presented again")
 			}
 			noTokensIn(t, "the logs", logs.String(), before)
 			noTokensIn(t, "the body", body, before)
