@@ -1,10 +1,12 @@
 # handoffkit. `make demo` runs the example app on the embedded BlueNexus
 # emulator; `make test` installs what the tests need and runs them all.
 #
-# The repository is a workspace (go.work) of five modules: the root (the
+# The repository is a workspace (go.work) of six modules: the root (the
 # library), session/redisflow (Redis), metrics (Prometheus), tracing
-# (OpenTelemetry) and cmd (the commands, the demo app and the browser tests). With go.work the pattern
-# below names the packages of all five; `./...` would stop at the root's.
+# (OpenTelemetry), cmd (the commands, the demo app and the browser tests)
+# and interop (the kit against ory/fosite, an OAuth 2.0 server). With go.work
+# the pattern below names the packages of all six; `./...` would stop at the
+# root's.
 GO ?= go
 PKGS := github.com/handoffkit/handoffkit/...
 BENCH_COUNT ?= 6
