@@ -52,6 +52,8 @@ type call struct {
 	clientIP    string // "" for no client-IP header
 	retry       retryPolicy
 	secrets     func() []string // what to scrub from an error body; called only for one
+
+	got2xx bool // set by attempts when a 2xx arrived, whatever followed
 }
 
 var errTooLarge = errors.New("body over the size cap")
@@ -107,6 +109,7 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (body []byte, s
 		status := resp.StatusCode
 		switch {
 		case status >= 200 && status <= 299:
+			cl.got2xx = true
 			switch {
 			case errors.Is(readErr, errTooLarge):
 				return nil, sent, succeeded, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
@@ -129,7 +132,7 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (body []byte, s
 		if len(b) > 0 {
 			secrets = cl.secrets()
 		}
-		apiErr := newAPIError(status, ra, b, secrets)
+		apiErr := newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
 		result = succeeded // BlueNexus answered
 		if status >= 500 {
 			result = failed

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,8 +20,8 @@ import (
 // method returns matches at most one of ErrTimeout, ErrConnection,
 // ErrBadResponse and ErrCircuitOpen; BlueNexus's own non-2xx answers are an
 // [*APIError] (read its StatusCode with [errors.As]), which matches
-// ErrClientCriteria or ErrReauthRequired when its answer means that (see
-// [APIError.Is]). An error that matches none of them is either the
+// ErrClientCriteria, ErrReauthRequired or ErrClientConfig when its answer
+// means that (see [APIError.Is]). An error that matches none of them is either the
 // caller's cancellation (it wraps [context.Canceled]) or a bad argument,
 // rejected before any I/O with a message that starts "bluenexus: ".
 var (
@@ -28,12 +30,17 @@ var (
 	// handoff"), whatever the status. It usually means the end user's IP
 	// was not forwarded ([HandoffRequest.ClientIP], [WithClientIPHeader]).
 	ErrClientCriteria = errors.New("bluenexus: client criteria not met")
-	// ErrReauthRequired: the token endpoint refused the refresh token as
-	// invalid, expired or replayed, or its auth session was revoked
-	// ([Client.Refresh]). Refreshing again cannot help: the user must sign
-	// in to BlueNexus again. A 429 or 5xx from the token endpoint is never
-	// this error.
+	// ErrReauthRequired: the refresh token is dead ([Client.Refresh]): the
+	// token endpoint refused it (invalid_grant) or its auth session was
+	// revoked, or it was spent on a 2xx answer the client could not use.
+	// Refreshing again cannot help: the user must sign in to BlueNexus
+	// again.
 	ErrReauthRequired = errors.New("bluenexus: the user must sign in again")
+	// ErrClientConfig: the token endpoint refused the app's client
+	// (invalid_client, unauthorized_client or unsupported_grant_type, at 400
+	// or 401): check the id and secret of [WithClientCredentials]. The
+	// user's refresh token is still good.
+	ErrClientConfig = errors.New("bluenexus: the token endpoint refused the client credentials")
 	// ErrTimeout: no answer in time. Either the call's own budget
 	// ([WithTimeout]) or the caller's context deadline ran out (the error
 	// then also matches [context.DeadlineExceeded]), or a transport timeout
@@ -58,13 +65,13 @@ var (
 
 // APIError is a non-2xx, non-3xx answer from BlueNexus, built from the
 // documented error body {error, message, statusCode, details?, errors?} or
-// OAuth's {error, error_description}. When the body is not such a JSON
-// document, only StatusCode (and RetryAfter) are set. It never holds the
-// raw body. Before decoding, every copy of a secret the call sent (the
-// access token, the query values of a handoff's RedirectURI where a state
-// travels, the refresh token and the client secret) and every value of a
-// token field in the body (access_token, refresh_token, ...) is replaced by
-// [REDACTED], so no field can carry them.
+// OAuth's {error, error_description}, in JSON or form-encoded. When the
+// body is neither, only StatusCode (and RetryAfter) are set. It never holds
+// the raw body. Every copy of a secret the call sent (the access token, the
+// query values of a handoff's RedirectURI where a state travels, the
+// refresh token and the client secret) and every value of a token field in
+// the body (access_token, refresh_token, ...) is replaced by [REDACTED], so
+// no field can carry them.
 type APIError struct {
 	// StatusCode is the HTTP status of the response (not the body's copy).
 	StatusCode int
@@ -82,8 +89,9 @@ type APIError struct {
 	// HTTP date), zero when absent or unparseable.
 	RetryAfter time.Duration
 
-	// reauth is set by Refresh for answers that mean "sign in again".
-	reauth bool
+	// Set by Refresh: the answer means "sign in again", or blames the
+	// app's client configuration.
+	reauth, clientConfig bool
 }
 
 // Error describes the status, error code and message. It is safe to log:
@@ -113,15 +121,16 @@ func (e *APIError) Error() string {
 
 // Is matches [ErrClientCriteria] when the message contains BlueNexus's
 // client-criteria text (ignoring case), whatever the status, and
-// [ErrReauthRequired] when the error is the token endpoint's refusal of a
-// refresh token ([Client.Refresh] documents which answers those are). For
-// every other condition read StatusCode.
+// [ErrReauthRequired] or [ErrClientConfig] when the token endpoint's answer
+// means that ([Client.Refresh]). For every other condition read StatusCode.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrClientCriteria:
 		return isClientCriteria(e.Message)
 	case ErrReauthRequired:
 		return e.reauth
+	case ErrClientConfig:
+		return e.clientConfig
 	}
 	return false
 }
@@ -159,25 +168,31 @@ const (
 )
 
 // newAPIError builds the APIError for a non-2xx response. body may be nil
-// (unread or over the cap). Every copy of a secret, and of the value of a
-// token field anywhere in the body, is replaced by [REDACTED] before
-// decoding, so no field can carry it.
-func newAPIError(status int, retryAfter time.Duration, body []byte, secrets []string) *APIError {
+// (unread or over the cap); ctype is its Content-Type. The body is read as
+// JSON, or as a form (application/x-www-form-urlencoded, as some OAuth
+// servers answer), then every copy of a secret and of the value of a token
+// field anywhere in it is replaced by [REDACTED] before any field is taken.
+func newAPIError(status int, retryAfter time.Duration, body []byte, ctype string, secrets []string) *APIError {
 	e := &APIError{StatusCode: status, RetryAfter: retryAfter}
-	if len(body) == 0 || firstByte(body) != '{' {
+	doc, ok := parseErrorBody(body, ctype)
+	if !ok {
 		return e
 	}
-	secrets = append(tokenValues(body), secrets...)
-	for _, s := range secrets {
-		body = scrub(body, s)
-	}
+	secrets = append(tokenValues(doc), secrets...)
+	clean := mapStrings(doc, func(s string) string {
+		for _, x := range secrets {
+			if x != "" {
+				s = strings.ReplaceAll(s, x, redacted)
+			}
+		}
+		return s
+	})
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
 	var eb bnwire.ErrorBody
-	if json.Unmarshal(body, &eb) != nil {
+	if enc.Encode(clean) != nil || json.Unmarshal(b.Bytes(), &eb) != nil {
 		return e
-	}
-	if bytes.IndexByte(body, '\\') >= 0 {
-		// JSON escapes may have hidden a secret from the raw scrub.
-		eb = scrubDecoded(eb, secrets)
 	}
 	e.Code = truncate(eb.Error, maxErrorCode)
 	msg := eb.Message
@@ -194,7 +209,30 @@ func newAPIError(status int, retryAfter time.Duration, body []byte, secrets []st
 	return e
 }
 
-// isTokenKey reports whether a JSON key names a token: access_token,
+// parseErrorBody decodes an error body: a JSON object, or a form when ctype
+// says so (each key's first value). Numbers stay json.Number.
+func parseErrorBody(body []byte, ctype string) (any, bool) {
+	if mt, _, _ := mime.ParseMediaType(ctype); mt == "application/x-www-form-urlencoded" {
+		q, _ := url.ParseQuery(string(body)) // keep what parsed
+		doc := make(map[string]any, len(q))
+		for k, v := range q {
+			doc[k] = v[0]
+		}
+		return doc, len(doc) > 0
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc map[string]any
+	if len(body) == 0 || dec.Decode(&doc) != nil || doc == nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF { // trailing data
+		return nil, false
+	}
+	return doc, true
+}
+
+// isTokenKey reports whether a key names a token: access_token,
 // refreshToken, id_token and the like, in any case.
 func isTokenKey(k string) bool {
 	switch strings.ToLower(strings.ReplaceAll(k, "_", "")) {
@@ -204,15 +242,11 @@ func isTokenKey(k string) bool {
 	return false
 }
 
-// tokenValues returns the string values of token fields anywhere in a JSON
-// body (keys that isTokenKey accepts, and field errors whose field names a
+// tokenValues returns the string values of token fields anywhere in doc
+// (keys that isTokenKey accepts, and field errors whose field names a
 // token), so that an error body echoing a token, ours or another, cannot
 // put it in an APIError.
-func tokenValues(body []byte) []string {
-	var v any
-	if json.Unmarshal(body, &v) != nil {
-		return nil
-	}
+func tokenValues(doc any) []string {
 	var out []string
 	var walk func(any)
 	walk = func(v any) {
@@ -235,63 +269,28 @@ func tokenValues(body []byte) []string {
 			}
 		}
 	}
-	walk(v)
+	walk(doc)
 	return out
 }
 
-// scrubDecoded replaces secrets in every decoded string of eb, and
-// re-encodes Details without escapes.
-func scrubDecoded(eb bnwire.ErrorBody, secrets []string) bnwire.ErrorBody {
-	str := func(s string) string {
-		for _, x := range secrets {
-			if x != "" {
-				s = strings.ReplaceAll(s, x, redacted)
-			}
+// mapStrings applies f to every string of a decoded JSON value, keys
+// included.
+func mapStrings(v any, f func(string) string) any {
+	switch v := v.(type) {
+	case string:
+		return f(v)
+	case []any:
+		for i := range v {
+			v[i] = mapStrings(v[i], f)
 		}
-		return s
-	}
-	var walk func(any) any
-	walk = func(v any) any {
-		switch v := v.(type) {
-		case string:
-			return str(v)
-		case []any:
-			for i := range v {
-				v[i] = walk(v[i])
-			}
-		case map[string]any:
-			m := make(map[string]any, len(v))
-			for k, x := range v {
-				m[str(k)] = walk(x)
-			}
-			return m
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[f(k)] = mapStrings(x, f)
 		}
-		return v
+		return m
 	}
-	eb.Error, eb.Message, eb.ErrorDescription = str(eb.Error), str(eb.Message), str(eb.ErrorDescription)
-	for i := range eb.Errors {
-		fe := &eb.Errors[i]
-		fe.Field, fe.Message, fe.Value = str(fe.Field), str(fe.Message), walk(fe.Value)
-	}
-	if len(eb.Details) > 0 {
-		var d any
-		if json.Unmarshal(eb.Details, &d) != nil {
-			eb.Details = nil
-		} else if b, err := json.Marshal(walk(d)); err == nil {
-			eb.Details = b
-		} else {
-			eb.Details = nil
-		}
-	}
-	return eb
-}
-
-// scrub replaces every occurrence of secret in b with [REDACTED].
-func scrub(b []byte, secret string) []byte {
-	if secret == "" {
-		return b
-	}
-	return bytes.ReplaceAll(b, []byte(secret), []byte(redacted))
+	return v
 }
 
 // minSecretQueryValue is the shortest redirect URI query value treated as

@@ -63,11 +63,16 @@ func FuzzNewAPIError(f *testing.F) {
 		`{"message":"` + strings.Repeat("é", 700) + `"}`, `<html>`, `{`, `{"errors":"x"}`,
 		`{"message":"tok-FUZZ-\u0031234","details":{"tok-FUZZ-\u0031234":["tok-FUZZ-\u0031234"]},"errors":[{"value":{"a":"tok-FUZZ-\u0031234"}}]}`,
 	} {
-		f.Add(429, []byte(s))
+		f.Add(429, []byte(s), false)
 	}
+	f.Add(400, []byte("error=invalid_grant&error_description=tok-FUZZ-1234+leaked&access_token=x"), true)
 	const tok = "tok-FUZZ-1234"
-	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		e := newAPIError(status, 0, body, bearerSecrets(tok, "https://app/r?state=state-FUZZ-5678"))
+	f.Fuzz(func(t *testing.T, status int, body []byte, form bool) {
+		ctype := "application/json"
+		if form {
+			ctype = "application/x-www-form-urlencoded"
+		}
+		e := newAPIError(status, 0, body, ctype, bearerSecrets(tok, "https://app/r?state=state-FUZZ-5678"))
 		if e.StatusCode != status {
 			t.Fatal("status changed")
 		}

@@ -161,7 +161,7 @@ func is(err, want error) bool {
 }
 
 // sentinels are every exported error value of the package.
-var sentinels = []error{ErrClientCriteria, ErrReauthRequired, ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen}
+var sentinels = []error{ErrClientCriteria, ErrReauthRequired, ErrClientConfig, ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen}
 
 // isArgumentError reports whether err is a rejection of the arguments
 // before any I/O: prefixed with the package and op, matching no sentinel,

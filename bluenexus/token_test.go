@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -138,52 +139,62 @@ func TestRefresh_InvalidArgumentsFailBeforeIO(t *testing.T) {
 	}
 }
 
+// TestDecodeToken pins SECURITY.md E6 and E7 on the 2xx body: what RFC 6749
+// allows is accepted (expires_in absent or 0: 15 minutes; refresh_token
+// absent: the presented one is kept; token_type in any case), and an answer
+// without a usable pair is a spent refresh token.
 func TestDecodeToken(t *testing.T) {
 	sent := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	const presented RefreshToken = "rt-presented"
 	tests := []struct {
 		name          string
 		body          string
 		expiry        time.Duration
 		refreshExpiry time.Duration // 0: zero RefreshExpiry
+		refresh       RefreshToken  // "" for "r"
 		scope         string
 		bad           string // part of the error, "" for success
 	}{
-		{name: "documented", body: okToken, expiry: 900 * time.Second, refreshExpiry: 604800 * time.Second, scope: "connections profile"},
+		{name: "documented", body: okToken, expiry: 900 * time.Second, refreshExpiry: 604800 * time.Second, refresh: "rt-new", scope: "connections profile"},
 		{name: "minimal", body: `{"access_token":"a","refresh_token":"r","expires_in":900}`, expiry: 900 * time.Second},
-		{name: "token_type case-insensitive", body: `{"token_type":"bearer","access_token":"a","refresh_token":"r","expires_in":60}`, expiry: time.Minute},
+		{name: "token_type lower case", body: `{"token_type":"bearer","access_token":"a","refresh_token":"r","expires_in":60}`, expiry: time.Minute},
+		{name: "token_type upper case", body: `{"token_type":"BEARER","access_token":"a","refresh_token":"r","expires_in":60}`, expiry: time.Minute},
 		{name: "quoted numbers", body: `{"access_token":"a","refresh_token":"r","expires_in":"900","refresh_expires_in":"60"}`, expiry: 900 * time.Second, refreshExpiry: time.Minute},
 		{name: "fractional expires_in", body: `{"access_token":"a","refresh_token":"r","expires_in":1.5}`, expiry: 1500 * time.Millisecond},
+		{name: "expires_in missing: 15 minutes", body: `{"access_token":"a","refresh_token":"r"}`, expiry: 15 * time.Minute},
+		{name: "expires_in 0: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":0}`, expiry: 15 * time.Minute},
+		{name: "expires_in null: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":null}`, expiry: 15 * time.Minute},
+		{name: "expires_in negative: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":-900}`, expiry: 15 * time.Minute},
+		{name: "expires_in absurd: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":1e300}`, expiry: 15 * time.Minute},
+		{name: "expires_in NaN: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":"NaN"}`, expiry: 15 * time.Minute},
+		{name: "expires_in not a number: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":"soon"}`, expiry: 15 * time.Minute},
+		{name: "expires_in boolean: 15 minutes", body: `{"access_token":"a","refresh_token":"r","expires_in":true}`, expiry: 15 * time.Minute},
+		{name: "refresh_token missing: not rotated", body: `{"access_token":"a","expires_in":900}`, expiry: 900 * time.Second, refresh: presented},
+		{name: "refresh_token empty: not rotated", body: `{"access_token":"a","refresh_token":"","expires_in":900}`, expiry: 900 * time.Second, refresh: presented},
 		{name: "refresh_expires_in zero: unknown", body: `{"access_token":"a","refresh_token":"r","expires_in":900,"refresh_expires_in":0}`, expiry: 900 * time.Second},
 		{name: "refresh_expires_in negative: unknown", body: `{"access_token":"a","refresh_token":"r","expires_in":900,"refresh_expires_in":-5}`, expiry: 900 * time.Second},
 		{name: "refresh_expires_in null", body: `{"access_token":"a","refresh_token":"r","expires_in":900,"refresh_expires_in":null}`, expiry: 900 * time.Second},
-		{name: "refresh token with a space", body: `{"access_token":"a","refresh_token":"r r","expires_in":900}`, expiry: 900 * time.Second},
+		{name: "refresh token with a space", body: `{"access_token":"a","refresh_token":"r r","expires_in":900}`, expiry: 900 * time.Second, refresh: "r r"},
 		{name: "unknown fields ignored", body: `{"access_token":"a","refresh_token":"r","expires_in":900,"id_token":"x","extra":[1]}`, expiry: 900 * time.Second},
 
 		{name: "no access_token", body: `{"refresh_token":"r","expires_in":900}`, bad: "no access_token"},
 		{name: "empty access_token", body: `{"access_token":"","refresh_token":"r","expires_in":900}`, bad: "no access_token"},
 		{name: "access_token with a space", body: `{"access_token":"a b","refresh_token":"r","expires_in":900}`, bad: "not usable as a bearer token"},
 		{name: "access_token with a newline", body: `{"access_token":"a\nb","refresh_token":"r","expires_in":900}`, bad: "not usable as a bearer token"},
-		{name: "no refresh_token", body: `{"access_token":"a","expires_in":900}`, bad: "no refresh_token"},
-		{name: "refresh_token with a control character", body: `{"access_token":"a","refresh_token":"r\u0000","expires_in":900}`, bad: "refresh_token"},
-		{name: "expires_in zero", body: `{"access_token":"a","refresh_token":"r","expires_in":0}`, bad: "expires_in"},
-		{name: "expires_in negative", body: `{"access_token":"a","refresh_token":"r","expires_in":-900}`, bad: "expires_in"},
-		{name: "expires_in missing", body: `{"access_token":"a","refresh_token":"r"}`, bad: "expires_in"},
-		{name: "expires_in null", body: `{"access_token":"a","refresh_token":"r","expires_in":null}`, bad: "expires_in"},
-		{name: "expires_in absurd", body: `{"access_token":"a","refresh_token":"r","expires_in":1e300}`, bad: "expires_in"},
-		{name: "expires_in not a number", body: `{"access_token":"a","refresh_token":"r","expires_in":"soon"}`, bad: "malformed JSON"},
-		{name: "expires_in boolean", body: `{"access_token":"a","refresh_token":"r","expires_in":true}`, bad: "malformed JSON"},
 		{name: "access_token a number", body: `{"access_token":12345678,"refresh_token":"r","expires_in":900}`, bad: "malformed JSON"},
+		{name: "refresh_token with a control character", body: `{"access_token":"a","refresh_token":"r\u0000","expires_in":900}`, bad: "refresh_token"},
 		{name: "token_type mac", body: `{"token_type":"mac","access_token":"a","refresh_token":"r","expires_in":900}`, bad: "token_type"},
+		{name: "token_type DPoP", body: `{"token_type":"DPoP","access_token":"a","refresh_token":"r","expires_in":900}`, bad: "token_type"},
 		{name: "array", body: `[]`, bad: "malformed JSON"},
 		{name: "not JSON", body: `<html>`, bad: "malformed JSON"},
 		{name: "empty", body: ``, bad: "malformed JSON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := decodeToken([]byte(tc.body), sent)
+			tok, err := decodeToken([]byte(tc.body), sent, presented)
 			if tc.bad != "" {
-				if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), tc.bad) || tok != (Token{}) {
-					t.Errorf("got %v, %+v; want ErrBadResponse about %q", err, tok, tc.bad)
+				if !isSpent(err) || !strings.Contains(err.Error(), tc.bad) || tok != (Token{}) {
+					t.Errorf("got %v, %+v; want a spent refresh token about %q", err, tok, tc.bad)
 				}
 				return
 			}
@@ -194,68 +205,159 @@ func TestDecodeToken(t *testing.T) {
 			if tc.refreshExpiry > 0 {
 				wantRefresh = sent.Add(tc.refreshExpiry)
 			}
+			want := tc.refresh
+			if want == "" {
+				want = "r"
+			}
 			if !tok.Expiry.Equal(sent.Add(tc.expiry)) || !tok.RefreshExpiry.Equal(wantRefresh) || tok.Scope != tc.scope ||
-				tok.AccessToken == "" || tok.RefreshToken == "" {
+				tok.AccessToken == "" || tok.RefreshToken != want {
 				t.Errorf("token %+v (expiry %v, refresh expiry %v)", tok, tok.Expiry, tok.RefreshExpiry)
 			}
 		})
 	}
 }
 
-// TestE3_ReauthRequired pins SECURITY.md E3 and BLUENEXUS.md section 6: the
-// token endpoint's refusals of the refresh token match ErrReauthRequired;
-// rate limits, server errors and client misconfiguration do not. Every
-// answer stays an *APIError with its status, and is sent once.
-func TestE3_ReauthRequired(t *testing.T) {
+// isSpent reports whether err is a spent refresh token: it matches
+// ErrReauthRequired and ErrBadResponse, no other sentinel, and says so.
+func isSpent(err error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s) != (s == ErrReauthRequired || s == ErrBadResponse) {
+			return false
+		}
+	}
+	_, api := errors.AsType[*APIError](err)
+	return !api && strings.HasPrefix(err.Error(), "bluenexus: Refresh: the refresh token was spent on an answer the kit could not use")
+}
+
+// refreshClass is how a Refresh error is classified.
+type refreshClass int
+
+const (
+	spent        refreshClass = iota // 2xx without a usable pair: ErrReauthRequired and ErrBadResponse
+	reauth                           // *APIError matching ErrReauthRequired
+	clientConfig                     // *APIError matching ErrClientConfig
+	kept                             // *APIError matching no sentinel: the pair is kept
+	transport                        // ErrTimeout or ErrConnection: the pair is kept
+)
+
+// classify asserts the exact classification of a Refresh error.
+func classify(t *testing.T, err error, want refreshClass, status int) {
+	t.Helper()
+	ae, isAPI := errors.AsType[*APIError](err)
+	var only []error
+	switch want {
+	case spent:
+		if !isSpent(err) {
+			t.Errorf("error %v, want a spent refresh token (ErrReauthRequired and ErrBadResponse)", err)
+		}
+		return
+	case reauth:
+		only = []error{ErrReauthRequired}
+	case clientConfig:
+		only = []error{ErrClientConfig}
+	case transport:
+		if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrConnection) || errors.Is(err, ErrReauthRequired) || isAPI {
+			t.Errorf("error %v, want ErrTimeout or ErrConnection only", err)
+		}
+		return
+	}
+	if !isAPI || ae.StatusCode != status {
+		t.Errorf("error %v, want an *APIError with status %d", err, status)
+	}
+	for _, s := range sentinels {
+		if got := errors.Is(err, s); got != slices.Contains(only, s) {
+			t.Errorf("errors.Is(%v, %v) = %v", err, s, got)
+		}
+	}
+}
+
+// TestRefresh_Classification pins SECURITY.md E6 to E8: every 2xx spends
+// the refresh token; only invalid_grant or a revoked session means "sign in
+// again"; a refusal of the app's client is ErrClientConfig; every other
+// answer is an upstream error that keeps the pair. Each is sent once.
+func TestRefresh_Classification(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
 	tests := []struct {
 		name   string
 		status int
+		ctype  string // "" for application/json
 		body   string
-		reauth bool
+		want   refreshClass
+		code   string // APIError.Code expected, for error answers
+		msg    string // APIError.Message expected, for error answers
 	}{
-		{"400 invalid_grant", 400, `{"error":"invalid_grant","error_description":"Refresh token expired"}`, true},
-		{"400 invalid_grant replayed", 400, `{"error":"invalid_grant","error_description":"Token reuse detected"}`, true},
-		{"400 API shape", 400, `{"error":"BadRequestError","message":"Invalid refresh token","statusCode":400}`, true},
-		{"400 invalid_request", 400, `{"error":"invalid_request"}`, true},
-		{"401 API shape", 401, `{"error":"UnauthorizedError","message":"Session revoked","statusCode":401}`, true},
-		{"401 empty body", 401, ``, true},
-		{"400 HTML body", 400, `<html>bad</html>`, true},
-		{"403 invalid_grant", 403, `{"error":"invalid_grant"}`, true},
-		{"INVALID_GRANT upper case", 403, `{"error":"INVALID_GRANT"}`, true},
-		{"401 invalid_client", 401, `{"error":"invalid_client","error_description":"Client authentication failed"}`, false},
-		{"400 invalid_client", 400, `{"error":"invalid_client"}`, false},
-		{"400 unauthorized_client", 400, `{"error":"unauthorized_client"}`, false},
-		{"400 unsupported_grant_type", 400, `{"error":"unsupported_grant_type"}`, false},
-		{"403 ForbiddenError", 403, `{"error":"ForbiddenError","message":"Forbidden resource","statusCode":403}`, false},
-		{"404", 404, `{"error":"NotFoundError","statusCode":404}`, false},
-		{"429 even with invalid_grant", 429, `{"error":"invalid_grant"}`, false},
-		{"500", 500, `{"error":"InternalServerError","statusCode":500}`, false},
-		{"502 invalid_grant", 502, `{"error":"invalid_grant"}`, false},
-		{"503", 503, ``, false},
+		// 2xx answers without a usable pair.
+		{name: "200 no access_token", status: 200, body: `{"refresh_token":"r","expires_in":900}`, want: spent},
+		{name: "200 token_type mac", status: 200, body: `{"token_type":"mac","access_token":"a","refresh_token":"r","expires_in":900}`, want: spent},
+		{name: "200 HTML", status: 200, ctype: "text/html", body: `<html>hello</html>`, want: spent},
+		{name: "200 JSON as text/plain", status: 200, ctype: "text/plain", body: okToken, want: spent},
+		{name: "200 form-encoded pair", status: 200, ctype: form, body: `access_token=a&refresh_token=r&expires_in=900`, want: spent},
+		{name: "200 malformed", status: 200, body: `{"access_token":"a",`, want: spent},
+		{name: "201 empty", status: 201, body: ``, want: spent},
+		{name: "204", status: 204, want: spent},
+
+		// Refusals of the grant: sign in again.
+		{name: "400 invalid_grant", status: 400, body: `{"error":"invalid_grant","error_description":"Refresh token expired"}`, want: reauth, code: "invalid_grant", msg: "Refresh token expired"},
+		{name: "400 invalid_grant form", status: 400, ctype: form, body: `error=invalid_grant&error_description=Token+reuse+detected`, want: reauth, code: "invalid_grant", msg: "Token reuse detected"},
+		{name: "400 invalid_grant form with charset", status: 400, ctype: form + "; charset=utf-8", body: `error=invalid_grant`, want: reauth, code: "invalid_grant"},
+		{name: "401 invalid_grant", status: 401, body: `{"error":"invalid_grant"}`, want: reauth, code: "invalid_grant"},
+		{name: "403 invalid_grant", status: 403, body: `{"error":"invalid_grant"}`, want: reauth, code: "invalid_grant"},
+		{name: "INVALID_GRANT upper case", status: 400, body: `{"error":"INVALID_GRANT"}`, want: reauth, code: "INVALID_GRANT"},
+		{name: "401 API shape, session revoked", status: 401, body: `{"error":"UnauthorizedError","message":"Session revoked","statusCode":401}`, want: reauth, code: "UnauthorizedError", msg: "Session revoked"},
+
+		// The app's client is refused: configuration.
+		{name: "400 invalid_client", status: 400, body: `{"error":"invalid_client"}`, want: clientConfig, code: "invalid_client"},
+		{name: "401 invalid_client", status: 401, body: `{"error":"invalid_client","error_description":"Client authentication failed"}`, want: clientConfig, code: "invalid_client", msg: "Client authentication failed"},
+		{name: "401 invalid_client form", status: 401, ctype: form, body: `error=invalid_client&error_description=bad+credentials`, want: clientConfig, code: "invalid_client", msg: "bad credentials"},
+		{name: "400 unauthorized_client", status: 400, body: `{"error":"unauthorized_client"}`, want: clientConfig, code: "unauthorized_client"},
+		{name: "401 unauthorized_client", status: 401, body: `{"error":"unauthorized_client"}`, want: clientConfig, code: "unauthorized_client"},
+		{name: "400 unsupported_grant_type", status: 400, body: `{"error":"unsupported_grant_type"}`, want: clientConfig, code: "unsupported_grant_type"},
+		{name: "401 unsupported_grant_type", status: 401, body: `{"error":"unsupported_grant_type"}`, want: clientConfig, code: "unsupported_grant_type"},
+		{name: "400 unsupported_grant_type form", status: 400, ctype: form, body: `error=unsupported_grant_type`, want: clientConfig, code: "unsupported_grant_type"},
+
+		// Everything else: an upstream error, the pair kept.
+		{name: "400 invalid_request", status: 400, body: `{"error":"invalid_request","error_description":"concurrent request, retry"}`, want: kept, code: "invalid_request", msg: "concurrent request, retry"},
+		{name: "400 invalid_request form", status: 400, ctype: form, body: `error=invalid_request`, want: kept, code: "invalid_request"},
+		{name: "400 invalid_scope", status: 400, body: `{"error":"invalid_scope"}`, want: kept, code: "invalid_scope"},
+		{name: "400 no code", status: 400, body: `{"message":"Bad Request"}`, want: kept, msg: "Bad Request"},
+		{name: "400 API shape without a revocation", status: 400, body: `{"error":"BadRequestError","message":"Invalid refresh token","statusCode":400}`, want: kept, code: "BadRequestError", msg: "Invalid refresh token"},
+		{name: "400 empty body", status: 400, want: kept},
+		{name: "401 empty body", status: 401, want: kept},
+		{name: "401 HTML from a gateway", status: 401, ctype: "text/html", body: `<html><body>401 Authorization Required</body></html>`, want: kept},
+		{name: "403 invalid_client", status: 403, body: `{"error":"invalid_client"}`, want: kept, code: "invalid_client"},
+		{name: "403 ForbiddenError", status: 403, body: `{"error":"ForbiddenError","message":"Forbidden resource","statusCode":403}`, want: kept, code: "ForbiddenError", msg: "Forbidden resource"},
+		{name: "404", status: 404, body: `{"error":"NotFoundError","statusCode":404}`, want: kept, code: "NotFoundError"},
+		{name: "429", status: 429, body: `{"error":"TooManyRequestsError","message":"Rate limit exceeded","statusCode":429}`, want: kept, code: "TooManyRequestsError", msg: "Rate limit exceeded"},
+		{name: "429 even with invalid_grant", status: 429, body: `{"error":"invalid_grant"}`, want: kept, code: "invalid_grant"},
+		{name: "500", status: 500, body: `{"error":"InternalServerError","statusCode":500}`, want: kept, code: "InternalServerError"},
+		{name: "502 invalid_grant", status: 502, body: `{"error":"invalid_grant"}`, want: kept, code: "invalid_grant"},
+		{name: "503", status: 503, want: kept},
+		{name: "503 invalid_client", status: 503, body: `{"error":"invalid_client"}`, want: kept, code: "invalid_client"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _ := tokenFake(t, func(w http.ResponseWriter, r *http.Request) {
+				ct := tc.ctype
+				if ct == "" {
+					ct = "application/json"
+				}
+				w.Header().Set("Content-Type", ct)
 				w.Header().Set("Retry-After", "0") // never a reason to resend a refresh
-				reply(w, tc.status, tc.body)
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
 			})
 			c := newTestClient(t, f.URL, WithClientCredentials("app", "secret"), WithoutBreaker())
-			recordSleeps(c)
-			_, err := c.Refresh(context.Background(), testRefresh)
-			if got := errors.Is(err, ErrReauthRequired); got != tc.reauth {
-				t.Errorf("errors.Is(%v, ErrReauthRequired) = %v, want %v", err, got, tc.reauth)
+			sleeps := recordSleeps(c)
+			tok, err := c.Refresh(context.Background(), testRefresh)
+			if tok != (Token{}) {
+				t.Errorf("token %+v with an error", tok)
 			}
-			ae, ok := errors.AsType[*APIError](err)
-			if !ok || ae.StatusCode != tc.status {
-				t.Errorf("error %v, want an *APIError with status %d", err, tc.status)
+			classify(t, err, tc.want, tc.status)
+			if ae, ok := errors.AsType[*APIError](err); ok && (ae.Code != tc.code || ae.Message != tc.msg) {
+				t.Errorf("APIError code %q message %q, want %q %q", ae.Code, ae.Message, tc.code, tc.msg)
 			}
-			for _, s := range []error{ErrTimeout, ErrConnection, ErrBadResponse, ErrCircuitOpen, ErrClientCriteria} {
-				if errors.Is(err, s) {
-					t.Errorf("error %v matches %v", err, s)
-				}
-			}
-			if f.hits.Load() != 1 {
-				t.Errorf("%d hits, want 1", f.hits.Load())
+			if f.hits.Load() != 1 || len(*sleeps) != 0 {
+				t.Errorf("%d hits, waits %v; want 1, none", f.hits.Load(), *sleeps)
 			}
 		})
 	}
@@ -437,7 +539,8 @@ func (b *countingBody) Read(p []byte) (int, error) {
 func (b *countingBody) Close() error { return nil }
 
 // TestD5_RefreshBodyCap pins SECURITY.md D5 for the token call: a 10 MiB
-// body is refused, and reading it stops at the 1 MiB cap.
+// body is refused, and reading it stops at the 1 MiB cap. A 2xx over the
+// cap spent the refresh token (SECURITY.md E6).
 func TestD5_RefreshBodyCap(t *testing.T) {
 	const tenMiB = 10 << 20
 	for _, tc := range []struct {
@@ -465,8 +568,8 @@ func TestD5_RefreshBodyCap(t *testing.T) {
 			})
 			c := newTestClient(t, f.URL, WithClientCredentials("app", "secret"))
 			_, err := c.Refresh(context.Background(), testRefresh)
-			if tc.status == 200 && !errors.Is(err, ErrBadResponse) {
-				t.Errorf("error %v, want ErrBadResponse", err)
+			if tc.status == 200 && !isSpent(err) {
+				t.Errorf("error %v, want a spent refresh token (over the cap is never retryable)", err)
 			}
 			if tc.status != 200 {
 				ae, ok := errors.AsType[*APIError](err)
@@ -485,8 +588,8 @@ func TestD5_RefreshBodyCap(t *testing.T) {
 		c := newTestClient(t, "https://bluenexus.test", WithClientCredentials("app", "secret"),
 			WithHTTPClient(&http.Client{Transport: rt}))
 		_, err := c.Refresh(context.Background(), testRefresh)
-		if !errors.Is(err, ErrBadResponse) {
-			t.Errorf("error %v, want ErrBadResponse", err)
+		if !isSpent(err) {
+			t.Errorf("error %v, want a spent refresh token", err)
 		}
 		if n := body.n.Load(); n > maxBodyBytes+1 {
 			t.Errorf("read %d bytes of a 10 MiB body, want at most %d", n, maxBodyBytes+1)
@@ -537,11 +640,18 @@ func TestE5_RefreshSecretsNeverInErrors(t *testing.T) {
 			reply(w, 429, echo(r))
 		}},
 		{name: "500 echo", h: func(w http.ResponseWriter, r *http.Request) { reply(w, 500, echo(r)) }},
-		{name: "200 without refresh_token", h: func(w http.ResponseWriter, r *http.Request) {
-			reply(w, 200, `{"access_token":"`+newAccess+`","expires_in":900,"scope":"`+secret+`"}`)
+		{name: "200 without access_token", h: func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 200, `{"refresh_token":"`+newRefresh+`","expires_in":900,"scope":"`+secret+`"}`)
 		}},
-		{name: "200 with expires_in 0", h: func(w http.ResponseWriter, r *http.Request) {
-			reply(w, 200, `{"access_token":"`+newAccess+`","refresh_token":"`+newRefresh+`","expires_in":0}`)
+		{name: "200 with an access_token unusable as a header", h: func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 200, `{"access_token":"`+newAccess+` x","refresh_token":"`+newRefresh+`","expires_in":0}`)
+		}},
+		{name: "400 form echo", h: func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			w.WriteHeader(400)
+			w.Write([]byte(url.Values{"error": {"invalid_grant " + rt.Reveal()}, "error_description": {"bad " + string(b) + " " +
+				r.Header.Get("Authorization") + " " + *runSecret.Load() + " " + newRefresh}, "refresh_token": {newRefresh}}.Encode()))
 		}},
 		{name: "200 with a bad token_type", h: func(w http.ResponseWriter, r *http.Request) {
 			reply(w, 200, `{"token_type":"`+newAccess+`","access_token":"`+newAccess+`","refresh_token":"`+newRefresh+`","expires_in":9}`)
@@ -550,7 +660,7 @@ func TestE5_RefreshSecretsNeverInErrors(t *testing.T) {
 			reply(w, 200, `{"access_token":"`+newAccess+`","refresh_token":`+newRefresh+`}`)
 		}},
 		{name: "200 of the wrong types", h: func(w http.ResponseWriter, r *http.Request) {
-			reply(w, 200, `{"access_token":"`+newAccess+`","refresh_token":"`+newRefresh+`","expires_in":"`+newAccess+`"}`)
+			reply(w, 200, `{"access_token":["`+newAccess+`"],"refresh_token":"`+newRefresh+`","expires_in":"`+newAccess+`"}`)
 		}},
 		{name: "200 HTML", h: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
@@ -597,8 +707,8 @@ func TestE5_RefreshSecretsNeverInErrors(t *testing.T) {
 }
 
 // FuzzDecodeToken: the token decoder never panics, never quotes the body
-// in an error, and a success always carries both tokens and an expiry
-// after the send time.
+// in an error, fails only as a spent refresh token, and a success always
+// carries both tokens and an expiry after the send time.
 func FuzzDecodeToken(f *testing.F) {
 	for _, s := range []string{
 		okToken, `{"access_token":"a","refresh_token":"r","expires_in":"900"}`, `{"expires_in":1e999}`,
@@ -608,9 +718,9 @@ func FuzzDecodeToken(f *testing.F) {
 	}
 	sent := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tok, err := decodeToken(body, sent)
+		tok, err := decodeToken(body, sent, "rt-presented")
 		if err != nil {
-			if !errors.Is(err, ErrBadResponse) || tok != (Token{}) {
+			if !isSpent(err) || tok != (Token{}) {
 				t.Fatalf("error %v with token %+v", err, tok)
 			}
 			if len(body) > 16 && strings.Contains(err.Error(), string(body)) {

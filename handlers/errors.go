@@ -149,37 +149,46 @@ func upstreamError(ctx context.Context, err error) *Error {
 }
 
 // tokenError classifies a failure to get the user's access token from the
-// token source, once, where it failed: "sign in again", or the refresh's
-// own upstream failure.
+// token source, once, where it failed: "sign in again", the app's client
+// refused, or the refresh's own upstream failure.
 func tokenError(ctx context.Context, err error) *Error {
+	api, isAPI := errors.AsType[*bluenexus.APIError](err)
+	var e *Error
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return newError("client_gone", 499, err)
+	case errors.Is(err, bluenexus.ErrReauthRequired) && errors.Is(err, bluenexus.ErrBadResponse):
+		// A 2xx the kit could not use spent the refresh token.
+		e = newError("reauth_required", http.StatusUnauthorized, err)
+		e.level = zerolog.ErrorLevel
+		e.upstream = "bad_response"
+		e.hint = "the token endpoint answered 2xx without a token pair the kit can use; the refresh token is spent, so the user must sign in again"
 	case errors.Is(err, bluenexus.ErrReauthRequired):
-		return newError("reauth_required", http.StatusUnauthorized, err)
-	case isClientAuthError(err):
-		// The token endpoint refused the app itself (invalid_client): a
-		// configuration error, not the user's session.
-		e := newError("forbidden", http.StatusBadGateway, err)
+		e = newError("reauth_required", http.StatusUnauthorized, err)
+	case errors.Is(err, bluenexus.ErrClientConfig):
+		// Not the user's session: signing in again would end the same way.
+		e = newError("forbidden", http.StatusBadGateway, err)
 		e.upstream = "forbidden"
-		e.hint = "the token endpoint refused the app's client credentials; check bluenexus.WithClientCredentials"
-		return e
+		e.hint = "check BLUENEXUS_CLIENT_ID/secret: the token endpoint refused the app's client credentials (bluenexus.WithClientCredentials)"
 	case errors.Is(err, flow.ErrUnavailable):
 		// The shared token store (Redis) did not answer: fail closed, as
 		// the replay guard does; no refresh without its lock.
-		e := newError("state_unavailable", http.StatusServiceUnavailable, err)
+		e = newError("state_unavailable", http.StatusServiceUnavailable, err)
 		e.Message = "We could not check your session right now. Please try again shortly."
 		e.RetryAfter = time.Second
-		return e
+	case isAPI && api.StatusCode >= 400 && api.StatusCode <= 499 && api.StatusCode != http.StatusTooManyRequests:
+		// Any other refusal by the token endpoint (a 401 from a gateway,
+		// invalid_request): the pair is kept, the user may try again.
+		e = newError("upstream_error", http.StatusBadGateway, err)
+		e.Message = "The connection service refused the request. Please try again later."
+		e.upstream = "refused"
+	default:
+		return upstreamError(ctx, err)
 	}
-	return upstreamError(ctx, err)
-}
-
-// isClientAuthError reports whether err is the token endpoint refusing the
-// app's client authentication (401 or 403 that is not "sign in again").
-func isClientAuthError(err error) bool {
-	var api *bluenexus.APIError
-	return errors.As(err, &api) && (api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden)
+	if isAPI {
+		e.upstreamStatus = api.StatusCode
+	}
+	return e
 }
 
 // apiError classifies an answer with an error status from BlueNexus.

@@ -73,7 +73,10 @@ type harnessConfig struct {
 	tokens     bool
 	tokenStore bluenexus.TokenStore
 	wrongCreds bool // the client's credentials are not the emulator's
-	clock      func() time.Time
+	// tokenEndpoint, when set, answers the client's token calls in place of
+	// the emulator.
+	tokenEndpoint http.HandlerFunc
+	clock         func() time.Time
 }
 
 type userKey struct{}
@@ -93,7 +96,18 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	if hc.wrongCreds {
 		secret += "-wrong"
 	}
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(h.emu.URL()), bluenexus.WithClientCredentials(id, secret))
+	clientOpts := []bluenexus.Option{bluenexus.WithBaseURL(h.emu.URL()), bluenexus.WithClientCredentials(id, secret)}
+	if te := hc.tokenEndpoint; te != nil {
+		clientOpts = append(clientOpts, bluenexus.WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path != bluenexustest.PathToken {
+				return http.DefaultTransport.RoundTrip(r)
+			}
+			rec := httptest.NewRecorder()
+			te(rec, r)
+			return rec.Result(), nil
+		})}))
+	}
+	client, err := bluenexus.NewClient(clientOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,3 +395,8 @@ func newJarWithUser(appURL string) (http.CookieJar, error) {
 	jar.SetCookies(u, []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
 	return jar, nil
 }
+
+// roundTripFunc is an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

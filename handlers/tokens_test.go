@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -251,7 +252,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 		{"429", bluenexustest.RetryAfter(http.StatusTooManyRequests, 5*time.Second), http.StatusServiceUnavailable},
 		{"500", bluenexustest.Status(http.StatusInternalServerError), http.StatusBadGateway},
 		{"timeout", bluenexustest.Latency(30 * time.Second), http.StatusGatewayTimeout},
-		{"10 MiB body", bluenexustest.OversizedBody(10 << 20), http.StatusBadGateway},
+		{"reset after sending", bluenexustest.ResetAfterRead(), http.StatusBadGateway},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs testkit.SyncBuffer
@@ -314,7 +315,82 @@ func TestTokenEndpointRefusesTheApp(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"forbidden"`) {
 		t.Fatalf("manage: %d %s, want 502 forbidden", resp.StatusCode, body)
 	}
-	if !strings.Contains(logs.String(), `"level":"error"`) || !strings.Contains(logs.String(), "WithClientCredentials") {
-		t.Errorf("no error-level log with a hint:\n%s", logs.String())
+	ev := rigLogEvents(t, logs.String(), "handoff.failed")
+	if len(ev) != 1 || ev[0]["level"] != "error" || ev[0]["upstream_status"] != float64(401) ||
+		!strings.Contains(fmt.Sprint(ev[0]["hint"]), "check BLUENEXUS_CLIENT_ID/secret") {
+		t.Errorf("no error-level log with a hint and upstream_status 401:\n%s", logs.String())
+	}
+}
+
+// TestE8_TokenEndpointAnswers pins SECURITY.md E6 and E8 at the routes:
+// what each token endpoint answer becomes for the browser and in the log.
+// Only invalid_grant and a 2xx the kit cannot use are "sign in again"; a
+// refusal of the app's client is a 502 logged at Error with a hint; any
+// other 4xx is an upstream error; every error answer logs upstream_status.
+func TestE8_TokenEndpointAnswers(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	tests := []struct {
+		name    string
+		status  int
+		ctype   string
+		body    string
+		outcome string
+		code    int    // the route's status
+		level   string // of handoff.failed
+		hint    string // part of the hint, "" for none
+		kept    bool   // the stored pair is untouched
+	}{
+		{name: "400 invalid_grant", status: 400, body: `{"error":"invalid_grant"}`, outcome: "reauth_required", code: 401, level: "info", kept: true},
+		{name: "400 invalid_grant form", status: 400, ctype: form, body: `error=invalid_grant&error_description=reused`, outcome: "reauth_required", code: 401, level: "info", kept: true},
+		{name: "200 without access_token", status: 200, body: `{"refresh_token":"r2","expires_in":900}`, outcome: "reauth_required", code: 401, level: "error", hint: "refresh token is spent"},
+		{name: "200 HTML", status: 200, ctype: "text/html", body: `<html>ok</html>`, outcome: "reauth_required", code: 401, level: "error", hint: "refresh token is spent"},
+		{name: "400 invalid_client", status: 400, body: `{"error":"invalid_client"}`, outcome: "forbidden", code: 502, level: "error", hint: "check BLUENEXUS_CLIENT_ID/secret", kept: true},
+		{name: "401 unauthorized_client form", status: 401, ctype: form, body: `error=unauthorized_client`, outcome: "forbidden", code: 502, level: "error", hint: "check BLUENEXUS_CLIENT_ID/secret", kept: true},
+		{name: "400 unsupported_grant_type", status: 400, body: `{"error":"unsupported_grant_type"}`, outcome: "forbidden", code: 502, level: "error", hint: "check BLUENEXUS_CLIENT_ID/secret", kept: true},
+		{name: "400 invalid_request", status: 400, body: `{"error":"invalid_request"}`, outcome: "upstream_error", code: 502, level: "warn", kept: true},
+		{name: "400 invalid_scope", status: 400, body: `{"error":"invalid_scope"}`, outcome: "upstream_error", code: 502, level: "warn", kept: true},
+		{name: "401 HTML from a gateway", status: 401, ctype: "text/html", body: `<html>401</html>`, outcome: "upstream_error", code: 502, level: "warn", kept: true},
+		{name: "403 empty", status: 403, outcome: "upstream_error", code: 502, level: "warn", kept: true},
+		{name: "429", status: 429, body: `{"error":"TooManyRequestsError","statusCode":429}`, outcome: "unavailable", code: 503, level: "warn", kept: true},
+		{name: "503", status: 503, outcome: "unavailable", code: 503, level: "warn", kept: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs testkit.SyncBuffer
+			clock := testkit.NewClock(time.Now())
+			h := newHarness(t, harnessConfig{mount: "chi", tokens: true, clock: clock.Now,
+				kitOpts: []handlers.Option{handlers.WithLogger(zerolog.New(&logs))},
+				tokenEndpoint: func(w http.ResponseWriter, r *http.Request) {
+					ct := tc.ctype
+					if ct == "" {
+						ct = "application/json"
+					}
+					w.Header().Set("Content-Type", ct)
+					w.WriteHeader(tc.status)
+					w.Write([]byte(tc.body))
+				}})
+			before := h.storedPair()
+			clock.Advance(16 * time.Minute)
+			resp, body := h.get(h.app.URL+"/manage-connections", "Accept", "application/json")
+			if resp.StatusCode != tc.code || !strings.Contains(body, `"`+tc.outcome+`"`) {
+				t.Fatalf("manage: %d %s, want %d %s", resp.StatusCode, body, tc.code, tc.outcome)
+			}
+			ev := rigLogEvents(t, logs.String(), "handoff.failed")
+			if len(ev) != 1 {
+				t.Fatalf("%d handoff.failed events:\n%s", len(ev), logs.String())
+			}
+			hint, _ := ev[0]["hint"].(string)
+			if ev[0]["level"] != tc.level || ev[0]["outcome"] != tc.outcome || tc.hint != "" && !strings.Contains(hint, tc.hint) || tc.hint == "" && hint != "" {
+				t.Errorf("log %v, want level %s, outcome %s, hint %q", ev[0], tc.level, tc.outcome, tc.hint)
+			}
+			if tc.status >= 400 && ev[0]["upstream_status"] != float64(tc.status) {
+				t.Errorf("upstream_status %v, want %d", ev[0]["upstream_status"], tc.status)
+			}
+			if after := h.storedPair(); tc.kept && after != before {
+				t.Error("the stored pair changed")
+			}
+			noTokensIn(t, "the logs", logs.String(), before)
+			noTokensIn(t, "the body", body, before)
+		})
 	}
 }
