@@ -34,12 +34,15 @@
 //     StatusCode (401 expired token, 403 not a white-label client, 429 rate
 //     limited, 5xx) and RetryAfter with [errors.As]. It matches
 //     [ErrClientCriteria] when BlueNexus could not fingerprint the caller,
-//     and [ErrReauthRequired] when the token endpoint refused the refresh
-//     token, so the user must sign in again.
+//     [ErrReauthRequired] when the token endpoint refused the refresh
+//     token (invalid_grant), so the user must sign in again, and
+//     [ErrClientConfig] when it refused the app's client credentials.
 //   - [ErrTimeout]: the client's budget, the caller's deadline or a
 //     transport timeout ran out first.
 //   - [ErrConnection]: the request failed in transport.
-//   - [ErrBadResponse]: a 2xx or 3xx answer the client cannot use.
+//   - [ErrBadResponse]: a 2xx or 3xx answer the client cannot use. A 2xx
+//     to [Client.Refresh] spent the refresh token, so it also matches
+//     [ErrReauthRequired].
 //   - [ErrCircuitOpen]: no request was sent, the breaker is open.
 //   - The caller cancelled its context (the browser left): the error wraps
 //     [context.Canceled] and matches none of the above.

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -178,8 +179,17 @@ func newAPIError(status int, retryAfter time.Duration, body []byte, ctype string
 	if !ok {
 		return e
 	}
-	secrets = append(tokenValues(doc), secrets...)
-	clean := mapStrings(doc, func(s string) string {
+	secrets = slices.Clone(secrets)
+	eachString(doc, false, func(s string, token bool) string {
+		if token && s != "" {
+			secrets = append(secrets, s) // a token the body echoes, ours or another
+		}
+		return s
+	})
+	// Longest first, so that no part of a longer secret survives a shorter
+	// one's replacement.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	clean := eachString(doc, false, func(s string, _ bool) string {
 		for _, x := range secrets {
 			if x != "" {
 				s = strings.ReplaceAll(s, x, redacted)
@@ -242,51 +252,23 @@ func isTokenKey(k string) bool {
 	return false
 }
 
-// tokenValues returns the string values of token fields anywhere in doc
-// (keys that isTokenKey accepts, and field errors whose field names a
-// token), so that an error body echoing a token, ours or another, cannot
-// put it in an APIError.
-func tokenValues(doc any) []string {
-	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if f, ok := v["field"].(string); ok && isTokenKey(f) {
-				if s, ok := v["value"].(string); ok && s != "" {
-					out = append(out, s)
-				}
-			}
-			for k, x := range v {
-				if s, ok := x.(string); ok && s != "" && isTokenKey(k) {
-					out = append(out, s)
-				}
-				walk(x)
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		}
-	}
-	walk(doc)
-	return out
-}
-
-// mapStrings applies f to every string of a decoded JSON value, keys
-// included.
-func mapStrings(v any, f func(string) string) any {
+// eachString replaces every string of a decoded JSON value, keys included,
+// with what f returns. token tells f the string is the value of a token
+// field: a key that isTokenKey accepts, or the value of a field error
+// whose field names a token.
+func eachString(v any, token bool, f func(s string, token bool) string) any {
 	switch v := v.(type) {
 	case string:
-		return f(v)
+		return f(v, token)
 	case []any:
 		for i := range v {
-			v[i] = mapStrings(v[i], f)
+			v[i] = eachString(v[i], token, f)
 		}
 	case map[string]any:
+		field, _ := v["field"].(string)
 		m := make(map[string]any, len(v))
 		for k, x := range v {
-			m[f(k)] = mapStrings(x, f)
+			m[f(k, false)] = eachString(x, isTokenKey(k) || k == "value" && isTokenKey(field), f)
 		}
 		return m
 	}

@@ -94,6 +94,100 @@ func TestRefresh_ConfidentialClient(t *testing.T) {
 	}
 }
 
+// TestRefresh_BasicAuthIsFormEncoded pins RFC 6749 section 2.3.1: the
+// client id and secret are each application/x-www-form-urlencoded, then
+// joined by ':' and base64-encoded; the header is compared byte for byte.
+func TestRefresh_BasicAuthIsFormEncoded(t *testing.T) {
+	tests := []struct {
+		id, secret string
+		pair       string // what the base64 decodes to
+	}{
+		{"app", "secret", "app:secret"},
+		{"a:b", "c:d", "a%3Ab:c%3Ad"},
+		{"100%", "50%off", "100%25:50%25off"},
+		{"a+b", "x+y", "a%2Bb:x%2By"},
+		{"my app", "s e", "my+app:s+e"},
+		{"appé", "sécret", "app%C3%A9:s%C3%A9cret"},
+		{"a&b=c", "/?#[]@", "a%26b%3Dc:%2F%3F%23%5B%5D%40"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.pair, func(t *testing.T) {
+			f, seen := tokenFake(t, okTokenHandler)
+			c := newTestClient(t, f.URL, WithClientCredentials(tc.id, tc.secret))
+			if _, err := c.Refresh(context.Background(), testRefresh); err != nil {
+				t.Fatal(err)
+			}
+			r := <-seen
+			if want := "Basic " + base64.StdEncoding.EncodeToString([]byte(tc.pair)); r.auth != want {
+				t.Errorf("Authorization %q, want %q (%s)", r.auth, want, tc.pair)
+			}
+			if r.basicID != tc.id || r.basicSecret != tc.secret {
+				t.Errorf("decodes to %q:%q", r.basicID, r.basicSecret)
+			}
+		})
+	}
+}
+
+// TestRefresh_AcceptsWhatRFC6749Allows pins SECURITY.md E7 over HTTP:
+// expires_in absent or 0 gives 15 minutes, refresh_token absent keeps the
+// presented one, token_type in any case.
+func TestRefresh_AcceptsWhatRFC6749Allows(t *testing.T) {
+	sent := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name    string
+		body    string
+		expiry  time.Duration
+		refresh RefreshToken
+	}{
+		{"expires_in missing", `{"token_type":"Bearer","access_token":"at-new","refresh_token":"rt-new"}`, 15 * time.Minute, "rt-new"},
+		{"expires_in 0", `{"token_type":"Bearer","access_token":"at-new","refresh_token":"rt-new","expires_in":0}`, 15 * time.Minute, "rt-new"},
+		{"refresh_token missing", `{"token_type":"Bearer","access_token":"at-new","expires_in":900}`, 900 * time.Second, testRefresh},
+		{"token_type lower case", `{"token_type":"bearer","access_token":"at-new","refresh_token":"rt-new","expires_in":900}`, 900 * time.Second, "rt-new"},
+		{"only access_token", `{"access_token":"at-new"}`, 15 * time.Minute, testRefresh},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _ := tokenFake(t, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, tc.body) })
+			c := newTestClient(t, f.URL, WithClientCredentials("app", "secret"))
+			c.now = func() time.Time { return sent }
+			tok, err := c.Refresh(context.Background(), testRefresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.AccessToken != "at-new" || tok.RefreshToken != tc.refresh || !tok.Expiry.Equal(sent.Add(tc.expiry)) {
+				t.Errorf("token %q %q %v, want at-new %q %v", tok.AccessToken.Reveal(), tok.RefreshToken.Reveal(), tok.Expiry, tc.refresh.Reveal(), sent.Add(tc.expiry))
+			}
+		})
+	}
+}
+
+// TestRefresh_2xxCutShortIsSpent: a 2xx whose body is cut short (or whose
+// reading times out) was answered, so the refresh token is spent; a
+// request never answered is an ordinary error (TestRefresh_Timeout,
+// TestRefresh_ResentOnlyWhenItNeverLeft).
+func TestRefresh_2xxCutShortIsSpent(t *testing.T) {
+	f, _ := tokenFake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "500")
+		w.WriteHeader(200)
+		w.Write([]byte(`{"access_token":"at-new",`))
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	c := newTestClient(t, f.URL, WithClientCredentials("app", "secret"))
+	recordSleeps(c)
+	_, err := c.Refresh(context.Background(), testRefresh)
+	if !isSpent(err) {
+		t.Errorf("error %v, want a spent refresh token", err)
+	}
+	if f.hits.Load() != 1 {
+		t.Errorf("%d hits, want 1", f.hits.Load())
+	}
+}
+
 // TestRefresh_PublicClient: no Authorization header, client_id in the form,
 // never a client_secret.
 func TestRefresh_PublicClient(t *testing.T) {
@@ -509,7 +603,7 @@ func TestRefresh_ResentOnlyWhenItNeverLeft(t *testing.T) {
 		c := newTestClient(t, "http://"+ln.Addr().String(), WithClientCredentials("app", "secret"))
 		recordSleeps(c)
 		_, err = c.Refresh(context.Background(), testRefresh)
-		if !errors.Is(err, ErrConnection) || hits.Load() != 1 {
+		if !errors.Is(err, ErrConnection) || errors.Is(err, ErrReauthRequired) || hits.Load() != 1 {
 			t.Errorf("error %v after %d requests, want ErrConnection after 1", err, hits.Load())
 		}
 	})

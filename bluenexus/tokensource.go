@@ -2,6 +2,7 @@ package bluenexus
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,52 +10,64 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/handoffkit/handoffkit/internal/bnwire"
+	"github.com/handoffkit/handoffkit/internal/obsctx"
 )
 
 const (
 	// tokenSkew: an access token that expires within this, at the moment
 	// of use, is refreshed first (SECURITY.md E4).
 	tokenSkew = 60 * time.Second
-	// lockWait bounds the wait for the user's refresh lock: longer than
-	// redisflow's 45 s lock expiry, so that a holder that died is outwaited.
-	lockWait = 50 * time.Second
-	// loadRoom is added to the client's budget for the reload of the pair
-	// that precedes the token call under the lock; loadTimeout bounds the
-	// load before the lock.
+	// loadRoom is added to the client's budget for the token call;
+	// loadTimeout bounds each load of the pair.
 	loadRoom    = time.Second
 	loadTimeout = time.Second
 	// saveBudget bounds the saves of a new pair, counted from the end of
-	// the token call, so that however long the lock and the call took, the
-	// pair whose refresh token BlueNexus has just rotated gets this long to
-	// reach the store: long enough to outlast a Redis failover or restart
-	// (docs/scale.md measures up to 12 s with one replica), while the lock
-	// is still held.
+	// the token call, so that the pair whose refresh token BlueNexus has
+	// just rotated gets this long to reach the store: long enough to
+	// outlast a Redis failover or restart (docs/scale.md measures up to
+	// 12 s with one replica), while the lease is still held.
 	saveBudget = 20 * time.Second
 	// The pause before save attempt n (from 1) is n times saveBackoff, at
-	// most saveMaxPause; attempts go on until saveBudget is spent, or
+	// most saveMaxPause; attempts go on until the budget is spent, or
 	// until the pauses alone would exceed it.
 	saveBackoff  = 50 * time.Millisecond
 	saveMaxPause = time.Second
+	// leaseRoom is added to the token call's and the saves' budgets for
+	// the lease's time to live, so that a live holder always finishes
+	// within its lease; leaseWaitRoom is added to the lease's time to
+	// live for a waiter's budget, so that a holder that died is outwaited.
+	leaseRoom     = 5 * time.Second
+	leaseWaitRoom = 5 * time.Second
+	// leaseTries bounds the attempts of one Lease call that fails with an
+	// error (the same holder each time: a lease whose reply was lost is
+	// found again).
+	leaseTries = 3
+	// defaultCacheSize is how many users' pairs a TokenSource keeps in
+	// memory unless WithCacheSize says otherwise.
+	defaultCacheSize = 10_000
 )
 
-// The events a TokenSource reports through bnwire.ObserveTokens.
+// The events a TokenSource reports to the observer of the call's context.
 const (
 	eventCached    = "cached"
 	eventRefreshed = "refreshed"
 	eventReauth    = "reauth"
+	eventRefused   = "refused"
 	eventFailed    = "failed"
 )
 
 // Errors of a TokenSource that mean the user must sign in again.
 var (
 	errNoPair         = fmt.Errorf("%w: TokenSource: no token pair is stored for the user", ErrReauthRequired)
-	errNoRefreshToken = fmt.Errorf("%w: TokenSource: the stored pair has no refresh token", ErrReauthRequired)
+	errNoRefreshToken = fmt.Errorf("%w: TokenSource: the stored pair has no refresh token "+
+		"(BlueNexus refused it, or it may have been spent on an answer the kit could not use)", ErrReauthRequired)
 	errRefreshExpired = fmt.Errorf("%w: TokenSource: the stored refresh token has expired", ErrReauthRequired)
 	errKnownDead      = fmt.Errorf("%w: TokenSource: the stored refresh token no longer works "+
-		"(BlueNexus refused it, or it was spent on a pair that could not be saved)", ErrReauthRequired)
+		"(it was spent on a pair that could not be saved)", ErrReauthRequired)
 )
 
 // errConflict: the store held another pair when the refreshed one was
@@ -76,95 +89,59 @@ func (e *lostPairError) Error() string {
 func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.err} }
 
 // TokenSource hands out each user's access token and keeps it fresh: it
-// reads the pair the app stored at sign-in from a [TokenStore], refreshes
-// it with [Client.Refresh] when the access token is about to expire, and
-// saves the new pair before anyone uses it. Create one per process with
-// [NewTokenSource] and share it; it is safe for concurrent use.
+// reads the pair the app saved at sign-in ([TokenSource.Save]) from a
+// [TokenStore], refreshes it with [Client.Refresh] when the access token
+// is about to expire, and saves the new pair before anyone uses it. Create
+// one per process with [NewTokenSource] and share it; it is safe for
+// concurrent use.
 //
 // Call [TokenSource.Token] before every use of the access token (handoff
 // init, the Connections API), and [TokenSource.Renew] when BlueNexus
 // answered 401 to it. Both return an error matching [ErrReauthRequired]
-// when the user must sign in again: no pair is stored, the refresh token
-// has expired, or BlueNexus refused it. Never loop on a refresh: the token
+// when the user must sign in again. Never loop on a refresh: the token
 // endpoint allows 10 calls a minute.
 //
-// # When it refreshes
+// It refreshes only when the access token is expired or expires within
+// 60 s at the moment of use (SECURITY.md E4). It never presents a refresh
+// token the server may have spent (SECURITY.md E6): one refresh per
+// rotation across every instance sharing the store, by the store's lease;
+// a refused token, or one spent on an answer the kit could not use, is
+// stored as a dead pair and never presented again. docs/tokens.md says
+// how, and what happens when a token call goes unanswered.
 //
-// Only when the access token is expired or expires within 60 s at the
-// moment of use (a fixed skew), never on a timer (SECURITY.md E4). A fresh
-// token is served from an in-process cache: a lock-free read without
-// allocation or I/O. On a miss the pair is loaded from the store, and used
-// without a refresh when it is fresh. The cache keeps an entry per user
-// seen since the process started (a few hundred bytes), and is not told
-// when the app deletes a pair from its store: a cached access token is
-// served until it comes within 60 s of its expiry. To cut a user off at
-// once, revoke the auth session at BlueNexus.
-//
-// # One refresh per rotation
-//
-// A refresh token works once (SECURITY.md E1, E2). Concurrent calls for a
-// user in this process share one refresh (golang.org/x/sync/singleflight);
-// if the store is a [TokenLocker], the refresh holds its lock, so that
-// instances sharing the store refresh once between them. Under the lock
-// the pair is loaded again, and a fresh pair another instance stored
-// meanwhile is used as is. Then, in order:
-//
-//   - a refresh token past its RefreshExpiry, or one BlueNexus already
-//     refused, is [ErrReauthRequired] without a token call;
-//   - [Client.Refresh]; a refusal ([ErrReauthRequired]) is remembered, so
-//     later calls for the same stored pair fail at once without a token
-//     call, until the store holds another pair (the user signed in again);
-//     any other error (429, 5xx, timeout, a bad response) is returned as it
-//     is and leaves the stored pair untouched;
-//   - the new pair is saved with CompareAndSwap on the old refresh token
-//     before its access token is handed to anyone. A save that fails is
-//     tried again, with pauses growing to 1 s, for 20 s: long enough for
-//     a shared store to fail over or restart. If every attempt fails, the new
-//     pair is dropped and the error says so: it matches ErrReauthRequired
-//     and the store's error, because BlueNexus has rotated the refresh token
-//     and the one in the store no longer works (presenting it again would
-//     be replay). Handing out a token that was never saved would leave
-//     other requests and instances with only the dead one.
-//   - A CompareAndSwap that reports false means another writer stored a
-//     pair while this one was refreshing: the app seeded a new sign-in, or
-//     a lock expired under a holder too slow for it. The stored pair may be
-//     the newer one, so it is never overwritten, and the refreshed pair is
-//     dropped (the store does not hold it, so nothing else would find it);
-//     the call returns an error that matches no sentinel, and the next call
-//     uses the stored pair. With a TokenLocker whose expiry outlasts the
-//     hold (see below) and an app that seeds only users without a pair,
-//     this cannot happen.
-//
-// # Time budget
-//
-// Callers wait for a shared refresh with their own context: one that ends
-// returns at once (a cancellation wraps [context.Canceled]; a deadline is
-// [ErrTimeout]). The refresh itself runs on [context.WithoutCancel] of the
-// first caller's context, so a caller leaving never aborts a refresh whose
-// new pair must be saved, within budgets of its own: at most 50 s to take
-// the lock, then the client's budget ([WithTimeout], 5 s by default) plus
-// 1 s for the reload and the token call, then 20 s for the saves. The lock
-// is therefore held for at most the client's budget plus 21 s.
-//
-// # Secrets
-//
-// No token appears in an error or an event. Errors of the store are
-// returned wrapped, so a store must keep tokens out of its errors too.
+// It keeps at most [WithCacheSize] pairs in memory, the least recently
+// used dropped first, and is not told when the app deletes a pair from its
+// store: a cached access token is served until it comes within 60 s of its
+// expiry. No token appears in an error or an event.
 type TokenSource struct {
 	client *Client
 	store  TokenStore
-	locker TokenLocker // store as a TokenLocker; nil when it is not one
+	users  *lru.Cache[string, *userEntry]
 
-	users  sync.Map           // user → *userEntry
 	tokens singleflight.Group // refreshes of Token, keyed by user
 	renews singleflight.Group // refreshes of Renew, keyed by renewKey
 
-	observe atomic.Pointer[func(event string)] // bnwire.ObserveTokens
-
 	// Seams for tests.
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
-	lockWait time.Duration
+	now        func() time.Time
+	sleep      func(ctx context.Context, d time.Duration) error
+	saveBudget time.Duration
+	leaseWait  time.Duration
+}
+
+// TokenSourceOption configures a TokenSource.
+type TokenSourceOption func(*TokenSource) error
+
+// WithCacheSize sets how many users' pairs a TokenSource keeps in memory,
+// the least recently used dropped first (at least 1; 10,000 by default).
+// A dropped user's next call loads the pair from the store.
+func WithCacheSize(n int) TokenSourceOption {
+	return func(s *TokenSource) error {
+		if n < 1 {
+			return fmt.Errorf("bluenexus: WithCacheSize: %d pairs; want at least 1", n)
+		}
+		s.users, _ = lru.New[string, *userEntry](n)
+		return nil
+	}
 }
 
 // userEntry is what a TokenSource knows about one user.
@@ -173,9 +150,6 @@ type userEntry struct {
 	// rejected is the access token last reported to Renew: never served
 	// again, even while the store still holds it.
 	rejected atomic.Pointer[AccessToken]
-	// sem serialises this user's refreshes in the process: a Token and a
-	// Renew (or two Renews of different tokens) are separate flights.
-	sem chan struct{}
 }
 
 // isRejected reports whether at was reported to Renew.
@@ -188,8 +162,8 @@ func (e *userEntry) isRejected(at AccessToken) bool {
 type cachedPair struct {
 	tok     Token
 	staleAt time.Time // tok.Expiry - tokenSkew
-	// dead: tok.RefreshToken no longer works (BlueNexus refused it, or it
-	// was spent on a pair that could not be saved). Never served.
+	// dead: tok.RefreshToken was spent on a pair that could not be
+	// saved. Never served, never presented.
 	dead bool
 }
 
@@ -202,8 +176,8 @@ func (p *cachedPair) fresh(now time.Time) bool {
 	return !p.dead && p.tok.AccessToken != "" && now.Before(p.staleAt)
 }
 
-// init sets bnwire.ObserveTokens: the handlers attach their metrics to a
-// TokenSource, and users have no need to.
+// init sets bnwire.SetTokenClock and bnwire.SetTokenSaveBudget for the
+// tests of other packages.
 func init() {
 	bnwire.SetTokenClock = func(s any, now func() time.Time) {
 		ts, ok := s.(*TokenSource)
@@ -213,24 +187,19 @@ func init() {
 		ts.now = now
 		ts.client.now = now // the expiry of a refreshed pair counts from the send time
 	}
-	bnwire.ObserveTokens = func(s any, fn func(event string)) {
+	bnwire.SetTokenSaveBudget = func(s any, d time.Duration) {
 		ts, ok := s.(*TokenSource)
-		if !ok || ts == nil {
-			panic(fmt.Sprintf("bnwire.ObserveTokens: %T is not a non-nil *bluenexus.TokenSource", s))
+		if !ok || ts == nil || d <= 0 {
+			panic(fmt.Sprintf("bnwire.SetTokenSaveBudget: %T is not a non-nil *bluenexus.TokenSource, or a budget of %v", s, d))
 		}
-		if fn == nil {
-			ts.observe.Store(nil)
-			return
-		}
-		ts.observe.Store(&fn)
+		ts.saveBudget = d
+		ts.leaseWait = ts.leaseTTL() + leaseWaitRoom
 	}
 }
 
 // NewTokenSource returns a TokenSource that refreshes with c (which needs
-// [WithClientCredentials]) and keeps pairs in store. Use one per process:
-// two TokenSources on one store that is not a [TokenLocker] can spend a
-// refresh token twice. It does no I/O.
-func NewTokenSource(c *Client, store TokenStore) (*TokenSource, error) {
+// [WithClientCredentials]) and keeps pairs in store. It does no I/O.
+func NewTokenSource(c *Client, store TokenStore, opts ...TokenSourceOption) (*TokenSource, error) {
 	switch {
 	case c == nil:
 		return nil, errors.New("bluenexus: NewTokenSource: nil client")
@@ -239,9 +208,37 @@ func NewTokenSource(c *Client, store TokenStore) (*TokenSource, error) {
 	case store == nil:
 		return nil, errors.New("bluenexus: NewTokenSource: nil store")
 	}
-	s := &TokenSource{client: c, store: store, now: time.Now, sleep: sleepCtx, lockWait: lockWait}
-	s.locker, _ = store.(TokenLocker)
+	s := &TokenSource{client: c, store: store, now: time.Now, sleep: sleepCtx, saveBudget: saveBudget}
+	s.users, _ = lru.New[string, *userEntry](defaultCacheSize)
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	s.leaseWait = s.leaseTTL() + leaseWaitRoom
 	return s, nil
+}
+
+// leaseTTL is how long a refresh holds the pair's lease: the token call,
+// the saves, and room.
+func (s *TokenSource) leaseTTL() time.Duration {
+	return loadRoom + s.client.timeout + s.saveBudget + leaseRoom
+}
+
+// Save stores tok as the user's pair, replacing any other: call it with
+// the pair BlueNexus gave the app at sign-in or re-authentication. It
+// clears the user's cached pair, so the next Token uses tok.
+func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
+	if user == "" {
+		return errors.New("bluenexus: TokenSource.Save: empty user")
+	}
+	s.users.Remove(user)
+	err := s.store.Save(ctx, user, tok)
+	s.users.Remove(user) // a flight that ended meanwhile may have cached the older pair
+	if err != nil {
+		return fmt.Errorf("bluenexus: TokenSource.Save: %w", err)
+	}
+	return nil
 }
 
 // Token returns the user's access token, refreshing the pair first when the
@@ -255,9 +252,9 @@ func NewTokenSource(c *Client, store TokenStore) (*TokenSource, error) {
 // [*APIError] for 429 or 5xx, [ErrTimeout], ...) or the store's, and the
 // stored pair is left as it was: try again later.
 func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, error) {
-	if v, ok := s.users.Load(user); ok {
-		if p := v.(*userEntry).pair.Load(); p != nil && p.fresh(s.now()) {
-			s.emit(eventCached)
+	if e, ok := s.users.Get(user); ok {
+		if p := e.pair.Load(); p != nil && p.fresh(s.now()) {
+			obsctx.TokenEvent(ctx, eventCached)
 			return p.tok.AccessToken, nil
 		}
 	}
@@ -295,6 +292,36 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 	return s.flight(ctx, "Renew", &s.renews, key, user, rejected)
 }
 
+// flightResult is what a flight hands its callers: the token or the
+// error, and the event, which each kit observing the callers hears once.
+type flightResult struct {
+	at      AccessToken
+	event   string
+	starter *obsctx.Tokens
+
+	mu    sync.Mutex
+	heard map[*obsctx.Tokens]bool
+}
+
+// tell reports the flight's event to the observer of ctx, unless that
+// observer already heard it.
+func (r *flightResult) tell(ctx context.Context) {
+	o := obsctx.TokensOf(ctx)
+	if o == nil || o.Event == nil || o == r.starter {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.heard[o] {
+		return
+	}
+	if r.heard == nil {
+		r.heard = map[*obsctx.Tokens]bool{}
+	}
+	r.heard[o] = true
+	o.Event(r.event)
+}
+
 // flight joins or starts the refresh flight key of g and waits for it with
 // ctx.
 func (s *TokenSource) flight(ctx context.Context, op string, g *singleflight.Group, key, user string, rejected AccessToken) (AccessToken, error) {
@@ -302,13 +329,19 @@ func (s *TokenSource) flight(ctx context.Context, op string, g *singleflight.Gro
 		return "", callerGone(op, err)
 	}
 	base := context.WithoutCancel(ctx)
-	ch := g.DoChan(key, func() (any, error) { return s.resolve(base, user, rejected) })
+	ch := g.DoChan(key, func() (any, error) {
+		at, event, err := s.resolve(base, user, rejected)
+		obsctx.TokenEvent(base, event)
+		return &flightResult{at: at, event: event, starter: obsctx.TokensOf(base)}, err
+	})
 	select {
 	case r := <-ch:
+		res := r.Val.(*flightResult)
+		res.tell(ctx)
 		if r.Err != nil {
 			return "", r.Err
 		}
-		return r.Val.(AccessToken), nil
+		return res.at, nil
 	case <-ctx.Done():
 		return "", callerGone(op, ctx.Err())
 	}
@@ -325,163 +358,200 @@ func callerGone(op string, err error) error {
 
 // entry returns the user's entry, creating it.
 func (s *TokenSource) entry(user string) *userEntry {
-	if v, ok := s.users.Load(user); ok {
-		return v.(*userEntry)
+	if e, ok := s.users.Get(user); ok {
+		return e
 	}
-	v, _ := s.users.LoadOrStore(user, &userEntry{sem: make(chan struct{}, 1)})
-	return v.(*userEntry)
-}
-
-// emit reports an event to the observer, if any.
-func (s *TokenSource) emit(event string) {
-	if fn := s.observe.Load(); fn != nil {
-		(*fn)(event)
+	e := &userEntry{}
+	if prev, ok, _ := s.users.PeekOrAdd(user, e); ok {
+		return prev
 	}
+	return e
 }
 
 // resolve is one flight: it finds the user a fresh access token other than
-// rejected, from the cache, the store, or a refresh. It runs on base, a
-// context no caller can cancel.
-func (s *TokenSource) resolve(base context.Context, user string, rejected AccessToken) (AccessToken, error) {
+// rejected, from the cache, the store, or a refresh, and names the event.
+// It runs on base, a context no caller can cancel.
+func (s *TokenSource) resolve(base context.Context, user string, rejected AccessToken) (AccessToken, string, error) {
 	e := s.entry(user)
 	if p := e.pair.Load(); p != nil && p.fresh(s.now()) && p.tok.AccessToken != rejected {
-		s.emit(eventCached) // a flight that just ended cached it
-		return p.tok.AccessToken, nil
+		return p.tok.AccessToken, eventCached, nil // a flight that just ended cached it
 	}
-	ctx, cancel := context.WithTimeout(base, loadTimeout)
-	tok, ok, err := s.store.Load(ctx, user)
-	cancel()
+	tok, ok, err := s.load(base, user)
 	if err != nil {
-		s.emit(eventFailed)
-		return "", fmt.Errorf("bluenexus: TokenSource: loading the user's token pair: %w", err)
+		return "", eventFailed, err
 	}
-	if at, done, err := s.check(e, tok, ok, rejected); done {
-		return at, err
+	if at, event, err := s.check(e, tok, ok, rejected); event != "" {
+		return at, event, err
 	}
-	return s.refresh(base, e, user, rejected)
+	return s.refresh(base, e, user, tok, rejected)
 }
 
-// check decides what a loaded pair allows without a token call: done with
-// a token or an error, or not done (a refresh is needed).
-func (s *TokenSource) check(e *userEntry, tok Token, ok bool, rejected AccessToken) (AccessToken, bool, error) {
-	reauth := func(err error, dead bool) (AccessToken, bool, error) {
-		if dead {
-			e.pair.Store(newCachedPair(tok, true))
-		} else {
-			e.pair.Store(nil)
-		}
-		s.emit(eventReauth)
-		return "", true, err
+// load reads the user's pair within loadTimeout.
+func (s *TokenSource) load(base context.Context, user string) (Token, bool, error) {
+	ctx, cancel := context.WithTimeout(base, loadTimeout)
+	defer cancel()
+	tok, ok, err := s.store.Load(ctx, user)
+	if err != nil {
+		return Token{}, false, fmt.Errorf("bluenexus: TokenSource: loading the user's token pair: %w", err)
+	}
+	return tok, ok, nil
+}
+
+// check decides what a loaded pair allows without a token call: a token
+// or an error with its event, or no event (a refresh is needed).
+func (s *TokenSource) check(e *userEntry, tok Token, ok bool, rejected AccessToken) (AccessToken, string, error) {
+	reauth := func(err error) (AccessToken, string, error) {
+		e.pair.Store(nil)
+		return "", eventReauth, err
 	}
 	if !ok {
-		return reauth(errNoPair, false)
+		return reauth(errNoPair)
 	}
 	if p := e.pair.Load(); p != nil && p.dead && p.tok.RefreshToken == tok.RefreshToken {
-		return reauth(errKnownDead, true)
+		return "", eventReauth, errKnownDead
 	}
 	now := s.now()
 	if p := newCachedPair(tok, false); p.fresh(now) && tok.AccessToken != rejected && !e.isRejected(tok.AccessToken) {
 		e.pair.Store(p)
-		s.emit(eventCached)
-		return tok.AccessToken, true, nil
+		return tok.AccessToken, eventCached, nil
 	}
 	switch {
 	case tok.RefreshToken == "":
-		return reauth(errNoRefreshToken, true)
+		return reauth(errNoRefreshToken)
 	case !tok.RefreshExpiry.IsZero() && !now.Before(tok.RefreshExpiry):
-		return reauth(errRefreshExpired, true)
+		return reauth(errRefreshExpired)
 	}
-	return "", false, nil
+	return "", "", nil
 }
 
-// refresh takes the user's locks, loads the pair again and, if it still
-// needs one, refreshes it and saves the new pair.
-func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, rejected AccessToken) (AccessToken, error) {
-	lctx, cancel := context.WithTimeout(base, s.lockWait)
+// refresh takes the lease of tok, the user's stored pair, or waits for
+// the pair that replaces it; with the lease, it refreshes the pair and
+// saves the new one, which ends the lease.
+func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, tok Token, rejected AccessToken) (AccessToken, string, error) {
+	holder := rand.Text()
+	wctx, cancel := context.WithTimeout(base, s.leaseWait)
 	defer cancel()
-	select {
-	case e.sem <- struct{}{}:
-	case <-lctx.Done():
-		s.emit(eventFailed)
-		return "", fmt.Errorf("bluenexus: TokenSource: another refresh of the user's pair in this process "+
-			"outlasted the wait of %v, so no refresh was attempted: %w", s.lockWait, lctx.Err())
-	}
-	defer func() { <-e.sem }()
-	if s.locker != nil {
-		unlock, err := s.locker.Lock(lctx, user)
+	for attempt := 0; ; attempt++ {
+		leased, err := s.lease(wctx, user, tok.RefreshToken, holder)
 		if err != nil {
-			s.emit(eventFailed)
-			return "", fmt.Errorf("bluenexus: TokenSource: the user's refresh lock could not be taken, "+
+			return "", eventFailed, fmt.Errorf("bluenexus: TokenSource: the lease of the user's token pair could not be taken, "+
 				"so no refresh was attempted: %w", err)
 		}
-		defer unlock()
+		if leased {
+			break
+		}
+		// Another holder is refreshing: wait for its pair.
+		if err := s.sleep(wctx, min(time.Duration(attempt+1)*saveBackoff, saveMaxPause)); err != nil {
+			return "", eventFailed, fmt.Errorf("bluenexus: TokenSource: another refresh of the user's pair outlasted the wait of %v, "+
+				"so no refresh was attempted: %w", s.leaseWait, err)
+		}
+		next, ok, err := s.load(wctx, user)
+		if err != nil {
+			return "", eventFailed, err
+		}
+		if at, event, err := s.check(e, next, ok, rejected); event != "" {
+			return at, event, err
+		}
+		tok = next
 	}
 
 	ctx, cancelCall := context.WithTimeout(base, loadRoom+s.client.timeout)
-	defer cancelCall()
-	tok, ok, err := s.store.Load(ctx, user)
-	if err != nil {
-		s.emit(eventFailed)
-		return "", fmt.Errorf("bluenexus: TokenSource: loading the user's token pair: %w", err)
-	}
-	if at, done, err := s.check(e, tok, ok, rejected); done {
-		return at, err
-	}
 	next, err := s.client.Refresh(ctx, tok.RefreshToken)
-	if err != nil {
-		if errors.Is(err, ErrReauthRequired) {
-			e.pair.Store(newCachedPair(tok, true))
-			s.emit(eventReauth)
-		} else {
-			s.emit(eventFailed)
-		}
-		return "", err
+	cancelCall()
+	if err == nil {
+		return s.save(base, e, user, tok, next)
 	}
-	return s.save(base, e, user, tok, next)
+	if errors.Is(err, ErrReauthRequired) {
+		// Refused, or spent on an answer the kit cannot use: the pair is
+		// dead, for every instance and after any restart.
+		if _, serr := s.swap(base, user, tok.RefreshToken, Token{}); serr != nil {
+			e.pair.Store(newCachedPair(tok, true))
+		} else {
+			e.pair.Store(nil)
+		}
+		if errors.Is(err, ErrBadResponse) {
+			return "", eventReauth, err
+		}
+		return "", eventRefused, err
+	}
+	// The token was not spent (or, unanswered, it is unknown whether it
+	// was: docs/tokens.md): release the lease, keep the pair.
+	rctx, cancelRelease := context.WithTimeout(base, loadTimeout)
+	s.store.CompareAndSwap(rctx, user, tok.RefreshToken, tok)
+	cancelRelease()
+	return "", eventFailed, err
+}
+
+// lease takes the lease of rt for holder, trying again (the same holder)
+// when the store fails: a lease whose reply was lost is found again, so
+// it is used or released, not left held.
+func (s *TokenSource) lease(ctx context.Context, user string, rt RefreshToken, holder string) (bool, error) {
+	var err error
+	for try := range leaseTries {
+		if try > 0 {
+			if s.sleep(ctx, time.Duration(try)*saveBackoff) != nil {
+				break
+			}
+		}
+		lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+		var ok bool
+		ok, err = s.store.Lease(lctx, user, rt, holder, s.leaseTTL())
+		cancel()
+		if err == nil {
+			return ok, nil
+		}
+	}
+	return false, err
 }
 
 // save stores next in place of old before anyone uses it, trying again on
-// errors within saveBudget.
-func (s *TokenSource) save(base context.Context, e *userEntry, user string, old, next Token) (AccessToken, error) {
-	ctx, cancel := context.WithTimeout(base, saveBudget)
+// errors within the save budget.
+func (s *TokenSource) save(base context.Context, e *userEntry, user string, old, next Token) (AccessToken, string, error) {
+	swapped, err := s.swap(base, user, old.RefreshToken, next)
+	if err != nil {
+		// old's refresh token is spent: remember it, so that nobody here
+		// presents it again.
+		e.pair.Store(newCachedPair(old, true))
+		return "", eventFailed, &lostPairError{err}
+	}
+	if !swapped {
+		// Another writer's pair: keep it, drop ours (see docs/tokens.md).
+		e.pair.Store(nil)
+		return "", eventFailed, errConflict
+	}
+	e.pair.Store(newCachedPair(next, false))
+	return next.AccessToken, eventRefreshed, nil
+}
+
+// swap is CompareAndSwap(old → next), tried again on errors within the
+// save budget. A swap whose reply was lost is found by a load.
+func (s *TokenSource) swap(base context.Context, user string, old RefreshToken, next Token) (bool, error) {
+	ctx, cancel := context.WithTimeout(base, s.saveBudget)
 	defer cancel()
 	var err error
 	var paused time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			pause := min(time.Duration(attempt)*saveBackoff, saveMaxPause)
-			if paused += pause; paused > saveBudget || s.sleep(ctx, pause) != nil {
+			if paused += pause; paused > s.saveBudget || s.sleep(ctx, pause) != nil {
 				break
 			}
 		}
 		var swapped bool
-		if swapped, err = s.store.CompareAndSwap(ctx, user, old.RefreshToken, next); err != nil {
+		if swapped, err = s.store.CompareAndSwap(ctx, user, old, next); err != nil {
 			continue
 		}
-		if !swapped && !s.holds(ctx, user, next.RefreshToken) {
-			// Another writer's pair: keep it, drop ours (see TokenSource).
-			e.pair.Store(nil)
-			s.emit(eventFailed)
-			return "", errConflict
-		}
-		e.pair.Store(newCachedPair(next, false))
-		s.emit(eventRefreshed)
-		return next.AccessToken, nil
+		return swapped || attempt > 0 && s.holds(ctx, user, next), nil
 	}
 	if err == nil {
 		err = ctx.Err()
 	}
-	// old's refresh token is spent: remember it, so that nobody presents
-	// it again.
-	e.pair.Store(newCachedPair(old, true))
-	s.emit(eventFailed)
-	return "", &lostPairError{err}
+	return false, err
 }
 
-// holds reports whether the store holds the pair of refresh token rt: a
-// save that failed with an error may have landed before a retry found it
-// there.
-func (s *TokenSource) holds(ctx context.Context, user string, rt RefreshToken) bool {
+// holds reports whether the store holds next: a save that failed with an
+// error may have landed before a retry found it there.
+func (s *TokenSource) holds(ctx context.Context, user string, next Token) bool {
 	tok, ok, err := s.store.Load(ctx, user)
-	return err == nil && ok && tok.RefreshToken == rt
+	return err == nil && ok && tok.RefreshToken == next.RefreshToken && tok.AccessToken == next.AccessToken
 }

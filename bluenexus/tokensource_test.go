@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/handoffkit/handoffkit/internal/bnwire"
+	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/internal/tokentest"
 )
@@ -64,9 +65,10 @@ func (h *tsHarness) source(t *testing.T, store TokenStore) (*TokenSource, *event
 		mu.Lock()
 		*sleeps = append(*sleeps, d)
 		mu.Unlock()
+		runtime.Gosched()
 		return ctx.Err()
 	}
-	return ts, observe(ts), sleeps
+	return ts, newEventLog(), sleeps
 }
 
 // seed stores a live pair for user as a sign-in would: fresh for 15
@@ -82,6 +84,12 @@ func (h *tsHarness) seed(t *testing.T, user string) Token {
 
 func (h *tsHarness) put(t *testing.T, user string, old RefreshToken, tok Token) {
 	t.Helper()
+	if old == "" {
+		if err := h.store.Save(context.Background(), user, tok); err != nil {
+			t.Fatalf("storing the pair: %v", err)
+		}
+		return
+	}
 	if ok, err := h.store.CompareAndSwap(context.Background(), user, old, tok); err != nil || !ok {
 		t.Fatalf("storing the pair: %v %v", ok, err)
 	}
@@ -106,15 +114,18 @@ func (h *tsHarness) noSecret(t *testing.T, err error) {
 }
 
 // eventLog counts a TokenSource's events.
+// eventLog counts the events of the calls made with its ctx, as a kit
+// does.
 type eventLog struct {
-	mu sync.Mutex
-	n  map[string]int
-	ch chan string
+	ctx context.Context
+	mu  sync.Mutex
+	n   map[string]int
+	ch  chan string
 }
 
-func observe(ts *TokenSource) *eventLog {
+func newEventLog() *eventLog {
 	ev := &eventLog{n: map[string]int{}, ch: make(chan string, 100000)}
-	bnwire.ObserveTokens(ts, func(e string) {
+	ev.ctx = obsctx.WithTokens(context.Background(), &obsctx.Tokens{Event: func(e string) {
 		ev.mu.Lock()
 		ev.n[e]++
 		ev.mu.Unlock()
@@ -122,7 +133,7 @@ func observe(ts *TokenSource) *eventLog {
 		case ev.ch <- e:
 		default:
 		}
-	})
+	}})
 	return ev
 }
 
@@ -188,7 +199,7 @@ func TestE4_FreshTokenNoRefresh(t *testing.T) {
 	loads := &countingStore{TokenStore: h.store}
 	ts, ev, _ := h.source(t, loads)
 	for range 1000 {
-		got, err := ts.Token(context.Background(), "u")
+		got, err := ts.Token(ev.ctx, "u")
 		if err != nil || got != tok.AccessToken {
 			t.Fatalf("Token = %v, %v", got == tok.AccessToken, err)
 		}
@@ -220,7 +231,7 @@ func TestE4_RefreshSkew(t *testing.T) {
 			h := newHarness(t)
 			tok := h.seed(t, "u")
 			h.clk.Set(tok.Expiry.Add(-tc.left))
-			got, err := h.ts.Token(context.Background(), "u")
+			got, err := h.ts.Token(h.ev.ctx, "u")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,53 +258,16 @@ func TestE1_OneRefreshFor100Callers(t *testing.T) {
 	h.clk.Set(tok.Expiry)
 	arrived, release := h.ep.Hold()
 	defer release()
-	got := runConcurrently(t, 100, func() (AccessToken, error) { return ts.Token(context.Background(), "u") }, arrived, release)
+	got := runConcurrently(t, 100, func() (AccessToken, error) { return ts.Token(ev.ctx, "u") }, arrived, release)
 	checkOneNewToken(t, h, got, tok)
 	if n := ev.count(eventRefreshed); n != 1 {
 		t.Errorf("%d refreshed events, want 1", n)
 	}
-	// The callers shared one flight: one load before the lock, one under
-	// it (not one per caller, as a lock convoy would make).
-	if n := loads.loads.Load(); n != 2 {
-		t.Errorf("%d store loads, want 2", n)
+	// The callers shared one flight: one load, then the lease (not one
+	// per caller, as a lock convoy would make).
+	if n := loads.loads.Load(); n != 1 {
+		t.Errorf("%d store loads, want 1", n)
 	}
-}
-
-// TestE1_TwoSourcesOneStore: two TokenSources ("instances") sharing a
-// store that is a TokenLocker refresh once between them, even when both
-// are refreshing at once.
-func TestE1_TwoSourcesOneStore(t *testing.T) {
-	h := newHarness(t)
-	tok := h.seed(t, "u")
-	asked := make(chan struct{}, 100)
-	shared := &lockingStore{TokenStore: h.store, lock: func(ctx context.Context, user string) (func(), error) {
-		asked <- struct{}{}
-		return h.store.(TokenLocker).Lock(ctx, user)
-	}}
-	a, _, _ := h.source(t, shared)
-	b, _, _ := h.source(t, shared)
-	h.clk.Set(tok.Expiry)
-	arrived, release := h.ep.Hold()
-	defer release()
-	var i atomic.Int64
-	got := runConcurrently(t, 100, func() (AccessToken, error) {
-		ts := a
-		if i.Add(1)%2 == 0 {
-			ts = b
-		}
-		return ts.Token(context.Background(), "u")
-	}, arrived, release, func() {
-		// Both instances are refreshing: one at the endpoint, one waiting
-		// for the lock.
-		for range 2 {
-			select {
-			case <-asked:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the two instances did not both ask for the lock")
-			}
-		}
-	})
-	checkOneNewToken(t, h, got, tok)
 }
 
 // runConcurrently runs n calls of f at once, holding the token endpoint
@@ -382,7 +356,7 @@ func TestE3_Reauth(t *testing.T) {
 			h := newHarness(t)
 			tc.setup(t, h)
 			for i := range 3 {
-				got, err := h.ts.Token(context.Background(), "u")
+				got, err := h.ts.Token(h.ev.ctx, "u")
 				if !errors.Is(err, ErrReauthRequired) || got != "" {
 					t.Fatalf("call %d: Token = %q, %v; want ErrReauthRequired", i, got.Reveal(), err)
 				}
@@ -391,26 +365,36 @@ func TestE3_Reauth(t *testing.T) {
 					t.Fatalf("call %d: %d token-endpoint calls, want %d", i, n, tc.wantCalls)
 				}
 			}
-			if n := h.ev.count(eventReauth); n != 3 {
-				t.Errorf("%d reauth events, want 3", n)
+			refused := 0
+			if tc.wantCalls > 0 {
+				refused = 1 // BlueNexus refused it once; then the dead pair is known
 			}
-			// Renew knows it too.
-			if _, err := h.ts.Renew(context.Background(), "u", "at-x"); !errors.Is(err, ErrReauthRequired) {
+			if n, m := h.ev.count(eventRefused), h.ev.count(eventReauth); n != refused || m != 3-refused {
+				t.Errorf("%d refused and %d reauth events, want %d and %d", n, m, refused, 3-refused)
+			}
+			// Renew knows it too, and so does a source started afresh on
+			// the same store (a restart, another instance).
+			if _, err := h.ts.Renew(h.ev.ctx, "u", "at-x"); !errors.Is(err, ErrReauthRequired) {
 				t.Fatalf("Renew: %v", err)
 			}
-			if n := h.ep.Calls(); n != tc.wantCalls {
-				t.Fatalf("Renew made a token call")
+			restarted, ev, _ := h.source(t, h.store)
+			if _, err := restarted.Token(ev.ctx, "u"); !errors.Is(err, ErrReauthRequired) {
+				t.Fatalf("Token after a restart: %v", err)
 			}
-			// Once the user signs in again, the new pair works.
-			var old RefreshToken
-			if tok, ok, _ := h.store.Load(context.Background(), "u"); ok {
-				if old = tok.RefreshToken; old == "" {
-					return // a pair no swap can replace
+			if n := h.ep.Calls(); n != tc.wantCalls {
+				t.Fatalf("%d token calls after Renew and a restart, want %d", n, tc.wantCalls)
+			}
+			if tc.wantCalls > 0 {
+				if st := h.stored(t, "u"); st.RefreshToken != "" {
+					t.Error("the refused pair was not stored as dead")
 				}
 			}
+			// Once the user signs in again, the new pair works.
 			at, rt := h.ep.Seed()
-			h.put(t, "u", old, Token{AccessToken: AccessToken(at), RefreshToken: RefreshToken(rt), Expiry: h.clk.Now()})
-			if got, err := h.ts.Token(context.Background(), "u"); err != nil || got != h.stored(t, "u").AccessToken {
+			if err := h.ts.Save(h.ev.ctx, "u", Token{AccessToken: AccessToken(at), RefreshToken: RefreshToken(rt), Expiry: h.clk.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := h.ts.Token(h.ev.ctx, "u"); err != nil || got != h.stored(t, "u").AccessToken {
 				t.Fatalf("after a new sign-in: %v", err)
 			}
 			if n := h.ep.Calls(); n != tc.wantCalls+1 {
@@ -449,7 +433,7 @@ func TestE3_UpstreamFailureKeepsPair(t *testing.T) {
 			h.clk.Set(tok.Expiry)
 			h.ep.SetFault(tc.fault)
 			start := time.Now()
-			got, err := h.ts.Token(context.Background(), "u")
+			got, err := h.ts.Token(h.ev.ctx, "u")
 			if got != "" || err == nil || !tc.check(err) || errors.Is(err, ErrReauthRequired) {
 				t.Fatalf("Token = %q, %v", got.Reveal(), err)
 			}
@@ -464,7 +448,7 @@ func TestE3_UpstreamFailureKeepsPair(t *testing.T) {
 				t.Errorf("%d failed events, want 1", n)
 			}
 			h.ep.SetFault(nil)
-			if _, err := h.ts.Token(context.Background(), "u"); err != nil {
+			if _, err := h.ts.Token(h.ev.ctx, "u"); err != nil {
 				t.Fatalf("after the fault: %v", err)
 			}
 			if n := h.ep.Replays(); n != 0 {
@@ -493,7 +477,7 @@ func TestE2_SaveRetried(t *testing.T) {
 			flaky := tc.store(h.store)
 			ts, ev, sleeps := h.source(t, flaky)
 			h.clk.Set(tok.Expiry)
-			got, err := ts.Token(context.Background(), "u")
+			got, err := ts.Token(ev.ctx, "u")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -530,7 +514,7 @@ func TestE2_SaveLost(t *testing.T) {
 		}
 	}
 	h.clk.Set(tok.Expiry)
-	got, err := ts.Token(context.Background(), "u")
+	got, err := ts.Token(ev.ctx, "u")
 	if got != "" || !errors.Is(err, ErrReauthRequired) || !errors.Is(err, errFlaky) ||
 		!strings.HasPrefix(err.Error(), "bluenexus: the refreshed token pair could not be saved; BlueNexus has rotated the refresh token, so the user must sign in again: ") {
 		t.Fatalf("Token = %q, %v", got.Reveal(), err)
@@ -559,11 +543,11 @@ func TestE2_SaveLost(t *testing.T) {
 	}
 	// The new token is nowhere: not cached, not stored, not handed out.
 	for i := range 3 {
-		got, err := ts.Token(context.Background(), "u")
+		got, err := ts.Token(ev.ctx, "u")
 		if got != "" || !errors.Is(err, ErrReauthRequired) {
 			t.Fatalf("call %d after the lost save: %q, %v", i, got.Reveal(), err)
 		}
-		if got, err := ts.Renew(context.Background(), "u", tok.AccessToken); got != "" || !errors.Is(err, ErrReauthRequired) {
+		if got, err := ts.Renew(ev.ctx, "u", tok.AccessToken); got != "" || !errors.Is(err, ErrReauthRequired) {
 			t.Fatalf("Renew %d after the lost save: %q, %v", i, got.Reveal(), err)
 		}
 	}
@@ -589,7 +573,7 @@ func TestE2_ConflictKeepsTheOtherPair(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		at, err := h.ts.Token(context.Background(), "u")
+		at, err := h.ts.Token(h.ev.ctx, "u")
 		done <- result{at, err}
 	}()
 	<-arrived
@@ -606,7 +590,7 @@ func TestE2_ConflictKeepsTheOtherPair(t *testing.T) {
 	if st := h.stored(t, "u"); st != signIn {
 		t.Fatal("the other writer's pair was overwritten")
 	}
-	got, err := h.ts.Token(context.Background(), "u")
+	got, err := h.ts.Token(h.ev.ctx, "u")
 	if err != nil || got != signIn.AccessToken {
 		t.Fatalf("next Token = %v", err)
 	}
@@ -620,7 +604,7 @@ func TestE2_ConflictKeepsTheOtherPair(t *testing.T) {
 func TestRenew(t *testing.T) {
 	h := newHarness(t)
 	tok := h.seed(t, "u")
-	if _, err := h.ts.Token(context.Background(), "u"); err != nil { // cached
+	if _, err := h.ts.Token(h.ev.ctx, "u"); err != nil { // cached
 		t.Fatal(err)
 	}
 	arrived, release := h.ep.Hold()
@@ -630,17 +614,17 @@ func TestRenew(t *testing.T) {
 		if i.Add(1)%5 == 0 {
 			// Requests that ask for the token meanwhile never get the
 			// rejected one (the store still holds it): they wait too.
-			return h.ts.Token(context.Background(), "u")
+			return h.ts.Token(h.ev.ctx, "u")
 		}
-		return h.ts.Renew(context.Background(), "u", tok.AccessToken)
+		return h.ts.Renew(h.ev.ctx, "u", tok.AccessToken)
 	}, arrived, release)
 	checkOneNewToken(t, h, got, tok)
 	// Token no longer serves the rejected one.
-	if at, err := h.ts.Token(context.Background(), "u"); err != nil || at != got[0] {
+	if at, err := h.ts.Token(h.ev.ctx, "u"); err != nil || at != got[0] {
 		t.Fatalf("Token after Renew = %v", err)
 	}
 	// A late report of the old token: the stored one is fresh and differs.
-	if at, err := h.ts.Renew(context.Background(), "u", tok.AccessToken); err != nil || at != got[0] {
+	if at, err := h.ts.Renew(h.ev.ctx, "u", tok.AccessToken); err != nil || at != got[0] {
 		t.Fatalf("late Renew = %v", err)
 	}
 	if n := h.ep.Calls(); n != 1 {
@@ -650,12 +634,12 @@ func TestRenew(t *testing.T) {
 		user     string
 		rejected AccessToken
 	}{{"", "at"}, {"u", ""}} {
-		if _, err := h.ts.Renew(context.Background(), tc.user, tc.rejected); err == nil ||
+		if _, err := h.ts.Renew(h.ev.ctx, tc.user, tc.rejected); err == nil ||
 			!strings.HasPrefix(err.Error(), "bluenexus: TokenSource.Renew: empty") {
 			t.Errorf("Renew(%q, %q) = %v", tc.user, tc.rejected.Reveal(), err)
 		}
 	}
-	if _, err := h.ts.Token(context.Background(), ""); err == nil || !strings.HasPrefix(err.Error(), "bluenexus: TokenSource.Token: empty") {
+	if _, err := h.ts.Token(h.ev.ctx, ""); err == nil || !strings.HasPrefix(err.Error(), "bluenexus: TokenSource.Token: empty") {
 		t.Errorf("Token(\"\") = %v", err)
 	}
 }
@@ -687,7 +671,7 @@ func TestCallerLeavesRefreshCompletes(t *testing.T) {
 			h.clk.Set(tok.Expiry)
 			arrived, release := h.ep.Hold()
 			defer release()
-			ctx, end := tc.end(context.Background())
+			ctx, end := tc.end(h.ev.ctx)
 			defer end()
 			if tc.name == "cancel" {
 				errc := make(chan error, 1)
@@ -702,7 +686,7 @@ func TestCallerLeavesRefreshCompletes(t *testing.T) {
 				}
 				release()
 				h.ev.await(t, eventRefreshed)
-				if got, err := h.ts.Token(context.Background(), "u"); err != nil || got != h.stored(t, "u").AccessToken {
+				if got, err := h.ts.Token(h.ev.ctx, "u"); err != nil || got != h.stored(t, "u").AccessToken {
 					t.Fatalf("next Token: %v", err)
 				}
 				if n := h.ep.Calls(); n != 1 {
@@ -721,93 +705,35 @@ func TestCallerLeavesRefreshCompletes(t *testing.T) {
 	}
 }
 
-// TestLockRequired: a refresh lock that cannot be taken is an error that
-// says so, and no refresh is attempted without it.
-func TestLockRequired(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		lock func(ctx context.Context, user string) (func(), error)
-	}{
-		{"lock error", func(context.Context, string) (func(), error) {
-			return nil, errors.New("lock service down")
-		}},
-		{"lock never free", func(ctx context.Context, _ string) (func(), error) {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
-			tok := h.seed(t, "u")
-			ts, ev, _ := h.source(t, &lockingStore{TokenStore: h.store, lock: tc.lock})
-			ts.lockWait = 50 * time.Millisecond
-			h.clk.Set(tok.Expiry)
-			got, err := ts.Token(context.Background(), "u")
-			if got != "" || err == nil || !strings.Contains(err.Error(), "refresh lock could not be taken, so no refresh was attempted") ||
-				errors.Is(err, ErrReauthRequired) {
-				t.Fatalf("Token = %q, %v", got.Reveal(), err)
-			}
-			if n := h.ep.Calls(); n != 0 {
-				t.Errorf("%d token calls without the lock", n)
-			}
-			if ev.count(eventFailed) != 1 {
-				t.Errorf("%d failed events", ev.count(eventFailed))
-			}
-			if h.stored(t, "u") != tok {
-				t.Error("the stored pair changed")
-			}
-		})
-	}
-}
-
-// TestRefreshHoldsLock: the refresh runs under the store's lock, and the
-// pair is loaded again under it: a pair another instance refreshed while
-// this one waited is used without a token call.
-func TestRefreshHoldsLock(t *testing.T) {
+// TestTwoObserversOneSource: two kits on one source (two observers in
+// their calls' contexts) each hear their own calls' events, a refresh they
+// shared included, once each.
+func TestTwoObserversOneSource(t *testing.T) {
 	h := newHarness(t)
 	tok := h.seed(t, "u")
-	locker := h.store.(TokenLocker)
-	var locked atomic.Bool
-	var fresher Token
-	ts, _, _ := h.source(t, &lockingStore{TokenStore: h.store, lock: func(ctx context.Context, user string) (func(), error) {
-		unlock, err := locker.Lock(ctx, user)
-		if err == nil && locked.CompareAndSwap(false, true) {
-			// Another instance refreshed while this one waited.
-			at, rt := h.ep.Seed()
-			fresher = Token{AccessToken: AccessToken(at), RefreshToken: RefreshToken(rt), Expiry: h.clk.Now().Add(15 * time.Minute)}
-			h.put(t, user, tok.RefreshToken, fresher)
-		}
-		return unlock, err
-	}})
+	a, b := newEventLog(), newEventLog()
 	h.clk.Set(tok.Expiry)
-	got, err := ts.Token(context.Background(), "u")
-	if err != nil || got != fresher.AccessToken {
-		t.Fatalf("Token = %v", err)
+	arrived, release := h.ep.Hold()
+	defer release()
+	var i atomic.Int64
+	runConcurrently(t, 20, func() (AccessToken, error) {
+		ctx := a.ctx
+		if i.Add(1)%2 == 0 {
+			ctx = b.ctx
+		}
+		return h.ts.Token(ctx, "u")
+	}, arrived, release)
+	for name, ev := range map[string]*eventLog{"a": a, "b": b} {
+		if n := ev.count(eventRefreshed); n != 1 {
+			t.Errorf("observer %s heard %d refreshed events, want 1", name, n)
+		}
 	}
-	if n := h.ep.Calls(); n != 0 {
-		t.Errorf("%d token calls, want 0", n)
-	}
-}
-
-func TestObserveTokensRejectsOthers(t *testing.T) {
-	for _, v := range []any{nil, (*TokenSource)(nil), &Client{}} {
-		func() {
-			defer func() {
-				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "bnwire.ObserveTokens") {
-					t.Errorf("ObserveTokens(%T): recovered %v", v, r)
-				}
-			}()
-			bnwire.ObserveTokens(v, func(string) {})
-		}()
-	}
-	h := newHarness(t)
-	h.seed(t, "u")
-	bnwire.ObserveTokens(h.ts, nil) // detached: no call
-	if _, err := h.ts.Token(context.Background(), "u"); err != nil {
+	ca, cb := a.count(eventCached), b.count(eventCached)
+	if _, err := h.ts.Token(a.ctx, "u"); err != nil {
 		t.Fatal(err)
 	}
-	if h.ev.count(eventCached) != 0 {
-		t.Error("a detached observer was called")
+	if a.count(eventCached) != ca+1 || b.count(eventCached) != cb {
+		t.Errorf("a's call: cached events a %d→%d, b %d→%d", ca, a.count(eventCached), cb, b.count(eventCached))
 	}
 }
 
@@ -845,16 +771,6 @@ func (s *flakyStore) CompareAndSwap(ctx context.Context, user string, old Refres
 		return false, errFlaky
 	}
 	return s.TokenStore.CompareAndSwap(ctx, user, old, next)
-}
-
-// lockingStore is a store whose TokenLocker is lock.
-type lockingStore struct {
-	TokenStore
-	lock func(ctx context.Context, user string) (func(), error)
-}
-
-func (s *lockingStore) Lock(ctx context.Context, user string) (func(), error) {
-	return s.lock(ctx, user)
 }
 
 // BenchmarkTokenCached is the read of a fresh, cached token: the path of
@@ -921,7 +837,7 @@ func benchSource(b *testing.B) *TokenSource {
 		b.Fatal(err)
 	}
 	store := NewMemoryTokenStore()
-	store.CompareAndSwap(context.Background(), "user-42", "", Token{AccessToken: "at", RefreshToken: "rt",
+	store.Save(context.Background(), "user-42", Token{AccessToken: "at", RefreshToken: "rt",
 		Expiry: time.Now().Add(time.Hour)})
 	ts, err := NewTokenSource(c, store)
 	if err != nil {

@@ -3,129 +3,87 @@ package bluenexus
 import (
 	"context"
 	"sync"
+	"time"
 )
 
-// TokenStore is where the app keeps each user's token pair (the [Token] of
-// the user's last sign-in or refresh), keyed by the app's own user id. A
-// [TokenSource] reads it and, after every refresh, replaces the pair
-// through it. It is a small interface so that an app can implement it on
-// its own database; [NewMemoryTokenStore] keeps pairs in memory, and
-// package redisflow has one on Redis (redisflow.NewTokenStore).
+// TokenStore is where the app keeps each user's token pair, keyed by the
+// app's own user id. A [TokenSource] reads it, leases a pair while it
+// refreshes it, and stores the new pair with a compare-and-swap on the old
+// refresh token. The lease is what makes one refresh per rotation hold
+// across every instance that shares the store (SECURITY.md E1, E9);
+// docs/tokens.md says why. [NewMemoryTokenStore] keeps pairs in memory;
+// package redisflow has one on Redis.
 //
-// The contract, which the kit's stores are tested against:
+// Absent is ok false with a nil error; an error means nothing is known.
+// Every field of a pair is stored and returned as given (times to the
+// second or better), a pair with an empty RefreshToken included (a dead
+// pair: the user must sign in again). Errors never carry a token. All
+// methods honour ctx and are safe for concurrent use, across processes
+// when the store is shared. How tokens are protected at rest is the
+// implementation's to document (SECURITY.md E5).
 //
-//   - Load returns the user's stored pair with ok true, or a zero Token, ok
-//     false and a nil error when the user has none. An error means the
-//     store could not answer (nothing is known about the pair); absent is
-//     never an error.
-//   - CompareAndSwap replaces the user's pair with next only if the stored
-//     pair's RefreshToken equals old, atomically with respect to every other
-//     CompareAndSwap on the same user, in this process and in any other
-//     sharing the store. With old == "" it stores next only if the user has
-//     no pair: that is how the app seeds a user's pair at sign-in. It
-//     reports whether it stored next; false with a nil error means the
-//     stored pair is not the one expected (a newer pair, or none, or one
-//     already there for a seed) and nothing was written. An error means
-//     nothing is known: the pair may or may not have been written. Every
-//     field of next is stored and Load returns it unchanged, the times to
-//     the store's precision (a second is plenty: the TokenSource refreshes
-//     a minute early), not necessarily in the same location.
-//   - The compare-and-swap on the old refresh token is what makes a slow
-//     writer harmless (SECURITY.md E2): a refresh that finishes late can
-//     never overwrite the newer pair another refresh stored meanwhile.
-//   - Errors never carry a token value: the TokenSource returns them to its
-//     callers, who log them.
-//   - Both methods honour ctx and are safe for concurrent use.
+// In SQL (Postgres), one row per user; an UPDATE that changed exactly one
+// row means leased or swapped:
 //
-// How the tokens are protected at rest is the implementation's to say
-// (SECURITY.md E5): the refresh token buys new access tokens for its whole
-// life (7 days by default), so treat it like a password hash or better:
-// encrypt the column, or keep the table in a store that is encrypted at
-// rest and read by the app alone. Every implementation documents its
-// answer; NewMemoryTokenStore's is "in this process's memory only".
-//
-// With SQL, a row per user and the refresh token compared in the WHERE
-// clause is enough; the swap happened when exactly one row changed:
-//
-//	res, err := db.ExecContext(ctx, `UPDATE bluenexus_tokens
-//		SET access_token=$1, refresh_token=$2, expires_at=$3, refresh_expires_at=$4
-//		WHERE user_id=$5 AND refresh_token=$6`,
-//		next.AccessToken.Reveal(), next.RefreshToken.Reveal(), next.Expiry, next.RefreshExpiry,
-//		user, old.Reveal())
-//	if err != nil {
-//		return false, err
-//	}
-//	n, err := res.RowsAffected()
-//	return n == 1, err
-//
-// and for old == "" (the seed at sign-in), an insert that does nothing when
-// the user already has a row:
-//
-//	INSERT INTO bluenexus_tokens (user_id, access_token, refresh_token, expires_at, refresh_expires_at)
-//	VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING
-//
-// again with RowsAffected() == 1 meaning swapped. To replace the pair of a
-// user who signs in again, Load the stored pair and swap from its
-// RefreshToken (retry on false). A store shared by several instances of
-// the app should also implement [TokenLocker].
+//	CREATE TABLE bluenexus_tokens (
+//	  user_id            text PRIMARY KEY,
+//	  access_token       text NOT NULL,
+//	  refresh_token      text NOT NULL,
+//	  expires_at         timestamptz,        -- NULL: zero time
+//	  refresh_expires_at timestamptz,
+//	  scope              text NOT NULL DEFAULT '',
+//	  lease_holder       text,
+//	  lease_until        timestamptz
+//	);
+//	-- Lease:
+//	UPDATE bluenexus_tokens SET lease_holder = $3, lease_until = now() + $4 * interval '1 millisecond'
+//	 WHERE user_id = $1 AND refresh_token = $2
+//	   AND (lease_until IS NULL OR lease_until < now() OR lease_holder = $3);
+//	-- CompareAndSwap:
+//	UPDATE bluenexus_tokens SET access_token = ..., refresh_token = ..., ..., lease_holder = NULL, lease_until = NULL
+//	 WHERE user_id = $1 AND refresh_token = $2;
+//	-- Save:
+//	INSERT ... ON CONFLICT (user_id) DO UPDATE SET ..., lease_holder = NULL, lease_until = NULL;
 type TokenStore interface {
-	// Load returns the user's pair, or ok false (and a nil error) when the
-	// user has none.
+	// Load returns the user's pair, or ok false (and a nil error) when none is stored.
 	Load(ctx context.Context, user string) (tok Token, ok bool, err error)
-	// CompareAndSwap stores next as the user's pair if the stored pair's
-	// refresh token is old (old == "": if no pair is stored), and reports
-	// whether it did.
+	// Save stores tok as the user's pair, replacing any pair and clearing any lease:
+	// the pair the app received from BlueNexus at sign-in or re-authentication.
+	Save(ctx context.Context, user string, tok Token) error
+	// Lease marks the stored pair whose refresh token is rt as being refreshed by
+	// holder for ttl, measured by the store's own clock. It succeeds (true) when the
+	// stored pair's refresh token is rt and the pair has no lease, or its lease has
+	// run out, or its lease is holder's (so a retry after a lost reply succeeds).
+	// It reports false with a nil error when no pair is stored, the stored refresh
+	// token is another, or another holder's lease is still running.
+	Lease(ctx context.Context, user string, rt RefreshToken, holder string, ttl time.Duration) (ok bool, err error)
+	// CompareAndSwap stores next as the user's pair, clearing any lease, if the
+	// stored pair's refresh token is old (never empty), and reports whether it did.
+	// Swapping a pair onto itself (next.RefreshToken == old) just clears the lease.
 	CompareAndSwap(ctx context.Context, user string, old RefreshToken, next Token) (swapped bool, err error)
-}
-
-// TokenLocker is implemented by a [TokenStore] shared by several instances
-// of the app, so that one refresh runs per rotation fleet-wide
-// (SECURITY.md E1): a refresh token works once, and a second instance
-// presenting it again is replay, which may revoke the user's session. A
-// [TokenSource] finds it by a type assertion on its store and holds the
-// user's lock around every refresh (the reload of the pair, the token call
-// and the save).
-//
-// Lock waits until it holds the user's lock or ctx ends, and returns the
-// function that releases it; unlock must be safe to call once from any
-// goroutine, and releases only this holder's lock, never one taken since
-// by another holder. An error means the lock is not held: the TokenSource
-// then refreshes nothing.
-//
-// A lock shared across processes must expire by itself, so that a holder
-// that dies (its process crashes mid-refresh) frees it after the expiry.
-// A TokenSource holds the lock for at most the client's budget
-// ([WithTimeout], 5 s by default, at most 15 s) plus 21 s, and waits for it
-// at most 50 s: an expiry between the two (redisflow's is 45 s) lets the
-// holder finish and lets a waiter outwait a dead holder. A holder whose
-// lock expired anyway cannot do harm to the store: its save is a
-// CompareAndSwap on the refresh token it started from, which fails once
-// another holder stored a newer pair.
-type TokenLocker interface {
-	// Lock takes the user's refresh lock, waiting until ctx ends.
-	Lock(ctx context.Context, user string) (unlock func(), err error)
 }
 
 // NewMemoryTokenStore returns a [TokenStore] that keeps pairs in this
 // process's memory, for tests, demos and an app that runs as a single
 // instance and lets its users sign in again after a restart: nothing is
 // written anywhere, so nothing is at rest (SECURITY.md E5), and every pair
-// is lost when the process exits. It is safe for concurrent use.
-//
-// The store also implements [TokenLocker] with an in-process lock per
-// user, so that several TokenSources sharing it never spend one refresh
-// token twice. The lock has no expiry: its holders live and die with the
-// process that holds the store.
+// is lost when the process exits. Leases are timed by the process's clock.
 func NewMemoryTokenStore() TokenStore {
-	return &memoryTokenStore{pairs: make(map[string]Token), locks: make(map[string]chan struct{})}
+	return &memoryTokenStore{pairs: make(map[string]*memoryPair), now: time.Now}
 }
 
-// memoryTokenStore is NewMemoryTokenStore's store: a map under a mutex,
-// and a channel per locked user that is closed on unlock.
+// memoryTokenStore is NewMemoryTokenStore's store: a map under a mutex.
 type memoryTokenStore struct {
 	mu    sync.Mutex
-	pairs map[string]Token
-	locks map[string]chan struct{} // user → closed when its holder unlocks
+	pairs map[string]*memoryPair
+	now   func() time.Time // the lease clock; a seam for tests
+}
+
+// memoryPair is a stored pair and its lease.
+type memoryPair struct {
+	tok    Token
+	holder string    // "": no lease
+	until  time.Time // the lease runs out at until
 }
 
 func (m *memoryTokenStore) Load(ctx context.Context, user string) (Token, bool, error) {
@@ -134,8 +92,38 @@ func (m *memoryTokenStore) Load(ctx context.Context, user string) (Token, bool, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tok, ok := m.pairs[user]
-	return tok, ok, nil
+	if p, ok := m.pairs[user]; ok {
+		return p.tok, true, nil
+	}
+	return Token{}, false, nil
+}
+
+func (m *memoryTokenStore) Save(ctx context.Context, user string, tok Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pairs[user] = &memoryPair{tok: tok}
+	return nil
+}
+
+func (m *memoryTokenStore) Lease(ctx context.Context, user string, rt RefreshToken, holder string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.pairs[user]
+	if !ok || rt == "" || p.tok.RefreshToken != rt {
+		return false, nil
+	}
+	now := m.now()
+	if p.holder != "" && p.holder != holder && now.Before(p.until) {
+		return false, nil
+	}
+	p.holder, p.until = holder, now.Add(ttl)
+	return true, nil
 }
 
 func (m *memoryTokenStore) CompareAndSwap(ctx context.Context, user string, old RefreshToken, next Token) (bool, error) {
@@ -144,42 +132,10 @@ func (m *memoryTokenStore) CompareAndSwap(ctx context.Context, user string, old 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.pairs[user]
-	if old == "" && ok || old != "" && (!ok || cur.RefreshToken != old) {
+	p, ok := m.pairs[user]
+	if !ok || old == "" || p.tok.RefreshToken != old {
 		return false, nil
 	}
-	m.pairs[user] = next
+	m.pairs[user] = &memoryPair{tok: next}
 	return true, nil
-}
-
-func (m *memoryTokenStore) Lock(ctx context.Context, user string) (func(), error) {
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		m.mu.Lock()
-		held, busy := m.locks[user]
-		if !busy {
-			mine := make(chan struct{})
-			m.locks[user] = mine
-			m.mu.Unlock()
-			var once sync.Once
-			return func() {
-				once.Do(func() {
-					m.mu.Lock()
-					if m.locks[user] == mine {
-						delete(m.locks, user)
-					}
-					m.mu.Unlock()
-					close(mine)
-				})
-			}, nil
-		}
-		m.mu.Unlock()
-		select {
-		case <-held:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }

@@ -137,8 +137,8 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 		if h.tokenStore == nil {
 			h.tokenStore = bluenexus.NewMemoryTokenStore()
 		}
-		if ok, err := h.tokenStore.CompareAndSwap(t.Context(), "alice", "", h.emu.SignIn("alice")); !ok || err != nil {
-			t.Fatalf("seeding alice's pair: %v %v", ok, err)
+		if err := h.tokenStore.Save(t.Context(), "alice", h.emu.SignIn("alice")); err != nil {
+			t.Fatalf("seeding alice's pair: %v", err)
 		}
 		if h.tokens, err = bluenexus.NewTokenSource(client, h.tokenStore); err != nil {
 			t.Fatal(err)

@@ -64,6 +64,7 @@ type Kit struct {
 	cfg        options
 	token      func(*http.Request) (bluenexus.AccessToken, bool)
 	tokens     *bluenexus.TokenSource
+	tokenObs   *obsctx.Tokens // hears the token events of this kit's calls
 	user       func(*http.Request) (string, bool)
 	client     *bluenexus.Client
 	budget     time.Duration
@@ -174,13 +175,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		k.flashName = "handoffkit-outcome"
 	}
 	if k.tokens != nil {
-		obs, logger := o.observer, o.logger
-		bnwire.ObserveTokens(k.tokens, func(event string) {
-			obs.TokenEvent(event)
-			if event != "cached" { // a refresh, or a refusal: worth a line, never a token
-				logger.Info().Str("event", "token."+event).Msg("token source")
-			}
-		})
+		k.tokenObs = newTokenObserver(o.observer, o.logger)
 	}
 	k.manage = noStore(http.HandlerFunc(k.serveManage))
 	k.ret = noStore(http.HandlerFunc(k.serveReturn))
@@ -295,7 +290,7 @@ func (k *Kit) accessToken(r *http.Request, user string) (bluenexus.AccessToken, 
 		}
 		return tok, nil
 	}
-	tok, err := k.tokens.Token(r.Context(), user)
+	tok, err := k.tokens.Token(k.tokenCtx(r.Context()), user)
 	if err != nil {
 		return "", tokenError(r.Context(), err)
 	}

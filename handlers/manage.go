@@ -179,7 +179,7 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 			// the clocks disagree): renew once, within the same budget.
 			renewed = true
 			k.cfg.observer.UpstreamError(e.upstream)
-			if token, err = k.tokens.Renew(callCtx, user, token); err != nil {
+			if token, err = k.tokens.Renew(k.tokenCtx(callCtx), user, token); err != nil {
 				return h, tokenError(ctx, err)
 			}
 			continue

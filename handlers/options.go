@@ -120,9 +120,10 @@ func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error))
 // or a bug. Each carries route, path, outcome, status and latency_ms; a
 // failed upstream call adds upstream_error (its class, as
 // [Observer.UpstreamError] gets it) and upstream_status, and some failures
-// a hint. With Config.Tokens, the token source's refreshes and refusals are
-// logged on this logger as "token.refreshed", "token.reauth" and
-// "token.failed" at Info. No event carries a code, state, token, cookie or
+// a hint. With Config.Tokens, the token source's events are logged on this
+// logger as "token.refreshed", "token.reauth" and "token.failed" at Info,
+// and "token.refused" (BlueNexus refused a refresh token, with its likely
+// causes) at Warn. No event carries a code, state, token, cookie or
 // query string.
 func WithLogger(l zerolog.Logger) Option {
 	return func(o *options) {

@@ -9,14 +9,14 @@ package handlers
 //
 //	minted            302/200  Info   a code was minted and the user sent on
 //	unauthenticated   401      Info   no signed-in user or access token for the request
-//	reauth_required   401      Info   the token source cannot refresh: the user must sign in again
+//	reauth_required   401      Info   the token source cannot refresh: the user must sign in again (Error when a 2xx answer the kit could not use spent the refresh token)
 //	token_expired     401      Info   BlueNexus refused the access token (401) and there is no token source to renew it
 //	bad_request       400/405  Info   a bad or repeated query parameter, or a method the route does not serve
 //	no_client_ip      400      Warn   the client IP could not be derived (see docs/client-ip.md)
 //	client_criteria   502      Warn   BlueNexus could not verify the user's network (the forwarded IP)
-//	forbidden         502      Error  BlueNexus refused the app: a token not from a white-label client, or client credentials the token endpoint refuses (configuration)
+//	forbidden         502      Error  BlueNexus refused the app: a token not from a white-label client, or the token endpoint refused its client ([bluenexus.ErrClientConfig])
 //	unavailable       503      Warn   BlueNexus rate limited (429) or unavailable (503), or the circuit breaker is open; Retry-After
-//	upstream_error    502/504  Warn   BlueNexus could not be reached, did not answer in time, or failed (5xx, another 4xx)
+//	upstream_error    502/504  Warn   BlueNexus could not be reached, did not answer in time, or failed (5xx, another 4xx, a token endpoint 4xx that is neither invalid_grant nor a client error)
 //	bad_response      502      Warn   BlueNexus answered something the kit cannot use (bad JSON, a code too short-lived or too long)
 //
 // /return:

@@ -58,7 +58,7 @@ func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, er
 	if !ok || user == "" {
 		return "", errors.New("handlers: no signed-in user for the return request")
 	}
-	return k.tokens.Token(ctx, user)
+	return k.tokens.Token(k.tokenCtx(ctx), user)
 }
 
 // maxReturnBody bounds the JSON body of a POST return.

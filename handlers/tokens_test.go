@@ -18,6 +18,7 @@ import (
 	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/middleware"
+	"github.com/handoffkit/handoffkit/session"
 )
 
 // The kit on a token source (Config.Tokens), against the emulator's token
@@ -237,7 +238,57 @@ func TestTokenReauthRequired(t *testing.T) {
 				t.Errorf("handoff inits: %d, want 0", n)
 			}
 			noTokensIn(t, "the logs", logs.String(), pair)
+			if tc.name == "replayed refresh token" {
+				// Refused as already used: a warning with its likely causes.
+				line := logLine(logs.String(), `"event":"token.refused"`)
+				if !strings.Contains(line, `"level":"warn"`) || !strings.Contains(line, "another process presented an old refresh token") ||
+					!strings.Contains(line, "saved the same pair twice") {
+					t.Errorf("token.refused log line: %q", line)
+				}
+			}
 		})
+	}
+}
+
+// logLine returns the first line of logs holding s.
+func logLine(logs, s string) string {
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
+}
+
+// TestTwoKitsOneTokenSource: two kits sharing one token source each hear
+// the token events of their own requests, a shared refresh included.
+func TestTwoKitsOneTokenSource(t *testing.T) {
+	obsA, obsB := &rigObserver{}, &rigObserver{}
+	h := newHarness(t, harnessConfig{mount: "chi", tokens: true, kitOpts: []handlers.Option{handlers.WithObserver(obsA)}})
+	kitB, err := handlers.New(handlers.Config{
+		WhiteLabelURL: h.emu.WhiteLabelURL(),
+		ReturnURL:     h.app.URL + "/connections/return",
+		Tokens:        h.tokens,
+		User:          func(*http.Request) (string, bool) { return "alice", true },
+		CookieKeys:    []session.KeyPair{testKeys},
+	}, handlers.WithClient(h.client), handlers.WithObserver(obsB), handlers.WithLogger(zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kit := range []*handlers.Kit{h.kit, kitB} {
+		rec := httptest.NewRecorder()
+		h.manageHandler(kit).ServeHTTP(rec, manageRequest())
+		if rec.Code != http.StatusFound {
+			t.Fatalf("manage: %d %s", rec.Code, rec.Body)
+		}
+	}
+	for name, o := range map[string]*rigObserver{"first": obsA, "second": obsB} {
+		o.mu.Lock()
+		got := slices.Clone(o.tokens)
+		o.mu.Unlock()
+		if !slices.Equal(got, []string{"cached"}) {
+			t.Errorf("the %s kit's token events: %v, want [cached]", name, got)
+		}
 	}
 }
 

@@ -18,7 +18,7 @@
 //	handoffkit_upstream_errors_total{class}          counter: failed upstream calls by class
 //	handoffkit_breaker_state                         gauge: 0 closed, 1 half-open, 2 open
 //	handoffkit_replay_guard_pressure_total           counter: returns refused by a full in-memory replay guard
-//	handoffkit_token_events_total{event}             counter: token source: cached, refreshed, reauth, failed
+//	handoffkit_token_events_total{event}             counter: token source: cached, refreshed, reauth, refused, failed
 //
 // Label values come only from fixed sets: route is "manage" or "return",
 // outcome one of the values [handlers.Outcome] lists, class one of the classes

@@ -34,7 +34,7 @@ var (
 		"timeout", "connection", "server", "rate_limited", "unauthorized", "forbidden",
 		"client_criteria", "refused", "bad_response", "circuit_open", other,
 	}
-	tokenEvents = []string{"cached", "refreshed", "reauth", "failed"}
+	tokenEvents = []string{"cached", "refreshed", "reauth", "refused", "failed"}
 	// breakerStates maps the bluenexus breaker's state names to gauge values.
 	breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 )
@@ -117,7 +117,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		}),
 		tokenEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "handoffkit_token_events_total",
-			Help: "What the token source did per request: cached, refreshed, reauth or failed.",
+			Help: "What the token source did per request: cached, refreshed, reauth, refused or failed.",
 		}, []string{"event"}),
 		guardPressure: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "handoffkit_replay_guard_pressure_total",
@@ -175,7 +175,8 @@ func (m *Metrics) UpstreamError(class string) {
 }
 
 // TokenEvent counts what the token source did for a request ("cached",
-// "refreshed", "reauth" or "failed"; anything else counts as "other"). It
+// "refreshed", "reauth", "refused" or "failed"; anything else counts as
+// "other"). It
 // implements [handlers.Observer].
 func (m *Metrics) TokenEvent(event string) {
 	if !slices.Contains(tokenEvents, event) {

@@ -247,3 +247,23 @@ func mintedTotal(t *testing.T, reg prometheus.Gatherer) float64 {
 	t.Fatal("no minted counter")
 	return 0
 }
+
+// TestTokenRefusedCounted: a refresh token BlueNexus refused is counted
+// as its own event, not as "other".
+func TestTokenRefusedCounted(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.TokenEvent("refused")
+	m.TokenEvent("refreshed")
+	want := `
+# HELP handoffkit_token_events_total What the token source did per request: cached, refreshed, reauth, refused or failed.
+# TYPE handoffkit_token_events_total counter
+handoffkit_token_events_total{event="cached"} 0
+handoffkit_token_events_total{event="failed"} 0
+handoffkit_token_events_total{event="reauth"} 0
+handoffkit_token_events_total{event="refreshed"} 1
+handoffkit_token_events_total{event="refused"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "handoffkit_token_events_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -38,7 +38,7 @@ func TestSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := bluenexus.NewMemoryTokenStore()
-	if _, err := store.CompareAndSwap(t.Context(), "alice", "", pair); err != nil {
+	if err := store.Save(t.Context(), "alice", pair); err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := bluenexus.NewTokenSource(client, store)

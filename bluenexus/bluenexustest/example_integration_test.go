@@ -32,7 +32,7 @@ func Example_integration() {
 	defer app.Close()
 	client, _ := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(emu.ClientCredentials()))
 	store := bluenexus.NewMemoryTokenStore()
-	store.CompareAndSwap(context.Background(), "alice", "", emu.SignIn("alice")) // alice signs in to the app
+	store.Save(context.Background(), "alice", emu.SignIn("alice")) // alice signs in to the app
 	tokens, _ := bluenexus.NewTokenSource(client, store)
 	kit, _ := handlers.New(handlers.Config{WhiteLabelURL: emu.WhiteLabelURL(), ReturnURL: app.URL + "/return",
 		CookieKeys: []session.KeyPair{{Hash: bytes.Repeat([]byte("h"), 32), Block: bytes.Repeat([]byte("b"), 32)}},

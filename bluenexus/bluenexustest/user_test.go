@@ -60,8 +60,8 @@ func newApp(t *testing.T, ac appConfig) *testApp {
 	}
 	a.client = client
 	store := bluenexus.NewMemoryTokenStore()
-	if ok, err := store.CompareAndSwap(t.Context(), "alice", "", a.emu.SignIn("alice")); !ok || err != nil {
-		t.Fatalf("seeding alice's pair: %v %v", ok, err)
+	if err := store.Save(t.Context(), "alice", a.emu.SignIn("alice")); err != nil {
+		t.Fatalf("seeding alice's pair: %v", err)
 	}
 	tokens, err := bluenexus.NewTokenSource(client, store)
 	if err != nil {

@@ -34,7 +34,7 @@ func TestShortRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"GOMAXPROCS=", "caveat: the load generator",
-		"pending flow (Store record)", "used state (guard key)", "token pair", "refresh lock (while held)",
+		"pending flow (Store record)", "used state (guard key)", "token pair (leased)",
 		"manage (GET /manage-connections): SET 1.00", "return (GET /connections/return): ",
 		"hook: ev.AccessToken(ctx), then AllConnections",
 		"returns/s per instance: ", "returns/s per Redis node: ", "manages/s per Redis node: ",
@@ -66,7 +66,7 @@ func TestShortRun(t *testing.T) {
 		}
 		fields[k] = f
 	}
-	for _, k := range []string{"flow_bytes", "state_bytes", "token_bytes", "lock_bytes"} {
+	for _, k := range []string{"flow_bytes", "state_bytes", "token_bytes"} {
 		// A key holds at least its name (over 30 bytes) and its value.
 		if v, ok := fields[k]; !ok || v < 32 || v > 64<<10 {
 			t.Errorf("summary %s = %v (present %v), want a plausible size per key", k, v, ok)

@@ -7,12 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/session/redisflow"
 )
 
@@ -111,37 +109,24 @@ func (e *env) measureMemory(ctx context.Context, w io.Writer, n int) ([]memRow, 
 		return nil, err
 	}
 	// Token pairs: a sign-in's pair (the emulator's tokens), stored as the
-	// app stores it when it creates the user's account. They stay for the
-	// locks.
-	err = measure("token pair",
+	// app stores it when the user signs in, then leased as for a refresh
+	// (the lease lives in the pair's own key).
+	err = measure("token pair (leased)",
 		func() (string, error) { return tokenKey(users[0]), nil },
 		func(ctx context.Context, i int) error {
-			_, err := tokenStore.CompareAndSwap(ctx, users[i], "", e.emu.SignIn(users[i]))
-			return err
-		}, func(context.Context) error { return nil })
-	if err != nil {
-		return nil, err
-	}
-	// Refresh locks, held.
-	var mu sync.Mutex
-	var unlocks []func()
-	err = measure("refresh lock (while held)",
-		func() (string, error) { return tokenKey(users[0]) + ":lock", nil },
-		func(ctx context.Context, i int) error {
-			unlock, err := tokenStore.(bluenexus.TokenLocker).Lock(ctx, users[i])
-			if err == nil {
-				mu.Lock()
-				unlocks = append(unlocks, unlock)
-				mu.Unlock()
+			pair := e.emu.SignIn(users[i])
+			if err := tokenStore.Save(ctx, users[i], pair); err != nil {
+				return err
+			}
+			ok, err := tokenStore.Lease(ctx, users[i], pair.RefreshToken, "capacity-"+users[i], 45*time.Second)
+			if err == nil && !ok {
+				err = fmt.Errorf("lease of %s refused", users[i])
 			}
 			return err
 		}, func(ctx context.Context) error {
-			for _, u := range unlocks {
-				u()
-			}
-			ks := make([]string, 0, 2*n)
+			ks := make([]string, 0, n)
 			for _, u := range users {
-				ks = append(ks, tokenKey(u), tokenKey(u)+":lock")
+				ks = append(ks, tokenKey(u))
 			}
 			return delAll(ctx, e.admin, ks)
 		})

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -144,19 +145,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	if cfg.Client, err = bluenexus.NewClient(clientOpts...); err != nil {
 		return err
 	}
-	if emu != nil {
-		cfg.Store, cfg.Tokens, err = demoapp.EmulatorTokens(ctx, emu, cfg.Client, cfg.Users...)
-	} else {
-		cfg.Store = bluenexus.NewMemoryTokenStore()
-		for name, pair := range pairs {
-			if _, err = cfg.Store.CompareAndSwap(ctx, name, "", pair); err != nil {
-				return err
-			}
-		}
-		cfg.Tokens, err = bluenexus.NewTokenSource(cfg.Client, cfg.Store)
-	}
-	if err != nil {
+	// The store starts empty: each user's pair is saved when they sign in.
+	cfg.Store = bluenexus.NewMemoryTokenStore()
+	if cfg.Tokens, err = bluenexus.NewTokenSource(cfg.Client, cfg.Store); err != nil {
 		return err
+	}
+	if emu != nil {
+		cfg.SignIn = demoapp.EmulatorSignIn(emu)
+	} else {
+		cfg.SignIn = firstSignIn(pairs)
 	}
 	app, err := demoapp.New(cfg)
 	if err != nil {
@@ -182,8 +179,22 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	return srv.Shutdown(shutdown)
 }
 
-// parseTokens reads user=refresh-token pairs: each user's pair as the app
-// saved it at sign-in, with an access token to refresh at first use.
+// firstSignIn is a demoapp.Config.SignIn that gives each user's pair from
+// -refresh-tokens at their first sign-in only: a refresh token works once,
+// so a later sign-in keeps the pair the source has rotated since.
+func firstSignIn(pairs map[string]bluenexus.Token) func(context.Context, string) (bluenexus.Token, bool, error) {
+	var mu sync.Mutex
+	return func(_ context.Context, user string) (bluenexus.Token, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		tok, ok := pairs[user]
+		delete(pairs, user)
+		return tok, ok, nil
+	}
+}
+
+// parseTokens reads user=refresh-token pairs: each user's pair as BlueNexus
+// gave it at sign-in, with an access token to refresh at first use.
 func parseTokens(s string) (map[string]bluenexus.Token, error) {
 	out := map[string]bluenexus.Token{}
 	for pair := range strings.SplitSeq(s, ",") {

@@ -311,7 +311,7 @@ func setUp(ctx context.Context, o *options) (_ *env, err error) {
 	for i := range o.browsers {
 		name := fmt.Sprintf("user%03d", i)
 		e.users = append(e.users, name)
-		if _, err := e.store.CompareAndSwap(ctx, name, "", e.emu.SignIn(name)); err != nil {
+		if err := e.store.Save(ctx, name, e.emu.SignIn(name)); err != nil {
 			return nil, fmt.Errorf("seeding %s's token pair: %w", name, err)
 		}
 		e.emu.Connect(name, "google")

@@ -33,13 +33,15 @@ func main() {
 	// Each user's token pair, saved at sign-in. Use your database (see
 	// bluenexus.TokenStore) or redisflow.NewTokenStore with several instances.
 	store := bluenexus.NewMemoryTokenStore()
-	signIn := bluenexus.Token{RefreshToken: bluenexus.RefreshToken(os.Getenv("BLUENEXUS_REFRESH_TOKEN"))}
-	if _, err := store.CompareAndSwap(context.Background(), "alice", "", signIn); err != nil {
-		log.Fatal(err)
-	}
 	tokens, err := bluenexus.NewTokenSource(client, store) // refreshes once per rotation
 	if err != nil {
 		log.Fatal(err)
+	}
+	// Your sign-in calls this with the pair BlueNexus gives it (at sign-in or
+	// re-authentication). Never seed pairs from configuration: a refresh
+	// token works once, so a restart would present a spent one.
+	onSignIn = func(ctx context.Context, user string, pair bluenexus.Token) error {
+		return tokens.Save(ctx, user, pair)
 	}
 
 	kit, err := handlers.New(handlers.Config{
@@ -84,6 +86,9 @@ func main() {
 }
 
 type userKey struct{}
+
+// onSignIn saves the token pair your sign-in received for a user.
+var onSignIn func(ctx context.Context, user string, pair bluenexus.Token) error
 
 // appAuth stands for your own auth middleware: it puts the signed-in user's
 // id in the context.

@@ -78,21 +78,6 @@ var ClientTimeout func(c any) time.Duration
 // Set by package bluenexus in its init function.
 var RetryAfter func(err error) (time.Duration, bool)
 
-// ObserveTokens attaches fn to s, a *bluenexus.TokenSource, which calls it
-// with one event each time it serves or refreshes a token, for metrics:
-// "cached" (a token served from its cache, or from the store without a
-// refresh), "refreshed" (a new pair obtained and saved), "reauth" (the user
-// must sign in again: BlueNexus refused the refresh token, it had expired
-// or was already known dead, or no pair is stored) and "failed" (any other
-// failure of a refresh: the token endpoint, the store, the lock). A refresh
-// shared by several callers is one event. No event carries a token or a
-// user id. fn runs synchronously on the request path: keep it quick. A nil
-// fn detaches the observer. It panics when s is not a non-nil
-// *bluenexus.TokenSource.
-//
-// Set by package bluenexus in its init function.
-var ObserveTokens func(s any, fn func(event string))
-
 // SetTokenClock sets the clock a *bluenexus.TokenSource judges expiry by,
 // and its client's (from which a refreshed pair's expiry counts), for tests
 // that run the emulator on a fake clock: the source must see the time the
@@ -101,3 +86,11 @@ var ObserveTokens func(s any, fn func(event string))
 //
 // Set by package bluenexus in its init function.
 var SetTokenClock func(s any, now func() time.Time)
+
+// SetTokenSaveBudget sets how long a *bluenexus.TokenSource tries to save
+// a refreshed pair (20 s by default), for tests that let a store stay down
+// past it. Call it before the source is used. It panics when s is not a
+// non-nil *bluenexus.TokenSource. Test-only: the kit never calls it.
+//
+// Set by package bluenexus in its init function.
+var SetTokenSaveBudget func(s any, d time.Duration)

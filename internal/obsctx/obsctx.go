@@ -23,3 +23,31 @@ func Report(ctx context.Context, route, outcome string, status int) {
 		sink(route, outcome, status)
 	}
 }
+
+type tokensKey struct{}
+
+// Tokens hears the token source's events ("cached", "refreshed", "reauth",
+// "refused", "failed") for the calls made with a context that carries it:
+// each kit puts its own there, so kits sharing a source each hear their
+// own calls. Event never gets a secret or a user id.
+type Tokens struct {
+	Event func(event string)
+}
+
+// WithTokens returns ctx carrying o.
+func WithTokens(ctx context.Context, o *Tokens) context.Context {
+	return context.WithValue(ctx, tokensKey{}, o)
+}
+
+// TokensOf returns the Tokens in ctx, or nil.
+func TokensOf(ctx context.Context) *Tokens {
+	o, _ := ctx.Value(tokensKey{}).(*Tokens)
+	return o
+}
+
+// TokenEvent hands event to the Tokens in ctx, if any.
+func TokenEvent(ctx context.Context, event string) {
+	if o := TokensOf(ctx); o != nil && o.Event != nil {
+		o.Event(event)
+	}
+}

@@ -2,8 +2,8 @@
 // an app behind a load balancer, on a Redis they share: a
 // [session.ReplayGuard] that makes each state single-use fleet-wide
 // ([NewReplayGuard]), a gorilla sessions store that keeps the flows
-// server-side ([Store]), and a [bluenexus.TokenStore] with a lock, so that
-// a user's refresh token is spent once across the fleet ([NewTokenStore]).
+// server-side ([Store]), and a [bluenexus.TokenStore] whose lease makes a
+// user's refresh token spent once across the fleet ([NewTokenStore]).
 //
 // With the cookie store and the same keys on every instance, a flow begun
 // on one instance already finishes on any other: the flow travels in its
@@ -34,7 +34,8 @@
 // with the cookie keys, with the flow TTL as its time to live. The cookie
 // carries only the signed, encrypted id.
 //
-// Both need Redis 2.6.12 or later (or a compatible server) and touch one
+// Both need Redis 2.6.12 or later (or a compatible server), the token store
+// Redis 6.0 or later (SET KEEPTTL), and each touches one
 // key per command.
 //
 // # Redis Cluster and Sentinel
@@ -42,13 +43,12 @@
 // The constructors take any [redis.UniversalClient]: a single node
 // (redis.NewClient), a Redis Cluster (redis.NewClusterClient) or a master
 // found through Sentinel (redis.NewFailoverClient). Every command touches
-// one key, so a cluster spreads the states and flows over its masters; a
-// token pair and its refresh lock share a hash tag, so they live on one
-// master and fail over together.
+// one key, so a cluster spreads the states, flows and token pairs over its
+// masters; a token pair and its lease are one key.
 //
 // Redis replicates asynchronously. A write that the master acknowledged
 // and lost before a replica copied it is gone after a failover: a used
-// state that lets a replay through, a lock that lets a second instance
+// state that lets a replay through, a lease that lets a second instance
 // spend the same refresh token. Give every instance [WithReplicas] with
 // the number of replicas each master has: each write then waits, with
 // WAIT on the connection that made it, until the replicas acknowledged it,

@@ -95,7 +95,7 @@ func ExampleNewStore() {
 
 // Behind Sentinel, every instance finds the master through the Sentinels,
 // and WithReplicas(1) makes each write wait for the replica, so that a
-// failover loses no used state, flow, lock or token pair. (A Redis Cluster
+// failover loses no used state, flow, lease or token pair. (A Redis Cluster
 // works the same way, with redis.NewClusterClient.)
 func ExampleWithReplicas() {
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{

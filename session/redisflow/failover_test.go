@@ -205,8 +205,8 @@ func newFailoverFleet(t *testing.T) *failoverFleet {
 	for i := range 6 {
 		user := "user" + strconv.Itoa(i)
 		f.users = append(f.users, user)
-		if ok, err := tokenStore.CompareAndSwap(t.Context(), user, "", f.emu.SignIn(user)); !ok || err != nil {
-			t.Fatalf("seeding %s: %v %v", user, ok, err)
+		if err := tokenStore.Save(t.Context(), user, f.emu.SignIn(user)); err != nil {
+			t.Fatalf("seeding %s: %v", user, err)
 		}
 	}
 	return f

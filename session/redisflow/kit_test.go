@@ -104,8 +104,8 @@ func tokenEmulator(t *testing.T, clock func() time.Time) *bluenexustest.Server {
 // seedAlice stores alice's pair from a sign-in, as the app does.
 func seedAlice(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore) {
 	t.Helper()
-	if ok, err := store.CompareAndSwap(t.Context(), "alice", "", emu.SignIn("alice")); !ok || err != nil {
-		t.Fatalf("seeding alice's pair: %v %v", ok, err)
+	if err := store.Save(t.Context(), "alice", emu.SignIn("alice")); err != nil {
+		t.Fatalf("seeding alice's pair: %v", err)
 	}
 }
 

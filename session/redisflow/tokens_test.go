@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
+	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/tokentest"
 	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
 	"github.com/handoffkit/handoffkit/session"
@@ -58,16 +59,13 @@ func TestNewTokenStoreValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.(bluenexus.TokenLocker); !ok {
-		t.Fatal("the store is not a TokenLocker")
-	}
-	if ts := s.(*tokenStore); ts.prefix != defaultTokenPrefix || ts.timeout != defaultTimeout || ts.lockTTL != defaultLockTTL {
-		t.Fatalf("defaults %q %v %v", ts.prefix, ts.timeout, ts.lockTTL)
+	if ts := s.(*tokenStore); ts.prefix != defaultTokenPrefix || ts.timeout != defaultTimeout {
+		t.Fatalf("defaults %q %v", ts.prefix, ts.timeout)
 	}
 }
 
-// TestTokenStoreContract: the Redis store keeps the TokenStore and
-// TokenLocker contracts, on a real Redis.
+// TestTokenStoreContract: the Redis store keeps the TokenStore contract,
+// the lease included, on a real Redis.
 func TestTokenStoreContract(t *testing.T) {
 	rdb, _ := realRedis(t)
 	storetest.Contract(t, func(t *testing.T) bluenexus.TokenStore { return mustTokenStore(t, rdb) })
@@ -84,8 +82,8 @@ func TestTokenStoreLayout(t *testing.T) {
 	ctx := context.Background()
 	tok := bluenexus.Token{AccessToken: "at-layout", RefreshToken: "rt-layout", Expiry: clk.Now().Add(15 * time.Minute),
 		RefreshExpiry: clk.Now().Add(time.Hour), Scope: "connections"}
-	if ok, err := s.CompareAndSwap(ctx, "{alice}@example.com", "", tok); err != nil || !ok {
-		t.Fatalf("seed: %v %v", ok, err)
+	if err := s.Save(ctx, "{alice}@example.com", tok); err != nil {
+		t.Fatalf("seed: %v", err)
 	}
 	ks := keys(t, rdb, s.prefix)
 	if len(ks) != 1 || !regexp.MustCompile(`^\{[0-9a-f]{64}\}$`).MatchString(strings.TrimPrefix(ks[0], s.prefix)) {
@@ -111,19 +109,29 @@ func TestTokenStoreLayout(t *testing.T) {
 	if ttl := rdb.PTTL(ctx, ks[0]).Val(); ttl != -1 {
 		t.Errorf("TTL %v without a refresh expiry, want none", ttl)
 	}
-	unlock, err := s.Lock(ctx, "{alice}@example.com")
-	if err != nil {
+	// The lease lives in the same key, which keeps its time to live.
+	if err := s.Save(ctx, "{alice}@example.com", tok); err != nil {
 		t.Fatal(err)
 	}
-	if got := keys(t, rdb, s.prefix); len(got) != 2 || got[0] != ks[0]+":lock" && got[1] != ks[0]+":lock" {
-		t.Errorf("keys with the lock %q", got)
+	if ok, err := s.Lease(ctx, "{alice}@example.com", tok.RefreshToken, "holder-1", time.Minute); err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
 	}
-	if ttl := rdb.PTTL(ctx, ks[0]+":lock").Val(); ttl <= defaultLockTTL-time.Second || ttl > defaultLockTTL {
-		t.Errorf("lock TTL %v", ttl)
-	}
-	unlock()
 	if got := keys(t, rdb, s.prefix); len(got) != 1 {
-		t.Errorf("keys after unlock %q", got)
+		t.Errorf("keys with a lease %q", got)
+	}
+	if ttl := rdb.PTTL(ctx, ks[0]).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("TTL %v after the lease, want the refresh token's hour", ttl)
+	}
+	if err := json.Unmarshal([]byte(rdb.Get(ctx, ks[0]).Val()), &rec); err != nil || rec["lease_holder"] != "holder-1" ||
+		rec["access_token"] != "at-layout" {
+		t.Fatalf("leased record: %v %v", rec, err)
+	}
+	// A dead pair keeps the time to live of the pair it replaced.
+	if ok, err := s.CompareAndSwap(ctx, "{alice}@example.com", tok.RefreshToken, bluenexus.Token{}); err != nil || !ok {
+		t.Fatalf("swap to a dead pair: %v %v", ok, err)
+	}
+	if ttl := rdb.PTTL(ctx, ks[0]).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("TTL %v of a dead pair, want the refresh token's hour", ttl)
 	}
 }
 
@@ -145,8 +153,8 @@ func TestTokenStoreCorruptRecord(t *testing.T) {
 }
 
 // instance is one app instance: its own Redis client, token store,
-// BlueNexus client and TokenSource. Each Lock call sends on asked, when
-// given.
+// BlueNexus client and TokenSource. Each Lease call sends on asked, when
+// given and not full.
 func instance(t *testing.T, addr, prefix string, ep *tokentest.Endpoint, asked ...chan struct{}) (*tokenStore, *bluenexus.TokenSource) {
 	t.Helper()
 	bs, err := NewTokenStore(newClient(t, addr), WithKeyPrefix(prefix), WithTimeout(slowMachine))
@@ -168,15 +176,18 @@ func instance(t *testing.T, addr, prefix string, ep *tokentest.Endpoint, asked .
 	return s, ts
 }
 
-// askingStore reports each Lock call on asked.
+// askingStore reports each Lease call on asked.
 type askingStore struct {
 	*tokenStore
 	asked chan struct{}
 }
 
-func (s askingStore) Lock(ctx context.Context, user string) (func(), error) {
-	s.asked <- struct{}{}
-	return s.tokenStore.Lock(ctx, user)
+func (s askingStore) Lease(ctx context.Context, user string, rt bluenexus.RefreshToken, holder string, ttl time.Duration) (bool, error) {
+	select {
+	case s.asked <- struct{}{}:
+	default:
+	}
+	return s.tokenStore.Lease(ctx, user, rt, holder, ttl)
 }
 
 // seedStale stores a live pair for user whose access token is about to
@@ -186,8 +197,8 @@ func seedStale(t *testing.T, s bluenexus.TokenStore, ep *tokentest.Endpoint, use
 	at, rt := ep.Seed()
 	tok := bluenexus.Token{AccessToken: bluenexus.AccessToken(at), RefreshToken: bluenexus.RefreshToken(rt),
 		Expiry: time.Now().Add(30 * time.Second), RefreshExpiry: time.Now().Add(7 * 24 * time.Hour)}
-	if ok, err := s.CompareAndSwap(context.Background(), user, "", tok); err != nil || !ok {
-		t.Fatalf("seed: %v %v", ok, err)
+	if err := s.Save(context.Background(), user, tok); err != nil {
+		t.Fatalf("seed: %v", err)
 	}
 	return tok
 }
@@ -229,12 +240,12 @@ func TestE1_TwoInstancesOneRedis(t *testing.T) {
 		t.Fatal("no refresh reached the endpoint")
 	}
 	// Both instances are refreshing: one at the endpoint, one waiting for
-	// the lock.
+	// the lease.
 	for range 2 {
 		select {
 		case <-asked:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the two instances did not both ask for the lock")
+			t.Fatal("the two instances did not both ask for the lease")
 		}
 	}
 	release()
@@ -258,19 +269,19 @@ func TestE1_TwoInstancesOneRedis(t *testing.T) {
 	}
 }
 
-// TestTokenLockHolderDies: a holder that takes the lock and dies (never
-// unlocks) holds up the next refresh until its lock expires, no longer.
-func TestTokenLockHolderDies(t *testing.T) {
+// TestTokenLeaseHolderDies: a holder that takes the lease and dies (never
+// swaps) holds up the next refresh until its lease runs out by Redis's
+// clock, no longer.
+func TestTokenLeaseHolderDies(t *testing.T) {
 	rdb, _ := realRedis(t)
 	prefix := uniquePrefix(t)
 	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
 	ep := tokentest.New(t)
 	s, ts := instance(t, rdb.Options().Addr, prefix, ep)
 	const ttl = time.Second
-	s.lockTTL = ttl
-	seedStale(t, s, ep, "u")
-	if _, err := s.Lock(context.Background(), "u"); err != nil { // and never unlocks
-		t.Fatal(err)
+	tok := seedStale(t, s, ep, "u")
+	if ok, err := s.Lease(context.Background(), "u", tok.RefreshToken, "dead-instance", ttl); err != nil || !ok { // and never swaps
+		t.Fatalf("lease: %v %v", ok, err)
 	}
 	start := time.Now()
 	got, err := ts.Token(context.Background(), "u")
@@ -278,11 +289,11 @@ func TestTokenLockHolderDies(t *testing.T) {
 	if err != nil || got == "" {
 		t.Fatalf("Token = %v", err)
 	}
-	if waited < ttl/2 || waited > ttl+2*time.Second {
-		t.Errorf("waited %v for a lock expiring after %v", waited, ttl)
+	if waited < ttl/2 {
+		t.Errorf("waited %v for a lease running out after %v", waited, ttl)
 	}
-	if ep.Calls() != 1 {
-		t.Errorf("%d token calls, want 1", ep.Calls())
+	if ep.Calls() != 1 || ep.Replays() != 0 {
+		t.Errorf("%d token calls, %d replays; want 1 and 0", ep.Calls(), ep.Replays())
 	}
 }
 
@@ -297,29 +308,15 @@ func TestTokenStoreRedisDown(t *testing.T) {
 	p.stop()
 	ctx := context.Background()
 	_, _, loadErr := s.Load(ctx, "u")
-	_, casErr := s.CompareAndSwap(ctx, "u", "", bluenexus.Token{AccessToken: "a", RefreshToken: "r"})
-	_, lockErr := s.Lock(ctx, "u")
+	_, casErr := s.CompareAndSwap(ctx, "u", "r", bluenexus.Token{AccessToken: "a", RefreshToken: "r"})
+	_, leaseErr := s.Lease(ctx, "u", "r", "holder", time.Minute)
+	saveErr := s.Save(ctx, "u", bluenexus.Token{AccessToken: "a", RefreshToken: "r"})
 	_, tokErr := ts.Token(ctx, "u")
-	for name, err := range map[string]error{"Load": loadErr, "CompareAndSwap": casErr, "Lock": lockErr, "Token": tokErr} {
+	for name, err := range map[string]error{"Load": loadErr, "CompareAndSwap": casErr, "Lease": leaseErr, "Save": saveErr, "Token": tokErr} {
 		if !errors.Is(err, session.ErrUnavailable) || errors.Is(err, bluenexus.ErrReauthRequired) {
 			t.Errorf("%s with Redis down: %v", name, err)
 		}
 		ep.CheckNoSecret(t, name+" error", fmt.Sprintf("%v %+v", err, err))
-	}
-	// A store whose reads work but whose lock is down: no refresh either.
-	mem := bluenexus.NewMemoryTokenStore()
-	seedStale(t, mem, ep, "u")
-	c, _ := bluenexus.NewClient(bluenexus.WithBaseURL(ep.URL), bluenexus.WithClientCredentials("my-app", "s3cret"))
-	ts2, err := bluenexus.NewTokenSource(c, struct {
-		bluenexus.TokenStore
-		bluenexus.TokenLocker
-	}{mem, s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = ts2.Token(ctx, "u")
-	if !errors.Is(err, session.ErrUnavailable) || !strings.Contains(err.Error(), "no refresh was attempted") {
-		t.Errorf("Token with the lock down: %v", err)
 	}
 	if ep.Calls() != 0 {
 		t.Errorf("%d token calls with Redis down, want 0", ep.Calls())
@@ -327,10 +324,10 @@ func TestTokenStoreRedisDown(t *testing.T) {
 }
 
 // TestTokenSaveLostWhenRedisDies: Redis dying during the token call, and
-// staying down for the whole save budget (20 s), loses the new pair, and
-// the error says so; the new token is never handed out.
+// staying down for the whole save budget (cut to 2 s here), loses the new
+// pair, and the error says so; the new token is never handed out.
 func TestTokenSaveLostWhenRedisDies(t *testing.T) {
-	p, ep, s, ts, token := heldRefresh(t, "handoffkit:test:dies:")
+	p, ep, s, ts, token := heldRefresh(t, "handoffkit:test:dies:", 2*time.Second)
 	p.stop()
 	at, err := token()
 	if at != "" {
@@ -363,7 +360,7 @@ func TestTokenSaveLostWhenRedisDies(t *testing.T) {
 // is tried again until it lands: the new pair is stored and handed out,
 // and nothing is lost or spent twice.
 func TestTokenSaveOutlastsAStall(t *testing.T) {
-	p, ep, s, _, token := heldRefresh(t, "handoffkit:test:stall:")
+	p, ep, s, _, token := heldRefresh(t, "handoffkit:test:stall:", 0)
 	admin := newClient(t, p.addr)
 	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", "3000", "WRITE").Err(); err != nil {
 		t.Fatal(err)
@@ -382,14 +379,18 @@ func TestTokenSaveOutlastsAStall(t *testing.T) {
 }
 
 // heldRefresh starts a Redis of the test's own, an instance on it with a
-// 300 ms timeout and a stale pair for "u", and a Token call for "u" in the
-// background, and returns once the token endpoint holds the refresh. token
-// lets the endpoint answer and returns what the call got.
-func heldRefresh(t *testing.T, prefix string) (*redisProcess, *tokentest.Endpoint, *tokenStore, *bluenexus.TokenSource, func() (bluenexus.AccessToken, error)) {
+// 300 ms timeout, a save budget of saves (0: the default) and a stale pair
+// for "u", and a Token call for "u" in the background, and returns once
+// the token endpoint holds the refresh. token lets the endpoint answer and
+// returns what the call got.
+func heldRefresh(t *testing.T, prefix string, saves time.Duration) (*redisProcess, *tokentest.Endpoint, *tokenStore, *bluenexus.TokenSource, func() (bluenexus.AccessToken, error)) {
 	t.Helper()
 	p := startRedis(t)
 	ep := tokentest.New(t)
 	s, ts := instance(t, p.addr, prefix, ep)
+	if saves > 0 {
+		bnwire.SetTokenSaveBudget(ts, saves)
+	}
 	s.timeout = 300 * time.Millisecond
 	seedStale(t, s, ep, "u")
 	arrived, release := ep.Hold()

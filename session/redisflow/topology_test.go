@@ -154,38 +154,28 @@ func TestClusterFleet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.(bluenexus.TokenLocker).Lock(t.Context(), "alice"); !errors.Is(err, session.ErrUnavailable) {
-			t.Fatalf("Lock = %v, want ErrUnavailable", err)
+		if err := s.Save(t.Context(), "alice", bluenexus.Token{AccessToken: "at", RefreshToken: "rt"}); !errors.Is(err, session.ErrUnavailable) {
+			t.Fatalf("Save = %v, want ErrUnavailable", err)
 		}
-		// The failed grant is given back in the background.
-		for deadline := time.Now().Add(5 * time.Second); len(clusterKeys(t, admin, prefix+"unreplicated-token:")) != 0; {
-			if time.Now().After(deadline) {
-				t.Fatal("the lock of the failed Lock was left behind")
-			}
-			time.Sleep(20 * time.Millisecond)
+		if _, err := s.Lease(t.Context(), "alice", "rt", "holder", time.Minute); !errors.Is(err, session.ErrUnavailable) {
+			t.Fatalf("Lease = %v, want ErrUnavailable", err)
 		}
 	})
 
-	t.Run("a pair and its lock share a slot", func(t *testing.T) {
+	t.Run("a pair and its lease are one key", func(t *testing.T) {
 		s, err := redisflow.NewTokenStore(clusterClient(t), redisflow.WithKeyPrefix(prefix+"slot:"), fleetTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, user := range []string{"alice", "{bob}", "carol}{"} {
-			if ok, err := s.CompareAndSwap(t.Context(), user, "", bluenexus.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}); !ok || err != nil {
-				t.Fatalf("seed %s: %v %v", user, ok, err)
+			if err := s.Save(t.Context(), user, bluenexus.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatalf("seed %s: %v", user, err)
 			}
-			unlock, err := s.(bluenexus.TokenLocker).Lock(t.Context(), user)
-			if err != nil {
-				t.Fatal(err)
+			if ok, err := s.Lease(t.Context(), user, "rt", "holder", time.Minute); !ok || err != nil {
+				t.Fatalf("lease %s: %v %v", user, ok, err)
 			}
-			slots := map[int64]bool{}
-			for _, k := range clusterKeys(t, admin, prefix+"slot:") {
-				slots[admin.ClusterKeySlot(t.Context(), k).Val()] = true
-			}
-			unlock()
-			if len(slots) != 1 {
-				t.Fatalf("%s: the pair and its lock are in %d slots", user, len(slots))
+			if ks := clusterKeys(t, admin, prefix+"slot:"); len(ks) != 1 {
+				t.Fatalf("%s: %d keys for a leased pair, want 1", user, len(ks))
 			}
 			for _, k := range clusterKeys(t, admin, prefix+"slot:") {
 				admin.Del(t.Context(), k)

@@ -49,7 +49,8 @@ func startStack(t *testing.T, secure bool, emuOpts ...bluenexustest.Option) *sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, tokens, err := demoapp.EmulatorTokens(t.Context(), emu, client, "alice", "bob")
+	store := bluenexus.NewMemoryTokenStore()
+	tokens, err := bluenexus.NewTokenSource(client, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,7 @@ func startStack(t *testing.T, secure bool, emuOpts ...bluenexustest.Option) *sta
 		WhiteLabelURL:   emu.WhiteLabelURL(),
 		PublicURL:       st.appURL,
 		Users:           []string{"alice", "bob"},
+		SignIn:          demoapp.EmulatorSignIn(emu),
 		Store:           store,
 		Tokens:          tokens,
 		Keys:            []session.KeyPair{{Hash: randomKey(t, 32), Block: randomKey(t, 32)}},

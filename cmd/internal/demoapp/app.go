@@ -33,9 +33,12 @@ type Config struct {
 	WhiteLabelURL string
 	// PublicURL is the app's own origin, e.g. http://127.0.0.1:8080.
 	PublicURL string
-	// Users are the demo users, each with a BlueNexus account whose token
-	// pair the app saved in Store when it created the account.
+	// Users are the demo users, each with a BlueNexus account.
 	Users []string
+	// SignIn gives the token pair BlueNexus issued when user signed in
+	// (ok false: no new pair); the app saves it through Tokens. Nil: the
+	// sign-in saves nothing.
+	SignIn func(ctx context.Context, user string) (tok bluenexus.Token, ok bool, err error)
 	// Store keeps each user's token pair; the app reads it to tell when the
 	// kit refreshed a token.
 	Store bluenexus.TokenStore
@@ -359,18 +362,10 @@ var accessLog = hlog.AccessHandler(func(r *http.Request, status, size int, d tim
 
 func loggerFrom(r *http.Request) *zerolog.Logger { return zerolog.Ctx(r.Context()) }
 
-// EmulatorTokens creates each user's account session on the emulator and
-// saves their token pair in a new in-memory store, as the app does when it
-// creates a user's BlueNexus account, and returns the store with a token
-// source over it on client (which must carry the emulator's client
-// credentials).
-func EmulatorTokens(ctx context.Context, emu *bluenexustest.Server, client *bluenexus.Client, users ...string) (bluenexus.TokenStore, *bluenexus.TokenSource, error) {
-	store := bluenexus.NewMemoryTokenStore()
-	for _, name := range users {
-		if _, err := store.CompareAndSwap(ctx, name, "", emu.SignIn(name)); err != nil {
-			return nil, nil, err
-		}
+// EmulatorSignIn is a Config.SignIn on the emulator: each sign-in opens
+// a new account session there and gives its token pair, as BlueNexus does.
+func EmulatorSignIn(emu *bluenexustest.Server) func(ctx context.Context, user string) (bluenexus.Token, bool, error) {
+	return func(_ context.Context, user string) (bluenexus.Token, bool, error) {
+		return emu.SignIn(user), true, nil
 	}
-	src, err := bluenexus.NewTokenSource(client, store)
-	return store, src, err
 }

@@ -229,6 +229,19 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown user", http.StatusBadRequest)
 		return
 	}
+	if a.cfg.SignIn != nil {
+		// The pair BlueNexus issued at this sign-in replaces any older one:
+		// the one moment the app saves a pair (docs/tokens.md).
+		pair, ok, err := a.cfg.SignIn(r.Context(), name)
+		if err == nil && ok {
+			err = a.cfg.Tokens.Save(r.Context(), name, pair)
+		}
+		if err != nil {
+			loggerFrom(r).Error().Err(err).Str("event", "signin.failed").Msg("saving the sign-in's token pair")
+			http.Error(w, "sign-in failed", http.StatusInternalServerError)
+			return
+		}
+	}
 	v, err := a.auth.Encode(a.authKey, name)
 	if err != nil {
 		http.Error(w, "sign-in failed", http.StatusInternalServerError)

@@ -1,6 +1,5 @@
-// Package storetest is the contract suite of bluenexus.TokenStore (and of
-// bluenexus.TokenLocker, when a store implements it), run by the tests of
-// every store the kit has: bluenexus.NewMemoryTokenStore and
+// Package storetest is the contract suite of bluenexus.TokenStore, run by
+// the tests of every store the kit has: bluenexus.NewMemoryTokenStore and
 // redisflow.NewTokenStore. It says in code what the TokenStore
 // documentation says in words.
 package storetest
@@ -32,7 +31,8 @@ func pair(n int) bluenexus.Token {
 
 // Contract runs the suite on stores from newStore, one per subtest. Pairs
 // expire in 2030, so a store that sets a time to live from the refresh
-// expiry keeps them.
+// expiry keeps them. Leases run out by the store's own clock: the suite
+// takes one for a millisecond and waits (at most 10 s) for it to run out.
 func Contract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
 	ctx := context.Background()
 	load := func(t *testing.T, s bluenexus.TokenStore, user string) (bluenexus.Token, bool) {
@@ -43,6 +43,12 @@ func Contract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
 		}
 		return tok, ok
 	}
+	save := func(t *testing.T, s bluenexus.TokenStore, user string, tok bluenexus.Token) {
+		t.Helper()
+		if err := s.Save(ctx, user, tok); err != nil {
+			t.Fatalf("Save(%q): %v", user, err)
+		}
+	}
 	cas := func(t *testing.T, s bluenexus.TokenStore, user string, old bluenexus.RefreshToken, next bluenexus.Token) bool {
 		t.Helper()
 		swapped, err := s.CompareAndSwap(ctx, user, old, next)
@@ -50,6 +56,14 @@ func Contract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
 			t.Fatalf("CompareAndSwap(%q): %v", user, err)
 		}
 		return swapped
+	}
+	lease := func(t *testing.T, s bluenexus.TokenStore, user string, rt bluenexus.RefreshToken, holder string, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := s.Lease(ctx, user, rt, holder, ttl)
+		if err != nil {
+			t.Fatalf("Lease(%q, %q): %v", user, holder, err)
+		}
+		return ok
 	}
 	want := func(t *testing.T, s bluenexus.TokenStore, user string, w bluenexus.Token) {
 		t.Helper()
@@ -69,24 +83,21 @@ func Contract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
 			t.Fatalf("Load(%q) = %s, want no pair", user, got.AccessToken.Reveal())
 		}
 	}
+	const long = time.Hour
 
 	t.Run("absent is not an error", func(t *testing.T) {
 		none(t, newStore(t), "nobody")
 	})
-	t.Run("seed only when absent", func(t *testing.T) {
+	t.Run("save replaces", func(t *testing.T) {
 		s := newStore(t)
-		if !cas(t, s, "u", "", pair(1)) {
-			t.Fatal("seed of an absent user not swapped")
-		}
+		save(t, s, "u", pair(1))
 		want(t, s, "u", pair(1))
-		if cas(t, s, "u", "", pair(2)) {
-			t.Fatal("second seed swapped over a stored pair")
-		}
-		want(t, s, "u", pair(1))
+		save(t, s, "u", pair(2))
+		want(t, s, "u", pair(2))
 	})
 	t.Run("swap only from the stored refresh token", func(t *testing.T) {
 		s := newStore(t)
-		cas(t, s, "u", "", pair(1))
+		save(t, s, "u", pair(1))
 		if cas(t, s, "u", "rt-other", pair(2)) {
 			t.Fatal("swapped from a refresh token that is not stored")
 		}
@@ -108,29 +119,153 @@ func Contract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
 		}
 		none(t, s, "u")
 	})
+	t.Run("a dead pair is stored", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		if !cas(t, s, "u", pair(1).RefreshToken, bluenexus.Token{}) {
+			t.Fatal("swap to a pair with no refresh token refused")
+		}
+		want(t, s, "u", bluenexus.Token{})
+		save(t, s, "u", pair(2)) // the user signs in again
+		want(t, s, "u", pair(2))
+	})
 	t.Run("zero refresh expiry", func(t *testing.T) {
 		s := newStore(t)
 		p := pair(4)
 		p.RefreshExpiry = time.Time{}
 		p.Scope = ""
-		cas(t, s, "u", "", p)
+		save(t, s, "u", p)
 		want(t, s, "u", p)
 	})
 	t.Run("users are apart", func(t *testing.T) {
 		s := newStore(t)
 		users := []string{"a", "A", "a ", "{a}", "user:1", "user:1:lock", "ü", strings.Repeat("x", 4096), "a\x00b"}
 		for i, u := range users {
-			if !cas(t, s, u, "", pair(10+i)) {
-				t.Fatalf("seed of %q not swapped", u)
-			}
+			save(t, s, u, pair(10+i))
+		}
+		if !lease(t, s, "a", pair(10).RefreshToken, "h1", long) {
+			t.Fatal("lease of a refused")
 		}
 		for i, u := range users {
 			want(t, s, u, pair(10+i))
+			if i > 0 && !lease(t, s, u, pair(10+i).RefreshToken, "h2", long) {
+				t.Fatalf("lease of %q refused beside a's", u)
+			}
+		}
+	})
+	t.Run("lease is exclusive", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		if !lease(t, s, "u", pair(1).RefreshToken, "h1", long) {
+			t.Fatal("lease of an unleased pair refused")
+		}
+		if lease(t, s, "u", pair(1).RefreshToken, "h2", long) {
+			t.Fatal("a second holder leased a leased pair")
+		}
+		want(t, s, "u", pair(1)) // a lease does not change the pair
+	})
+	t.Run("lease is idempotent for its holder", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		lease(t, s, "u", pair(1).RefreshToken, "h1", long)
+		if !lease(t, s, "u", pair(1).RefreshToken, "h1", long) {
+			t.Fatal("the holder's second lease (a retry after a lost reply) refused")
+		}
+		if lease(t, s, "u", pair(1).RefreshToken, "h2", long) {
+			t.Fatal("another holder leased after the retry")
+		}
+	})
+	t.Run("lease only of the stored refresh token", func(t *testing.T) {
+		s := newStore(t)
+		if lease(t, s, "u", pair(1).RefreshToken, "h1", long) {
+			t.Fatal("leased a user with no pair")
+		}
+		none(t, s, "u")
+		save(t, s, "u", pair(1))
+		if lease(t, s, "u", "rt-other", "h1", long) {
+			t.Fatal("leased a refresh token that is not stored")
+		}
+	})
+	t.Run("lease runs out", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		if !lease(t, s, "u", pair(1).RefreshToken, "h1", time.Millisecond) {
+			t.Fatal("lease refused")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !lease(t, s, "u", pair(1).RefreshToken, "h2", long) {
+			if time.Now().After(deadline) {
+				t.Fatal("a 1 ms lease still held after 10 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if lease(t, s, "u", pair(1).RefreshToken, "h1", long) {
+			t.Fatal("the first holder leased again over the second's lease")
+		}
+	})
+	t.Run("swap clears the lease", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		lease(t, s, "u", pair(1).RefreshToken, "h1", long)
+		if !cas(t, s, "u", pair(1).RefreshToken, pair(2)) {
+			t.Fatal("the holder's swap refused")
+		}
+		if !lease(t, s, "u", pair(2).RefreshToken, "h2", long) {
+			t.Fatal("the new pair is leased after a swap")
+		}
+	})
+	t.Run("swap onto itself releases the lease", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		lease(t, s, "u", pair(1).RefreshToken, "h1", long)
+		if !cas(t, s, "u", pair(1).RefreshToken, pair(1)) {
+			t.Fatal("swap onto itself refused")
+		}
+		want(t, s, "u", pair(1))
+		if !lease(t, s, "u", pair(1).RefreshToken, "h2", long) {
+			t.Fatal("the pair is still leased after a swap onto itself")
+		}
+	})
+	t.Run("save clears the lease", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		lease(t, s, "u", pair(1).RefreshToken, "h1", long)
+		save(t, s, "u", pair(1)) // the same pair saved again
+		if !lease(t, s, "u", pair(1).RefreshToken, "h2", long) {
+			t.Fatal("the pair is still leased after Save")
+		}
+		save(t, s, "u", pair(2))
+		if lease(t, s, "u", pair(1).RefreshToken, "h3", long) {
+			t.Fatal("leased the refresh token Save replaced")
+		}
+		if !lease(t, s, "u", pair(2).RefreshToken, "h3", long) {
+			t.Fatal("the saved pair is leased")
+		}
+	})
+	t.Run("one holder among concurrent leases", func(t *testing.T) {
+		s := newStore(t)
+		save(t, s, "u", pair(1))
+		var wins atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Go(func() {
+				ok, err := s.Lease(ctx, "u", pair(1).RefreshToken, "h"+strconv.Itoa(i), long)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d concurrent leases of one pair won, want 1", wins.Load())
 		}
 	})
 	t.Run("one winner among concurrent swaps", func(t *testing.T) {
 		s := newStore(t)
-		cas(t, s, "u", "", pair(1))
+		save(t, s, "u", pair(1))
 		var wins atomic.Int64
 		var winner atomic.Int64
 		var wg sync.WaitGroup
@@ -154,83 +289,26 @@ func Contract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
 	})
 	t.Run("a cancelled context is an error", func(t *testing.T) {
 		s := newStore(t)
-		cas(t, s, "u", "", pair(1))
+		save(t, s, "u", pair(1))
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if _, _, err := s.Load(cctx, "u"); err == nil {
 			t.Error("Load with a cancelled context: no error")
 		}
+		if err := s.Save(cctx, "u", pair(3)); err == nil {
+			t.Error("Save with a cancelled context: no error")
+		}
+		if _, err := s.Lease(cctx, "u", pair(1).RefreshToken, "h1", long); err == nil {
+			t.Error("Lease with a cancelled context: no error")
+		}
 		if _, err := s.CompareAndSwap(cctx, "u", pair(1).RefreshToken, pair(2)); err == nil {
 			t.Error("CompareAndSwap with a cancelled context: no error")
 		}
 		want(t, s, "u", pair(1))
+		if !lease(t, s, "u", pair(1).RefreshToken, "h2", long) {
+			t.Error("a cancelled Lease left the pair leased")
+		}
 	})
-	if _, ok := newStore(t).(bluenexus.TokenLocker); ok {
-		t.Run("locker", func(t *testing.T) { lockerContract(t, newStore) })
-	}
-}
-
-// lockerContract: one holder per user; unlock releases only its own lock,
-// once; users do not block each other; the wait honours ctx.
-func lockerContract(t *testing.T, newStore func(t *testing.T) bluenexus.TokenStore) {
-	ctx := context.Background()
-	l := newStore(t).(bluenexus.TokenLocker)
-	// held reports whether user's lock is held, by trying to take it within
-	// a short wait (released again when it was free).
-	held := func(t *testing.T, user string) bool {
-		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		defer cancel()
-		unlock, err := l.Lock(cctx, user)
-		if err != nil {
-			return true
-		}
-		unlock()
-		return false
-	}
-	unlockA, err := l.Lock(ctx, "u")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !held(t, "u") {
-		t.Fatal("a second holder took a held lock")
-	}
-	if held(t, "v") {
-		t.Fatal("another user's lock blocked by u's")
-	}
-	unlockA()
-	unlockB, err := l.Lock(ctx, "u")
-	if err != nil {
-		t.Fatalf("Lock after unlock: %v", err)
-	}
-	unlockA() // a second call must not release B's lock
-	if !held(t, "u") {
-		t.Fatal("an old holder's second unlock released the new holder's lock")
-	}
-	// A waiter gets the lock when the holder releases it.
-	got := make(chan error, 1)
-	go func() {
-		unlock, err := l.Lock(ctx, "u")
-		if err == nil {
-			unlock()
-		}
-		got <- err
-	}()
-	unlockB()
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("waiter: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("waiter never got the released lock")
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if unlock, err := l.Lock(cctx, "w"); err == nil {
-		unlock()
-		t.Error("Lock with a cancelled context: no error")
-	}
 }
 
 // same compares pairs, times to the second.
