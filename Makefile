@@ -3,10 +3,12 @@
 # PostgreSQL), starts throwaway servers on loopback and runs every test.
 #
 # The repository is a workspace (go.work) of six modules: the root (the
+# The repository is a workspace (go.work) of seven modules: the root (the
 # library), session/redisflow (Redis), pgtokens (PostgreSQL), metrics
-# (Prometheus), tracing (OpenTelemetry) and cmd (the commands, the demo app
-# and the browser tests). With go.work the pattern below names the packages
-# of all six; `./...` would stop at the root's.
+# (Prometheus), tracing (OpenTelemetry), cmd (the commands, the demo app
+# and the browser tests) and interop (the kit against ory/fosite, an OAuth
+# 2.0 server). With go.work the pattern below names the packages of all
+# seven; `./...` would stop at the root's.
 GO ?= go
 PKGS := github.com/handoffkit/handoffkit/...
 BENCH_COUNT ?= 6

@@ -3,9 +3,10 @@
 # module that imports only github.com/handoffkit/handoffkit/handlers (the
 # root module replaced by this checkout), prints its `go list -m all` and
 # fails when it lists more than MAX_MODULES (default 20) modules besides the
-# consumer. Redis, PostgreSQL, Prometheus, OpenTelemetry and the browser
-# tests live in modules of their own (session/redisflow, pgtokens, metrics,
-# tracing, cmd) so that they stay out of this list.
+# consumer. Redis, PostgreSQL, Prometheus, OpenTelemetry, the browser tests
+# and the OAuth server the interop tests run against live in modules of their
+# own (session/redisflow, pgtokens, metrics, tracing, cmd, interop) so that
+# they stay out of this list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"

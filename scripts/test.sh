@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs go test with the given flags on every package of every module of the
 # workspace (go.work: the root, session/redisflow, pgtokens, metrics,
-# tracing, cmd), then fails when a package that has test files did not
-# report "ok": a module or a package left out of the run must not pass
+# tracing, cmd, interop), then fails when a package that has test files did
+# not report "ok": a module or a package left out of the run must not pass
 # silently.
 set -uo pipefail
 cd "$(dirname "$0")/.."
