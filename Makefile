@@ -2,7 +2,6 @@
 # emulator; `make test` installs what the tests need (Chromium, Redis,
 # PostgreSQL), starts throwaway servers on loopback and runs every test.
 #
-# The repository is a workspace (go.work) of six modules: the root (the
 # The repository is a workspace (go.work) of seven modules: the root (the
 # library), session/redisflow (Redis), pgtokens (PostgreSQL), metrics
 # (Prometheus), tracing (OpenTelemetry), cmd (the commands, the demo app
