@@ -134,11 +134,15 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		Str("outcome", "minted").Int("status", status).Float64("latency_ms", ms(time.Since(start))).Msg("handoff code minted")
 
 	if asJSON {
+		// Both by this server's clock, on which mint judged the code:
+		// expiresAt matches this answer's Date header, and expiresIn needs
+		// no clock at all (docs/operations.md).
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(struct {
 			URL       string    `json:"url"`
 			ExpiresAt time.Time `json:"expiresAt"`
-		}{target, h.ExpiresAt.UTC().Truncate(time.Second)})
+			ExpiresIn int       `json:"expiresIn"`
+		}{target, h.ExpiresAt.UTC().Truncate(time.Second), int(h.ExpiresAt.Sub(k.now()) / time.Second)})
 		return
 	}
 	w.Header().Set("Location", target)
