@@ -26,6 +26,12 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(k.badRequest(http.StatusMethodNotAllowed, "", fmt.Errorf("method %s not allowed", r.Method)))
 		return
 	}
+	// Nor a prefetch: the code would die unseen, spending a flow and a
+	// BlueNexus rate-limit slot on a page the user may never open.
+	if isPrefetch(r) {
+		k.declinePrefetch(w, r, start)
+		return
+	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		fail(k.badRequest(http.StatusBadRequest, "", fmt.Errorf("query: %w", err)))
