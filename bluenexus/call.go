@@ -61,34 +61,47 @@ var errTooLarge = errors.New("body over the size cap")
 // do runs cl through the breaker within the time budget and returns the
 // body of a 2xx JSON response and when the answered attempt was sent.
 func (c *Client) do(ctx context.Context, cl *call) ([]byte, time.Time, error) {
+	a, err := c.exchange(ctx, cl)
+	return a.body, a.sent, err
+}
+
+// okReply is a 2xx JSON response.
+type okReply struct {
+	body []byte
+	sent time.Time // when the answered attempt was sent, by the client's clock
+	date time.Time // the response's Date header: BlueNexus's clock; zero when absent or unreadable
+}
+
+// exchange is do, also returning the response's Date.
+func (c *Client) exchange(ctx context.Context, cl *call) (okReply, error) {
 	if ctx.Err() != nil {
 		_, err := c.contextError(ctx, ctx, cl.op)
-		return nil, time.Time{}, err
+		return okReply{}, err
 	}
 	done, err := c.allow()
 	if err != nil {
-		return nil, time.Time{}, err
+		return okReply{}, err
 	}
 	result := failed // also what a panic below reports
 	defer func() { done(result) }()
 
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	body, sent, result, err := c.attempts(ctx, callCtx, cl)
-	return body, sent, err
+	a, result, err := c.attempts(ctx, callCtx, cl)
+	return a, err
 }
 
 // attempts sends cl once, and again (at most maxRetries times) when its
 // retry policy allows. parent is the caller's context, ctx the call's
 // budget on top of it. It also returns what the breaker should count.
-func (c *Client) attempts(parent, ctx context.Context, cl *call) (body []byte, sent time.Time, result outcome, err error) {
+func (c *Client) attempts(parent, ctx context.Context, cl *call) (a okReply, result outcome, err error) {
 	for attempt := 0; ; attempt++ {
 		mayRetry := cl.retry != noRetry && attempt < maxRetries
 		req, err := c.newRequest(ctx, cl)
 		if err != nil {
-			return nil, time.Time{}, excluded, err
+			return okReply{}, excluded, err
 		}
-		sent = c.now()
+		a = okReply{sent: c.now()}
 		resp, err := c.hc.Do(req)
 		if err != nil {
 			result, dialErr, err := c.transportError(parent, ctx, cl.op, err)
@@ -97,12 +110,12 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (body []byte, s
 				if fits(ctx, pause) {
 					if c.sleep(ctx, pause) != nil {
 						result, err := c.contextError(parent, ctx, cl.op)
-						return nil, sent, result, err
+						return a, result, err
 					}
 					continue
 				}
 			}
-			return nil, sent, result, err
+			return a, result, err
 		}
 
 		b, readErr := c.readBody(resp)
@@ -112,16 +125,20 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (body []byte, s
 			cl.got2xx = true
 			switch {
 			case errors.Is(readErr, errTooLarge):
-				return nil, sent, succeeded, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
+				return a, succeeded, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
 			case readErr != nil:
 				result, _, err := c.transportError(parent, ctx, cl.op, readErr)
-				return nil, sent, result, err
+				return a, result, err
 			case !isJSONContentType(resp.Header.Get("Content-Type")):
-				return nil, sent, succeeded, fmt.Errorf("%w: %s: content type is not JSON", ErrBadResponse, cl.op)
+				return a, succeeded, fmt.Errorf("%w: %s: content type is not JSON", ErrBadResponse, cl.op)
 			}
-			return b, sent, succeeded, nil
+			a.body = b
+			if d := resp.Header.Get("Date"); d != "" {
+				a.date, _ = http.ParseTime(d) // zero when unreadable
+			}
+			return a, succeeded, nil
 		case status >= 300 && status <= 399:
-			return nil, sent, succeeded, fmt.Errorf("%w: %s: redirect (status %d) not followed", ErrBadResponse, cl.op, status)
+			return a, succeeded, fmt.Errorf("%w: %s: redirect (status %d) not followed", ErrBadResponse, cl.op, status)
 		}
 
 		ra, hasRA := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
@@ -141,11 +158,11 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (body []byte, s
 		if mayRetry && cl.retry == retryDialOrAsked && hasRA && asked && fits(ctx, ra) {
 			if c.sleep(ctx, ra) != nil {
 				result, err := c.contextError(parent, ctx, cl.op)
-				return nil, sent, result, err
+				return a, result, err
 			}
 			continue
 		}
-		return nil, sent, result, apiErr
+		return a, result, apiErr
 	}
 }
 

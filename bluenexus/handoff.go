@@ -28,13 +28,16 @@ const maxCodeLen = 2048
 // "bluenexus: InitHandoff: ".
 //
 // The code is read from "code" or "handoffCode", at the top level or inside
-// "data"; none, or one over 2048 bytes, is [ErrBadResponse]. Its expiry
-// comes from "expiresIn" (seconds) or else "expiresAt" (RFC 3339); without
-// either it is 30 s after the request was sent, which is never later than
-// the true expiry. A code BlueNexus reports as already dead (expiresIn <=
-// 0, or an expiresAt before the request was sent) is no error: it comes
-// back with ExpiresAt at the send time, in the past, and the caller decides
-// (the handlers mint again).
+// "data"; none, or one over 2048 bytes, is [ErrBadResponse]. Its expiry is
+// judged by BlueNexus's clock, never by this client's alone, and counted
+// from when the request was sent by this client's clock: "expiresIn"
+// (seconds), else "expiresAt" (RFC 3339) less the response's Date header
+// (less a second, the Date's resolution), else the documented 30 s. Each
+// is never later than the true expiry, however far the two clocks
+// disagree. A code BlueNexus reports as dead (expiresIn <= 0, or an
+// expiresAt within a second of its Date) is no error: it comes back with
+// ExpiresAt at the send time, in the past, and the caller decides (the
+// handlers mint again).
 func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req HandoffRequest) (Handoff, error) {
 	const op = "InitHandoff"
 	if err := checkToken(op, token); err != nil {
@@ -58,7 +61,7 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		return Handoff{}, fmt.Errorf("bluenexus: %s: %w", op, err)
 	}
 
-	resp, sent, err := c.do(ctx, &call{
+	a, err := c.exchange(ctx, &call{
 		op:          op,
 		method:      http.MethodPost,
 		url:         c.initURL,
@@ -72,7 +75,7 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 	if err != nil {
 		return Handoff{}, err
 	}
-	return decodeHandoff(resp, sent)
+	return decodeHandoff(a.body, a.sent, a.date)
 }
 
 type handoffInitBody struct {
@@ -94,9 +97,10 @@ type handoffResponse struct {
 }
 
 // decodeHandoff reads a handoff init response (BLUENEXUS.md section 5).
-// sent is when the request left; expiresIn and the 30 s default count from
-// it. Errors never quote the body.
-func decodeHandoff(body []byte, sent time.Time) (Handoff, error) {
+// sent is when the request left, by the client's clock; date is the
+// response's Date header, by BlueNexus's clock (zero when absent). Errors
+// never quote the body.
+func decodeHandoff(body []byte, sent, date time.Time) (Handoff, error) {
 	var r handoffResponse
 	if json.Unmarshal(body, &r) != nil {
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: malformed JSON", ErrBadResponse)
@@ -120,29 +124,37 @@ func decodeHandoff(body []byte, sent time.Time) (Handoff, error) {
 	case len(h.Code) > maxCodeLen:
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: handoff code over %d bytes", ErrBadResponse, maxCodeLen)
 	}
-	h.ExpiresAt = expiry(levels, sent)
+	h.ExpiresAt = sent.Add(life(levels, date))
 	return h, nil
 }
 
-// expiry reads when the code dies: expiresIn counted from sent, else
-// expiresAt, else 30 s after sent, each from the first level that has a
-// usable value. A code already dead (expiresIn <= 0, expiresAt before sent)
-// dies at sent: in the past, but never a zero or absurd time.
-func expiry(levels []*handoffFields, sent time.Time) time.Time {
+// life reads how long the code lives, counted from the send time:
+// expiresIn, else expiresAt less date (a second less: a Date has whole
+// seconds, so the answer may be up to a second younger than it says), else
+// 30 s; each from the first level that has a usable value. expiresAt is
+// BlueNexus's clock and goes unused without date, its only sound
+// reference. A code already dead (expiresIn <= 0, expiresAt within a
+// second of date) has life 0; an expiresAt over a day after date is
+// ignored.
+func life(levels []*handoffFields, date time.Time) time.Duration {
 	for _, f := range levels {
 		if d, ok := parseExpiresIn(f.ExpiresIn); ok {
-			return sent.Add(d) // d >= 0
+			return d // d >= 0
 		}
 	}
-	for _, f := range levels {
-		if t, ok := parseExpiresAt(f.ExpiresAt); ok {
-			if t.Before(sent) {
-				return sent
+	if !date.IsZero() {
+		for _, f := range levels {
+			if t, ok := parseExpiresAt(f.ExpiresAt); ok {
+				switch d := t.Sub(date); {
+				case d <= time.Second: // also the saturated Sub of a time centuries back
+					return 0
+				case d <= maxExpiresIn*time.Second:
+					return d - time.Second
+				}
 			}
-			return t
 		}
 	}
-	return sent.Add(codeTTL)
+	return codeTTL
 }
 
 // maxExpiresIn bounds a believable code life; a larger expiresIn is

@@ -137,9 +137,13 @@ func TestInitHandoff_InvalidRequestFailsBeforeIO(t *testing.T) {
 	}
 }
 
+// TestDecodeHandoff_TolerantShapes runs with BlueNexus's Date equal to the
+// send time: an expiresAt of 12:00:20 leaves 19 s (a Date has whole
+// seconds).
 func TestDecodeHandoff_TolerantShapes(t *testing.T) {
 	sent := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	at := time.Date(2025, 6, 1, 12, 0, 20, 0, time.UTC)
+	atLessSecond := at.Add(-time.Second)
 	tests := []struct {
 		name    string
 		body    string
@@ -153,13 +157,13 @@ func TestDecodeHandoff_TolerantShapes(t *testing.T) {
 		{name: "data.handoffCode", body: `{"data":{"handoffCode":"c4"}}`, code: "c4", expires: sent.Add(30 * time.Second)},
 		{name: "code wins over handoffCode", body: `{"code":"a","handoffCode":"b"}`, code: "a", expires: sent.Add(30 * time.Second)},
 		{name: "top level wins over data", body: `{"handoffCode":"a","data":{"code":"b"}}`, code: "a", expires: sent.Add(30 * time.Second)},
-		{name: "expiresAt", body: `{"code":"c","expiresAt":"2025-06-01T12:00:20Z"}`, code: "c", expires: at},
-		{name: "expiresAt with offset and fraction", body: `{"code":"c","expiresAt":"2025-06-01T14:00:20.000+02:00"}`, code: "c", expires: at},
+		{name: "expiresAt", body: `{"code":"c","expiresAt":"2025-06-01T12:00:20Z"}`, code: "c", expires: atLessSecond},
+		{name: "expiresAt with offset and fraction", body: `{"code":"c","expiresAt":"2025-06-01T14:00:20.000+02:00"}`, code: "c", expires: atLessSecond},
 		{name: "expiresIn", body: `{"code":"c","expiresIn":20}`, code: "c", expires: at},
 		{name: "expiresIn fractional", body: `{"code":"c","expiresIn":0.5}`, code: "c", expires: sent.Add(500 * time.Millisecond)},
 		{name: "expiresIn wins over expiresAt", body: `{"code":"c","expiresIn":10,"expiresAt":"2025-06-01T12:00:20Z"}`, code: "c", expires: sent.Add(10 * time.Second)},
 		{name: "data.expiresIn", body: `{"data":{"code":"c","expiresIn":20}}`, code: "c", expires: at},
-		{name: "data.expiresAt", body: `{"data":{"handoffCode":"c","expiresAt":"2025-06-01T12:00:20Z"}}`, code: "c", expires: at},
+		{name: "data.expiresAt", body: `{"data":{"handoffCode":"c","expiresAt":"2025-06-01T12:00:20Z"}}`, code: "c", expires: atLessSecond},
 		{name: "bad expiresAt falls back", body: `{"code":"c","expiresAt":"tomorrow"}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "numeric expiresAt ignored", body: `{"code":"c","expiresAt":1748779220}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "negative expiresIn: already dead", body: `{"code":"c","expiresIn":-5}`, code: "c", expires: sent},
@@ -177,7 +181,7 @@ func TestDecodeHandoff_TolerantShapes(t *testing.T) {
 		{name: "string expiresIn ignored", body: `{"code":"c","expiresIn":"20"}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "string negative expiresIn ignored", body: `{"code":"c","expiresIn":"-20"}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "boolean expiresIn ignored", body: `{"code":"c","expiresIn":true}`, code: "c", expires: sent.Add(30 * time.Second)},
-		{name: "escaped expiresAt", body: `{"code":"c","expiresAt":"2025-06-01T12:00:20\u005a"}`, code: "c", expires: at},
+		{name: "escaped expiresAt", body: `{"code":"c","expiresAt":"2025-06-01T12:00:20\u005a"}`, code: "c", expires: atLessSecond},
 		{name: "null fields", body: `{"code":"c","expiresIn":null,"expiresAt":null,"data":null}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "unknown fields ignored", body: `{"code":"c","intent":"connections","x":[1,2]}`, code: "c", expires: sent.Add(30 * time.Second)},
 		{name: "empty code", body: `{"code":""}`, bad: true},
@@ -192,7 +196,7 @@ func TestDecodeHandoff_TolerantShapes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := decodeHandoff([]byte(tc.body), sent)
+			h, err := decodeHandoff([]byte(tc.body), sent, sent)
 			if tc.bad {
 				if !errors.Is(err, ErrBadResponse) {
 					t.Errorf("error %v, want ErrBadResponse", err)
@@ -204,6 +208,55 @@ func TestDecodeHandoff_TolerantShapes(t *testing.T) {
 			}
 			if h.Code.Reveal() != tc.code || !h.ExpiresAt.Equal(tc.expires) {
 				t.Errorf("got %q %v, want %q %v", h.Code.Reveal(), h.ExpiresAt, tc.code, tc.expires)
+			}
+		})
+	}
+}
+
+// TestInitHandoff_ClockSkew: with the client's clock 25 s fast or slow of
+// BlueNexus's, a code's life is read on BlueNexus's clock (expiresAt less
+// the Date header, less the Date's second) and counted from the send time:
+// 29 s either way. Without a Date, expiresAt is not trusted: 30 s, the
+// documented life. expiresIn needs no Date.
+func TestInitHandoff_ClockSkew(t *testing.T) {
+	bn := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) // BlueNexus's clock when it answers
+	expiresAt := `{"code":"hc","expiresAt":"2030-01-02T03:04:35Z"}`
+	tests := []struct {
+		name, body string
+		skew       time.Duration // the client's clock less BlueNexus's
+		date       bool
+		life       time.Duration
+	}{
+		{"app fast", expiresAt, 25 * time.Second, true, 29 * time.Second},
+		{"app slow", expiresAt, -25 * time.Second, true, 29 * time.Second},
+		{"app fast, no Date", expiresAt, 25 * time.Second, false, 30 * time.Second},
+		{"app slow, no Date", expiresAt, -25 * time.Second, false, 30 * time.Second},
+		{"app fast, expiresIn", `{"code":"hc","expiresIn":20}`, 25 * time.Second, false, 20 * time.Second},
+		{"Date over a day before expiresAt", expiresAt, 0, true, 30 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			date := bn
+			if tc.name == "Date over a day before expiresAt" {
+				date = bn.Add(-25 * time.Hour)
+			}
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				if tc.date {
+					w.Header().Set("Date", date.Format(http.TimeFormat))
+				} else {
+					w.Header()["Date"] = nil // the server adds none
+				}
+				reply(w, 200, tc.body)
+			})
+			c := newTestClient(t, f.URL)
+			sent := bn.Add(tc.skew)
+			c.now = func() time.Time { return sent }
+			h, err := c.InitHandoff(context.Background(), testToken, testReq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := h.ExpiresAt.Sub(sent); got != tc.life {
+				t.Errorf("life %v, want %v", got, tc.life)
 			}
 		})
 	}

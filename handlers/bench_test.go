@@ -168,13 +168,20 @@ func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transpor
 // benchmarks time the handlers' own work. Like a transport it drains and
 // closes the request body; it answers a POST to the init path carrying a
 // bearer token with the emulator's 200 response (a 32-character code and
-// an RFC 3339 expiresAt, here ten minutes after setup, the same bytes every
-// time), anything else with a 404.
-type memUpstream struct{ body []byte }
+// an RFC 3339 expiresAt, here ten minutes after the Date header, the same
+// bytes every time), anything else with a 404.
+type memUpstream struct {
+	body []byte
+	date string
+}
 
 func newMemUpstream() *memUpstream {
-	exp := time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339)
-	return &memUpstream{body: []byte(`{"code":"hc_0123456789abcdefghijklmnopqrstuv","expiresAt":"` + exp + `"}`)}
+	now := time.Now().UTC()
+	exp := now.Add(10 * time.Minute).Format(time.RFC3339)
+	return &memUpstream{
+		body: []byte(`{"code":"hc_0123456789abcdefghijklmnopqrstuv","expiresAt":"` + exp + `"}`),
+		date: now.Format(http.TimeFormat),
+	}
 }
 
 func (u *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -193,7 +200,7 @@ func (u *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+		Header:        http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Date": {u.date}},
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
 		Request:       req,

@@ -211,8 +211,8 @@ func parseAbsolute(setting, raw string) (*url.URL, error) {
 // handoff code for the redirectUri with a fresh state, saves the flow in its
 // cookie (only now, with the successful mint), and answers 302 to the
 // white-label URL with the code. A request that prefers application/json
-// gets 200 {"url": ..., "expiresAt": ...} instead, for SPA and mobile
-// clients.
+// gets 200 {"url": ..., "expiresAt": ..., "expiresIn": ...} instead, for
+// SPA and mobile clients.
 func (k *Kit) ManageConnections() http.Handler { return k.manage }
 
 // Return returns the handler for the redirectUri route (GET by browsers;

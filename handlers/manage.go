@@ -26,6 +26,12 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(k.badRequest(http.StatusMethodNotAllowed, "", fmt.Errorf("method %s not allowed", r.Method)))
 		return
 	}
+	// Nor a prefetch: the code would die unseen, spending a flow and a
+	// BlueNexus rate-limit slot on a page the user may never open.
+	if isPrefetch(r) {
+		k.declinePrefetch(w, r, start)
+		return
+	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		fail(k.badRequest(http.StatusBadRequest, "", fmt.Errorf("query: %w", err)))
@@ -134,11 +140,15 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		Str("outcome", "minted").Int("status", status).Float64("latency_ms", ms(time.Since(start))).Msg("handoff code minted")
 
 	if asJSON {
+		// Both by this server's clock, on which mint judged the code:
+		// expiresAt matches this answer's Date header, and expiresIn needs
+		// no clock at all (docs/operations.md).
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(struct {
 			URL       string    `json:"url"`
 			ExpiresAt time.Time `json:"expiresAt"`
-		}{target, h.ExpiresAt.UTC().Truncate(time.Second)})
+			ExpiresIn int       `json:"expiresIn"`
+		}{target, h.ExpiresAt.UTC().Truncate(time.Second), int(h.ExpiresAt.Sub(k.now()) / time.Second)})
 		return
 	}
 	w.Header().Set("Location", target)

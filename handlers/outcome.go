@@ -8,6 +8,7 @@ package handlers
 // /manage-connections:
 //
 //	minted            302/200  Info   a code was minted and the user sent on
+//	prefetch          503      Info   a prefetch (Sec-Purpose or Purpose: prefetch): nothing minted or written, no upstream call
 //	unauthenticated   401      Info   no signed-in user or access token for the request
 //	reauth_required   401      Info   the token source cannot refresh: the user must sign in again (Error when a 2xx answer the kit could not use spent the refresh token)
 //	token_expired     401      Info   BlueNexus refused the access token (401) and there is no token source to renew it

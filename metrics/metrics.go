@@ -26,7 +26,7 @@ var (
 	outcomes = []handlers.Outcome{
 		"success", "bluenexus_error", "hook_failed", "expired", "replayed", "unknown_state",
 		"superseded", "no_flow", "malformed", "state_unavailable",
-		"minted", "unauthenticated", "token_expired", "no_client_ip", "bad_request",
+		"minted", "prefetch", "unauthenticated", "token_expired", "no_client_ip", "bad_request",
 		"client_criteria", "forbidden", "unavailable", "upstream_error", "bad_response",
 		"client_gone", "internal",
 	}

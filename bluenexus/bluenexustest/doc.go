@@ -109,7 +109,8 @@
 //     127.0.0.1 or ::1.
 //   - Codes: 32 random bytes, base64url; they expire [WithCodeTTL] (default
 //     30s) after issue by the [WithClock] clock, work once, and only for the
-//     intent they were issued for. Any presentation of a known code consumes
+//     intent they were issued for. Every answer's Date header is on the
+//     same clock, so a client can read expiresAt against it. Any presentation of a known code consumes
 //     it, including one refused for the wrong IP.
 //   - Rate limits, with [WithRateLimits] only: 10 requests a minute on the
 //     token endpoint and 100 on the rest of /api/, per client IP, then 429

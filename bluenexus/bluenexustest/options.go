@@ -80,8 +80,9 @@ func defaultConfig() config {
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 
 // WithClock sets the clock that decides code, token and session expiry,
-// rate-limit windows, and stamps connection times. Default [time.Now]. Tests
-// pass a fake clock to step over the code lifetime without sleeping;
+// rate-limit windows, and stamps connection times and every answer's Date
+// header. Default [time.Now]. Tests pass a fake clock to step over the code
+// lifetime without sleeping, or one offset from the app's to skew them;
 // [Server.AdvanceClock] moves whichever clock is in use forward.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 

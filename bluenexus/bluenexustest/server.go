@@ -266,10 +266,11 @@ func isEmulatorPath(path string) bool {
 	return path == PathHealth || path == strings.TrimSuffix(pathControl, "/") || strings.HasPrefix(path, pathControl)
 }
 
-// serveHTTP logs the request when asked to, counts the hit, plays the
-// path's next fault if any, applies the rate limits, and otherwise routes
-// the request.
+// serveHTTP stamps the Date header by the emulator's clock, logs the
+// request when asked to, counts the hit, plays the path's next fault if
+// any, applies the rate limits, and otherwise routes the request.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat)) // a client reads expiresAt against it
 	if log := s.cfg.requestLog; log != nil {
 		start := time.Now() // real latency, not the emulator's clock
 		rec := &statusRecorder{ResponseWriter: w}

@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -139,7 +140,9 @@ func (h *Handlers) Manage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, h.initURL, bytes.NewReader(body))
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.initURL, bytes.NewReader(body))
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -205,7 +208,14 @@ func cookieName(cfg Config) string {
 	return CookieName
 }
 
-// newClient is the HTTP client that calls BlueNexus, with a 5 s timeout.
+// callTimeout bounds the handoff init call, as the kit's client does by
+// default.
+const callTimeout = 5 * time.Second
+
+// newClient is the HTTP client that calls BlueNexus. It has no Timeout:
+// the handlers put a context deadline on the call, as the kit does, since
+// http.Client.Timeout costs a goroutine and a timer per request on a
+// transport other than *http.Transport (the benchmarks' in-memory one).
 func newClient(cfg Config) *http.Client {
 	tr := cfg.Transport
 	if tr == nil {
@@ -215,7 +225,7 @@ func newClient(cfg Config) *http.Client {
 		t.MaxIdleConnsPerHost = 32
 		tr = t
 	}
-	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	return &http.Client{Transport: tr}
 }
 
 // noStore sets the headers that keep codes and states out of caches and

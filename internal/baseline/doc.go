@@ -15,8 +15,9 @@
 //
 // Both do the same work as the kit's common path (a 256-bit state in a
 // signed and encrypted cookie with the same attributes, the handoff init
-// call over a reused keep-alive connection, the white-label redirect, the
-// constant-time state check at the return) and none of the kit's extras:
+// call over a reused keep-alive connection under a 5 s context deadline,
+// the white-label redirect, the constant-time state check at the return)
+// and none of the kit's extras:
 // no replay guard, no multi-tab flows, no `next` or redirect choice, no
 // retries, circuit breaker or response caps, no outcome flash or metrics.
 // They are not meant for production.

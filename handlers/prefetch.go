@@ -1,0 +1,39 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/handoffkit/handoffkit/internal/obsctx"
+)
+
+// isPrefetch reports whether r is a speculative fetch rather than the
+// user's navigation: a Sec-Purpose (speculation rules: "prefetch",
+// "prefetch;prerender") or a legacy Purpose (Chrome's link prefetch)
+// header that starts with "prefetch".
+func isPrefetch(r *http.Request) bool {
+	for _, name := range [...]string{"Sec-Purpose", "Purpose"} {
+		for _, v := range r.Header.Values(name) {
+			if len(v) >= len("prefetch") && strings.EqualFold(v[:len("prefetch")], "prefetch") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// declinePrefetch answers a prefetch of /manage-connections with a bare 503
+// (no-store, from noStore): no code, no flow, no cookie, no upstream call.
+// A browser discards a prefetch that is not 2xx and sends the real
+// navigation to the server, which mints then. No Retry-After: Chrome would
+// hold back every prefetch to the site for that long. docs/operations.md
+// says why 503.
+func (k *Kit) declinePrefetch(w http.ResponseWriter, r *http.Request, start time.Time) {
+	const outcome, status = "prefetch", http.StatusServiceUnavailable
+	k.cfg.observer.Outcome(routeManage, outcome)
+	obsctx.Report(r.Context(), routeManage, outcome, status)
+	k.logger(r).Info().Str("event", "handoff.prefetch").Str("route", routeManage).Str("path", r.URL.Path).
+		Str("outcome", outcome).Int("status", status).Float64("latency_ms", ms(time.Since(start))).Msg("prefetch declined")
+	w.WriteHeader(status)
+}
