@@ -15,8 +15,7 @@
 // Each instance (-instances, default 3) is its own http.Server on
 // loopback with its own go-redis client, BlueNexus client and token
 // source. They share, through Redis, the replay guard
-// (redisflow.NewReplayGuard), the flows (redisflow.NewStore: the cookie
-// holds only a session id) and the users' token pairs
+// (redisflow.NewReplayGuard) and the users' token pairs
 // (redisflow.NewTokenStore, seeded with the emulator's SignIn). On Sentinel
 // every write waits for the replica (redisflow.WithReplicas(1)).
 //
@@ -28,9 +27,8 @@
 // sometimes Connect, Done, and /connections/return on another instance
 // than the one that began the flow. One time in five the browser runs
 // two tabs: two flows begun one after the other, finished in random
-// order, both of which must succeed. After every Nth flow (-replay-every) the browser puts
-// back the copy of its flow cookie saved before the return and replays the
-// return on yet another instance, which must refuse it. The on-return hook
+// order, both of which must succeed. After every Nth flow (-replay-every) the browser
+// replays the return on yet another instance, which must refuse it. The on-return hook
 // counts its runs per flow, and reads the user's connections with a token
 // from the token source (renewing it once on a 401, as the kit does), so
 // tokens refresh in the hook too.
@@ -374,18 +372,14 @@ func (e *env) startInstance(ctx context.Context, name string) (*instance, error)
 		if err != nil {
 			return fail(err)
 		}
-		flowStore, err := redisflow.NewStore(in.rdb, loadKeys, e.redisOptions("flow:")...)
-		if err != nil {
-			return fail(err)
-		}
 		if store, err = redisflow.NewTokenStore(in.rdb, e.redisOptions("token:")...); err != nil {
 			return fail(err)
 		}
-		flows, err := session.New(flowStore, session.WithInsecureCookies(), session.WithReplayGuard(timedGuard{guard, e}))
+		flows, err := session.New(loadKeys, session.WithInsecureCookies(), session.WithReplayGuard(timedGuard{guard, e}))
 		if err != nil {
 			return fail(err)
 		}
-		// Replaces the demo's cookie-store flows with the shared ones.
+		// Replaces the demo's flows, with an in-memory guard, with the shared guard.
 		kitOpts = append(kitOpts, handlers.WithFlows(flows))
 	}
 	if in.tokens, err = bluenexus.NewTokenSource(in.client, store); err != nil {
