@@ -26,7 +26,7 @@ const (
 	routeConnect    = "POST white-label Connect"
 	routeDone       = "POST white-label Done"
 	routeReturn     = "GET /connections/return"
-	routeReplay     = "GET /connections/return (replayed copy)"
+	routeReplay     = "GET /connections/return (replayed)"
 )
 
 var routes = []string{routeSignin, routeManage, routeWhiteLabel, routeConnect, routeDone, routeReturn, routeReplay}

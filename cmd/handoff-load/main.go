@@ -170,7 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.instances, "instances", 3, "app instances")
 	fs.IntVar(&o.flows, "flows", 2000, "complete flows to run (without -duration)")
 	fs.DurationVar(&o.duration, "duration", 0, "run flows for this long instead of -flows (a soak)")
-	fs.IntVar(&o.replayEvery, "replay-every", 10, "replay an old cookie copy on another instance after every Nth flow (0: never)")
+	fs.IntVar(&o.replayEvery, "replay-every", 10, "replay the return on another instance after every Nth flow (0: never)")
 	fs.DurationVar(&o.maxDuration, "max-duration", 0, "stop and fail if the run takes longer (default 3m, or -duration plus 2m)")
 	o.redis.flags(fs)
 	fs.StringVar(&o.guard, "guard", "redis", `shared state: "redis", or "memory" (no Redis: one guard per instance, flows in the cookie, to see replays get through)`)
