@@ -98,18 +98,18 @@ func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transpor
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store, err := session.NewCookieStore(testKeys)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	// The default in-memory guard holds far more returns than a benchmark
 	// finishes within one TTL.
-	if e.flows, err = session.New(store); err != nil {
+	if e.flows, err = session.New([]session.KeyPair{testKeys}); err != nil {
 		tb.Fatal(err)
 	}
 	cfg := handlers.Config{
 		WhiteLabelURL: whiteLabel,
 		ReturnURL:     benchReturnURL,
+		User: func(r *http.Request) (string, bool) {
+			_, ok := r.Context().Value(benchUserKey{}).(bluenexus.AccessToken)
+			return "alice", ok
+		},
 		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
 			tok, ok := r.Context().Value(benchUserKey{}).(bluenexus.AccessToken)
 			return tok, ok
@@ -342,7 +342,9 @@ func benchReturn(b *testing.B, h http.Handler, mint minter) {
 // returnRequest is the browser coming back with state and its flow cookie.
 func returnRequest(state, cookie string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, benchReturnURL+"?state="+state, nil)
-	r.Header.Set("Cookie", cookie)
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
 	return r
 }
 
@@ -356,25 +358,21 @@ func cookieOf(b *testing.B, h http.Header) string {
 	return c
 }
 
-// mintKit begins flows the way the kit's /manage-connections does, on the
+// mintKit seals flows the way the kit's /manage-connections does, on the
 // kit's flow manager directly (no mint: the return benchmarks time only the
-// return).
+// return). The state carries the flow: the return sends no cookie.
 func (e *benchEnv) mintKit(b *testing.B, n int) []*http.Request {
 	m, ok := flow.Of(e.flows)
 	if !ok {
 		b.Fatal("flow.Of: not a session.Manager")
 	}
-	w := &benchWriter{h: http.Header{}}
-	tmpl := httptest.NewRequest(http.MethodGet, "https://app.example.com/manage-connections", nil)
 	out := make([]*http.Request, n)
 	for i := range out {
-		w.reset()
-		r := *tmpl
-		f, err := m.Begin(w, &r, flow.Params{Intent: string(bluenexus.IntentConnections), Next: "/"})
+		state, err := m.Seal("alice", flow.Params{Intent: string(bluenexus.IntentConnections), Next: "/"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = returnRequest(f.State.Reveal(), cookieOf(b, w.h))
+		out[i] = returnRequest(state.Reveal(), "")
 	}
 	return out
 }
@@ -538,6 +536,7 @@ func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: e.emu.WhiteLabelURL(),
 		ReturnURL:     benchReturnURL,
+		User:          func(r *http.Request) (string, bool) { return "alice", true },
 		AccessToken:   func(r *http.Request) (bluenexus.AccessToken, bool) { return e.token, true },
 	}, handlers.WithClient(client), handlers.WithFlows(e.flows), handlers.WithClientIP(remoteAddrIP), handlers.WithLogger(zerolog.Nop()))
 	if err != nil {

@@ -80,7 +80,7 @@ func TestHookOutlivesTheRequest(t *testing.T) {
 	for _, c := range h.browser.Jar.Cookies(mustURL(t, h.app.URL)) {
 		req.AddCookie(c)
 	}
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), hookValueKey{}, "kept"))
+	ctx, cancel := context.WithCancel(context.WithValue(context.WithValue(context.Background(), hookValueKey{}, "kept"), userKey{}, "alice"))
 	defer cancel()
 	req = req.WithContext(ctx)
 	rec := httptest.NewRecorder()

@@ -4,7 +4,8 @@
 // and runs the app's refresh hook.
 //
 // Build them with [New] from a [Config] (the white-label and return URLs,
-// the cookie keys, and the user's token source) and options. Both are plain
+// the cookie keys, the signed-in user, and the user's token source) and
+// options. Both are plain
 // http.Handlers: mount them on chi, http.ServeMux or anything else, after
 // the app's own authentication middleware (which tells Config.User who the
 // user is) and after [middleware.ClientIP] (which derives the end user's IP
@@ -20,11 +21,11 @@
 //   - No client IP, no signed-in user, a bad `next`, a query that does not
 //     parse, or a redirect choice outside the allowlist: the request fails
 //     before any upstream call.
-//   - The flow cookie is written only with a minted code: a failed mint
-//     leaves no pending flow.
-//   - The state is bound to the browser's flow cookie, single use and
-//     short-lived (package session); /return without a matching state fires
-//     no hook and calls no upstream.
+//   - The state carries the flow, sealed (encrypted and authenticated) with
+//     the cookie keys and bound to the signed-in user: single use, short-
+//     lived (package session); /return without a valid state sealed for the
+//     user signed in fires no hook and calls no upstream. Nothing is stored
+//     per flow, so concurrent flows never overwrite each other.
 //   - Every response of both routes carries Cache-Control: no-store,
 //     Pragma: no-cache and Referrer-Policy: no-referrer; a successful return
 //     ends in a 303 to a clean local URL.

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -14,11 +13,6 @@ import (
 	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/internal/replay"
 )
-
-// ErrSession means the flow could not be saved: the flow cookie (or a
-// server-side store's record) was not written. An [*Error] with outcome
-// "internal" wraps it.
-var ErrSession = errors.New("handlers: flow could not be saved")
 
 // Error is every failure the kit hands to the error handler. It is built
 // once, where the failure happens, and carries what the answer needs: get
@@ -79,8 +73,8 @@ var messages = map[Outcome]string{
 	"bad_response":      "The connection service sent an answer we could not use. Please try again.",
 	"malformed":         "The request was malformed.",
 	"no_flow":           "This return does not belong to a connection flow started in this browser. Please start again.",
-	"unknown_state":     "This return does not match a connection flow started in this browser. Please start again.",
-	"superseded":        "A newer connection flow replaced this one. Please use the latest tab or start again.",
+	"unknown_state":     "This return does not match a connection flow of this app. Please start again.",
+	"wrong_user":        "This connection flow was started by another account. Please sign in with that account, or start again.",
 	"replayed":          "This link was already used. Please start again.",
 	"expired":           "This connection flow expired. Please start again.",
 	"state_unavailable": "We could not check this connection flow right now. Please try again shortly.",
@@ -228,8 +222,8 @@ func apiError(api *bluenexus.APIError, err error) *Error {
 	return e
 }
 
-// flowError classifies a failure of the flow state at /return or of saving
-// it at /manage-connections, once, where it failed.
+// flowError classifies a failure of the flow state at /return, once, where
+// it failed.
 func flowError(ctx context.Context, err error) *Error {
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
@@ -240,8 +234,8 @@ func flowError(ctx context.Context, err error) *Error {
 		return newError("no_flow", http.StatusForbidden, err)
 	case errors.Is(err, flow.ErrUnknownState):
 		return newError("unknown_state", http.StatusForbidden, err)
-	case errors.Is(err, flow.ErrSuperseded):
-		return newError("superseded", http.StatusForbidden, err)
+	case errors.Is(err, flow.ErrWrongUser):
+		return newError("wrong_user", http.StatusForbidden, err)
 	case errors.Is(err, flow.ErrReplayed):
 		return newError("replayed", http.StatusForbidden, err)
 	case errors.Is(err, replay.ErrUnderPressure):
@@ -259,8 +253,6 @@ func flowError(ctx context.Context, err error) *Error {
 		e := newError("state_unavailable", http.StatusServiceUnavailable, err)
 		e.RetryAfter = time.Second
 		return e
-	case errors.Is(err, flow.ErrSave):
-		return newError("internal", http.StatusInternalServerError, fmt.Errorf("%w: %w", ErrSession, err))
 	}
 	return newError("internal", http.StatusInternalServerError, err)
 }

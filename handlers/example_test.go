@@ -18,9 +18,15 @@ import (
 
 type exampleUser struct{}
 
+// session is what the example app's auth middleware knows of the user.
+type appSession struct {
+	ID    string
+	Token bluenexus.AccessToken
+}
+
 // exampleKit builds a kit against the emulator; appAuth stands for the
-// app's own auth middleware, which puts the user's BlueNexus token in the
-// request context.
+// app's own auth middleware, which puts the signed-in user, with their
+// BlueNexus token, in the request context.
 func exampleKit(emu *bluenexustest.Server) (*handlers.Kit, func(http.Handler) http.Handler) {
 	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()))
 	if err != nil {
@@ -30,14 +36,22 @@ func exampleKit(emu *bluenexustest.Server) (*handlers.Kit, func(http.Handler) ht
 		WhiteLabelURL: emu.WhiteLabelURL(),
 		ReturnURL:     "https://app.example/connections/return",
 		CookieKeys:    []session.KeyPair{testKeys}, // from configuration: session.ParseKeys
+		User: func(r *http.Request) (string, bool) {
+			s, ok := r.Context().Value(exampleUser{}).(appSession)
+			return s.ID, ok
+		},
 		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
-			tok, ok := r.Context().Value(exampleUser{}).(bluenexus.AccessToken)
-			return tok, ok
+			s, ok := r.Context().Value(exampleUser{}).(appSession)
+			return s.Token, ok
 		},
 	},
 		handlers.WithClient(client),
 		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
-			fmt.Println("refreshing connections after", ev.Intent)
+			conns, err := ev.Connections(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Println(ev.User, "has", len(conns), "connections")
 			return nil
 		}),
 	)
@@ -47,7 +61,8 @@ func exampleKit(emu *bluenexustest.Server) (*handlers.Kit, func(http.Handler) ht
 	token := emu.AddUser("alice")
 	appAuth := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exampleUser{}, token)))
+			s := appSession{ID: "user-42", Token: token}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exampleUser{}, s)))
 		})
 	}
 	return kit, appAuth
@@ -94,19 +109,19 @@ func ExampleKit_ManageConnections_chi() {
 	// 200 application/json true
 }
 
-// A return whose state does not belong to this browser fails locally: no
-// hook, no redirect to anywhere the request names.
+// A return whose state the kit did not seal fails locally: no hook, no
+// redirect to anywhere the request names.
 func ExampleKit_Return() {
 	emu := bluenexustest.NewServer()
 	defer emu.Close()
 	kit, appAuth := exampleKit(emu)
 	ret := appAuth(kit.Return())
 
-	req := httptest.NewRequest(http.MethodGet, "https://app.example/connections/return?state="+strings.Repeat("A", 43), nil)
+	req := httptest.NewRequest(http.MethodGet, "https://app.example/connections/return?state="+strings.Repeat("A", 120), nil)
 	req.Header.Set("Accept", "application/json")
 	rec := httptest.NewRecorder()
 	ret.ServeHTTP(rec, req)
 	fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()))
 	// Output:
-	// 403 {"error":"no_flow","message":"This return does not belong to a connection flow started in this browser. Please start again."}
+	// 403 {"error":"unknown_state","message":"This return does not match a connection flow of this app. Please start again."}
 }

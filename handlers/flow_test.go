@@ -79,6 +79,9 @@ func TestFlowEndToEnd(t *testing.T) {
 	}
 }
 
+// TestManageConnectionsHeaders: the state carries the flow, so
+// /manage-connections sets no cookie; with a fixed redirectUri it sets one
+// flow cookie with every attribute of SECURITY.md C1.
 func TestManageConnectionsHeaders(t *testing.T) {
 	h := newHarness(t, harnessConfig{mount: "chi"})
 	resp, _ := h.get(h.app.URL + "/manage-connections")
@@ -86,17 +89,19 @@ func TestManageConnectionsHeaders(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	assertNoStore(t, resp)
-	var flowCookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if strings.Contains(c.Name, "handoffkit-flow") {
-			flowCookie = c
-		}
+	if sc := resp.Header["Set-Cookie"]; len(sc) != 0 {
+		t.Errorf("Set-Cookie %q, want none", sc)
 	}
-	if flowCookie == nil {
-		t.Fatal("no flow cookie set")
+
+	h = newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{handlers.WithFixedRedirectURI()}})
+	resp, _ = h.get(h.app.URL + "/manage-connections")
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusFound || len(cookies) != 1 || !strings.HasPrefix(cookies[0].Name, "__Host-handoffkit-flow-") {
+		t.Fatalf("status %d, cookies %v: want 302 and one flow cookie", resp.StatusCode, cookies)
 	}
-	if !flowCookie.Secure || !flowCookie.HttpOnly || flowCookie.SameSite != http.SameSiteLaxMode || flowCookie.Path != "/" || flowCookie.Domain != "" {
-		t.Errorf("flow cookie attributes: %+v", flowCookie)
+	c := cookies[0]
+	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.MaxAge != 600 {
+		t.Errorf("flow cookie attributes: %+v", c)
 	}
 }
 

@@ -48,6 +48,12 @@ type harness struct {
 	events    chan handlers.ReturnEvent
 	browser   *http.Client
 	client    *bluenexus.Client
+	// cfg and opts built kit; instance builds another kit from them.
+	cfg      handlers.Config
+	opts     []handlers.Option
+	strategy middleware.Strategy
+	// tokenOf is each signed-in user's access token at the emulator.
+	tokenOf map[string]bluenexus.AccessToken
 	// readHook, when set, runs inside the counting hook (set it before the
 	// first return).
 	readHook func(context.Context, handlers.ReturnEvent) error
@@ -91,6 +97,7 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	h.emu = bluenexustest.NewServer(append(emuOpts, hc.emuOpts...)...)
 	t.Cleanup(h.emu.Close)
 	h.token = h.emu.AddUser("alice")
+	h.tokenOf = map[string]bluenexus.AccessToken{"alice": h.token, "bob": h.emu.AddUser("bob")}
 
 	id, secret := h.emu.ClientCredentials()
 	if hc.wrongCreds {
@@ -112,11 +119,7 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 		t.Fatal(err)
 	}
 	h.client = client
-	store, err := session.NewCookieStore(testKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flows, err := session.New(store, hc.sessionOpts...)
+	flows, err := session.New([]session.KeyPair{testKeys}, hc.sessionOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,9 +130,13 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	cfg := handlers.Config{
 		WhiteLabelURL: h.emu.WhiteLabelURL(),
 		ReturnURL:     h.app.URL + "/connections/return",
+		User: func(r *http.Request) (string, bool) {
+			u, ok := r.Context().Value(userKey{}).(string)
+			return u, ok
+		},
 		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
-			tok, ok := r.Context().Value(userKey{}).(bluenexus.AccessToken)
-			return tok, ok
+			u, ok := r.Context().Value(userKey{}).(string)
+			return h.tokenOf[u], ok
 		},
 	}
 	if hc.tokens {
@@ -148,10 +155,6 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 		}
 		cfg.AccessToken = nil
 		cfg.Tokens = h.tokens
-		cfg.User = func(r *http.Request) (string, bool) {
-			_, ok := r.Context().Value(userKey{}).(bluenexus.AccessToken) // set by auth for alice
-			return "alice", ok
-		}
 	}
 	opts := append([]handlers.Option{
 		handlers.WithClient(client),
@@ -172,6 +175,7 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 			return nil
 		}),
 	}, hc.kitOpts...)
+	h.cfg, h.opts = cfg, opts
 	h.kit, err = handlers.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +184,7 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	if strategy == nil {
 		strategy = middleware.RemoteAddrStrategy()
 	}
+	h.strategy = strategy
 	h.app.Config.Handler = mount(hc.mount, h.kit, strategy, h.auth, h.countSuccess)
 	t.Cleanup(func() {
 		if hooks, ok := h.hooks.Load(), h.successes.Load(); hooks != ok && !hc.hookFails {
@@ -196,15 +201,22 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	return h
 }
 
-// auth is the app's own auth middleware: a "user" cookie names the user.
+// auth is the app's own auth middleware: a "user" cookie, or for apps an
+// "Authorization: Bearer app-<user>" header, names the user (alice or bob).
 func (h *harness) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie("user")
-		if err != nil || c.Value != "alice" {
+		var name string
+		if c, err := r.Cookie("user"); err == nil {
+			name = c.Value
+		}
+		if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer app-"); ok {
+			name = bearer
+		}
+		if _, ok := h.tokenOf[name]; !ok {
 			http.Error(w, "sign in", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, h.token)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, name)))
 	})
 }
 
@@ -369,11 +381,11 @@ func (h *harness) as(b *http.Client, f func()) {
 	f()
 }
 
-// flowCookie returns the browser's flow cookie.
+// flowCookie returns one of the browser's flow cookies (fixed redirectUri).
 func (h *harness) flowCookie() *http.Cookie {
 	u, _ := url.Parse(h.app.URL)
 	for _, c := range h.browser.Jar.Cookies(u) {
-		if strings.HasSuffix(c.Name, "handoffkit-flow") {
+		if strings.Contains(c.Name, "handoffkit-flow-") {
 			return c
 		}
 	}
@@ -400,3 +412,19 @@ func newJarWithUser(appURL string) (http.CookieJar, error) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// instance starts a second instance of the app, on a server of its own,
+// with the same settings and hook as the first but flows, and returns its
+// URL: another replica behind the load balancer.
+func (h *harness) instance(flows *session.Manager) string {
+	h.t.Helper()
+	kit, err := handlers.New(h.cfg, append(h.opts, handlers.WithFlows(flows))...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(mount("chi", kit, h.strategy, h.auth, h.countSuccess))
+	srv.TLS = h.app.TLS
+	srv.StartTLS()
+	h.t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -36,24 +36,27 @@ type Config struct {
 	// Register its host among the white-label client's allowed domains in
 	// the BlueNexus developer portal.
 	ReturnURL string
-	// CookieKeys sign and encrypt the flow cookie, newest first (see
-	// package session for rotation). Load them from configuration with
-	// [session.ParseKeys]; make them once with [session.GenerateKeys]. Not
-	// needed, and refused, with [WithFlows], whose Manager has its own store.
+	// CookieKeys seal the flow state, newest first (see package session for
+	// rotation). Load them from configuration with [session.ParseKeys]; make
+	// them once with [session.GenerateKeys]. Not needed, and refused, with
+	// [WithFlows], whose Manager has its own keys.
 	CookieKeys []session.KeyPair
+	// User names the signed-in user, typically from what the app's auth
+	// middleware put in the request context (a session cookie, a bearer
+	// token). Required: a flow belongs to the user who started it, and only
+	// that user's return completes it. With Tokens it is also the key their
+	// token pair is stored under. Returning false answers 401 before any
+	// upstream call.
+	User func(*http.Request) (string, bool)
 	// Tokens keeps each user's access token fresh ([bluenexus.NewTokenSource]
 	// on the app's token store): it refreshes an expired token once per
 	// rotation across the fleet, and the kit renews once when BlueNexus
-	// answers 401. Give User with it. For apps that keep tokens fresh
-	// themselves, set AccessToken instead.
+	// answers 401. For apps that keep tokens fresh themselves, set
+	// AccessToken instead: one of the two is required.
 	Tokens *bluenexus.TokenSource
-	// User names the signed-in user for Tokens: the key their token pair is
-	// stored under, typically from what the app's auth middleware put in the
-	// request context. Returning false answers 401 before any upstream call.
-	User func(*http.Request) (string, bool)
-	// AccessToken, instead of Tokens and User, returns the signed-in user's
-	// BlueNexus access token as the app keeps it. Returning false answers
-	// 401 before any upstream call; a token BlueNexus refuses answers 401
+	// AccessToken, instead of Tokens, returns the signed-in user's BlueNexus
+	// access token as the app keeps it. Returning false answers 401 before
+	// any upstream call; a token BlueNexus refuses answers 401
 	// "token_expired".
 	AccessToken func(*http.Request) (bluenexus.AccessToken, bool)
 }
@@ -89,9 +92,9 @@ const minCodeLife = 10 * time.Second
 // parsed and validated here, once; a bad value is an error naming the
 // setting. Without [WithClient] it calls BlueNexus at
 // https://api.bluenexus.ai with the client's secure defaults (a 5 s budget
-// per handoff, a circuit breaker); without [WithFlows] it keeps flows in an
-// encrypted __Host- cookie made with cfg.CookieKeys, for 10 minutes, with an
-// in-memory replay guard.
+// per handoff, a circuit breaker); without [WithFlows] it seals flows into
+// their state with cfg.CookieKeys, for 10 minutes, with an in-memory replay
+// guard.
 func New(cfg Config, opts ...Option) (*Kit, error) {
 	o := options{
 		clientIP:     func(r *http.Request) (netip.Addr, bool) { return middleware.GetClientIP(r.Context()) },
@@ -113,10 +116,12 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		return nil, err
 	}
 	switch {
-	case cfg.AccessToken != nil && (cfg.Tokens != nil || cfg.User != nil):
+	case cfg.User == nil:
+		return nil, errors.New("handlers: Config.User is required: a flow belongs to the signed-in user")
+	case cfg.AccessToken != nil && cfg.Tokens != nil:
 		return nil, errors.New("handlers: Config.AccessToken and Config.Tokens are exclusive: give one")
-	case cfg.AccessToken == nil && (cfg.Tokens == nil || cfg.User == nil):
-		return nil, errors.New("handlers: Config.Tokens and Config.User (or Config.AccessToken) are required")
+	case cfg.AccessToken == nil && cfg.Tokens == nil:
+		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
 	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
@@ -147,7 +152,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	k.budget = bnwire.ClientTimeout(k.client)
 	switch {
 	case o.flows != nil && len(cfg.CookieKeys) > 0:
-		return nil, errors.New("handlers: Config.CookieKeys and WithFlows both given: the Manager has its own store and keys")
+		return nil, errors.New("handlers: Config.CookieKeys and WithFlows both given: the Manager has its own keys")
 	case o.flows != nil:
 		m, ok := flow.Of(o.flows)
 		if !ok {
@@ -158,17 +163,13 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		if len(cfg.CookieKeys) == 0 {
 			return nil, errors.New("handlers: Config.CookieKeys is required (see session.ParseKeys and session.GenerateKeys)")
 		}
-		store, err := session.NewCookieStore(cfg.CookieKeys...)
+		m, err := session.New(cfg.CookieKeys)
 		if err != nil {
 			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
 		}
-		m, err := session.New(store)
-		if err != nil {
-			return nil, fmt.Errorf("handlers: %w", err)
-		}
 		k.flows, _ = flow.Of(m)
 	}
-	// The outcome flash cookie is as secure as the flow cookie: Secure with
+	// The outcome flash cookie is as secure as the flow cookies: Secure with
 	// the __Host- prefix unless the flows run on plain http for development.
 	k.flashName, k.flashSafe = "__Host-handoffkit-outcome", k.flows.Secure()
 	if !k.flashSafe {
@@ -205,23 +206,25 @@ func parseAbsolute(setting, raw string) (*url.URL, error) {
 // (GET /manage-connections). Mount it after the app's auth middleware and
 // after [middleware.ClientIP].
 //
-// It reads the token (Config.AccessToken) and the client IP, validates the
-// optional `next` (a local path, stored in the flow and used after the
-// return) and `redirect` (one of [WithReturnURIs]) query parameters, mints a
-// handoff code for the redirectUri with a fresh state, saves the flow in its
-// cookie (only now, with the successful mint), and answers 302 to the
-// white-label URL with the code. A request that prefers application/json
+// It reads the signed-in user (Config.User), the client IP and the user's
+// access token, validates the optional `next` (a local path, sealed in the
+// flow and used after the return) and `redirect` (one of [WithReturnURIs])
+// query parameters, seals the flow into a state bound to the user, mints a
+// handoff code for the redirectUri carrying that state, and answers 302 to
+// the white-label URL with the code. It writes no cookie (but one per flow
+// with [WithFixedRedirectURI]). A request that prefers application/json
 // gets 200 {"url": ..., "expiresAt": ..., "expiresIn": ...} instead, for
-// SPA and mobile clients.
+// SPA and mobile clients, which need no cookies at all.
 func (k *Kit) ManageConnections() http.Handler { return k.manage }
 
 // Return returns the handler for the redirectUri route (GET by browsers;
 // POST with a JSON body {"state": ...} by mobile apps after their deep link
-// fires). It verifies the state against this browser's flow, runs the
-// on-return hook once, and answers 303 to the flow's `next` (JSON
-// {"outcome": ..., "next": ...} for POST). `next` is checked at
-// /manage-connections and again here; a stored value that fails the check
-// lands on the default next page.
+// fires, authenticated as the app's API is, with no cookie needed). It
+// opens the state, checks that it is unexpired, unused and sealed for the
+// signed-in user, runs the on-return hook once, and answers 303 to the
+// flow's `next` (JSON {"outcome": ..., "next": ...} for POST). `next` is
+// checked at /manage-connections and again here; a sealed value that fails
+// the check lands on the default next page.
 func (k *Kit) Return() http.Handler { return k.ret }
 
 // logger returns the request's logger (zerolog.Ctx, as hlog.NewHandler
@@ -264,14 +267,13 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 	k.cfg.errorHandler(w, r, e)
 }
 
-// signedIn checks, locally, that the request has a signed-in user: with
-// Config.Tokens it returns the user's id, with Config.AccessToken "".
+// signedIn checks, locally, that the request has a signed-in user, and
+// returns the user's id; with Config.AccessToken, that it has a token too.
 func (k *Kit) signedIn(r *http.Request) (string, *Error) {
 	if k.tokens == nil {
-		if tok, ok := k.token(r); ok && tok != "" {
-			return "", nil
+		if tok, ok := k.token(r); !ok || tok == "" {
+			return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
 		}
-		return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
 	}
 	user, ok := k.user(r)
 	if !ok || user == "" {

@@ -22,6 +22,7 @@ func goodConfig() handlers.Config {
 		WhiteLabelURL: "https://connect.example.com/",
 		ReturnURL:     "https://app.example.com/connections/return",
 		CookieKeys:    []session.KeyPair{testKeys},
+		User:          func(*http.Request) (string, bool) { return "", false },
 		AccessToken:   func(*http.Request) (bluenexus.AccessToken, bool) { return "", false },
 	}
 }
@@ -35,11 +36,7 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := session.NewCookieStore(testKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flows, err := session.New(store)
+	flows, err := session.New([]session.KeyPair{testKeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +64,8 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{name: "no white-label URL", cfg: func(c *handlers.Config) { c.WhiteLabelURL = "" }, want: "Config.WhiteLabelURL"},
 		{name: "no return URL", cfg: func(c *handlers.Config) { c.ReturnURL = "" }, want: "Config.ReturnURL"},
 		{name: "no access token function", cfg: func(c *handlers.Config) { c.AccessToken = nil }, want: "Config.AccessToken"},
+		{name: "no user function", cfg: func(c *handlers.Config) { c.User = nil }, want: "Config.User"},
+		{name: "both token settings", cfg: func(c *handlers.Config) { c.Tokens = &bluenexus.TokenSource{} }, want: "exclusive"},
 		{name: "no cookie keys", cfg: func(c *handlers.Config) { c.CookieKeys = nil }, want: "Config.CookieKeys"},
 		{name: "cookie keys too short", cfg: func(c *handlers.Config) {
 			c.CookieKeys = []session.KeyPair{{Hash: []byte("short"), Block: []byte("short")}}

@@ -81,8 +81,8 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
-	if err := params.Validate(); err != nil {
-		fail(k.badRequest(http.StatusBadRequest, back, err))
+	if err := params.Validate(); err != nil { // a next too long for the state, among others
+		fail(k.badRequest(http.StatusBadRequest, k.cfg.defaultNext, err))
 		return
 	}
 
@@ -97,7 +97,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(e)
 		return
 	}
-	state, err := flow.NewState()
+	state, err := k.flows.Seal(user, params)
 	if err != nil {
 		fail(newError("internal", http.StatusInternalServerError, err))
 		return
@@ -120,13 +120,13 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(e)
 		return
 	}
-	// The flow is saved only now, with a code minted for it: a failed mint
-	// leaves no pending flow behind.
-	if _, err := k.flows.BeginState(w, r, state, params); err != nil {
-		e := flowError(r.Context(), err)
-		e.Next = back
-		fail(e)
-		return
+	// A fixed redirectUri cannot carry the state: a cookie of this flow's
+	// own does, written only now, with a code minted for it.
+	if k.cfg.fixedRedirect {
+		if err := k.flows.SetCookie(w, r, state); err != nil {
+			fail(newError("internal", http.StatusInternalServerError, err))
+			return
+		}
 	}
 	target := urlbuild.WhiteLabelURL(k.whiteLabel, k.cfg.codeParam, h.Code.Reveal())
 

@@ -53,9 +53,9 @@ func WithClient(c *bluenexus.Client) Option {
 }
 
 // WithFlows sets the flow manager, for a shared replay guard across a
-// fleet, a server-side store, another TTL or insecure development cookies
-// (package session). Default: a Manager on a cookie store made with
-// Config.CookieKeys, which must then be empty.
+// fleet, another TTL or insecure development cookies (package session).
+// Default: a Manager sealing with Config.CookieKeys, which must then be
+// empty.
 func WithFlows(m *session.Manager) Option {
 	return func(o *options) { o.check(m != nil, "WithFlows: nil manager"); o.flows = m }
 }
@@ -154,14 +154,15 @@ func WithDefaultNext(path string) Option {
 
 // WithFixedRedirectURI sends the configured return URL byte for byte as the
 // redirectUri, for BlueNexus clients whose redirect URIs are matched
-// exactly. The return is then bound by the flow cookie alone: it completes
-// the browser's most recent pending flow. What this gives up: several tabs
-// cannot be told apart (the most recent flow wins, older ones fail as
-// superseded or expire), and the return no longer proves that this browser
-// came back from the handoff it started (anyone who can make the browser
-// load /return completes the browser's own pending flow: no cross-user
-// effect, but an early hook run). Default: off; the state rides in the
-// redirectUri's query.
+// exactly. The sealed state then cannot ride in the URL: each flow keeps it
+// in a cookie of its own (package session), and a return completes the
+// signed-in user's newest pending flow in this browser. What this gives up:
+// up to 5 pending flows per browser (a sixth deletes the oldest's cookie);
+// with two tabs, both returns succeed but each lands on the newest pending
+// flow's `next`, not necessarily its own; a page that makes the browser
+// load /return completes the user's own pending flow early (no cross-user
+// effect); and apps without cookies cannot use it. Default: off; the state
+// rides in the redirectUri's query.
 func WithFixedRedirectURI() Option { return func(o *options) { o.fixedRedirect = true } }
 
 // WithHookTimeout bounds each run of the on-return hook. Default: 5s.

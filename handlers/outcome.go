@@ -26,9 +26,10 @@ package handlers
 //	bluenexus_error   303/200  Info   the state matched and BlueNexus sent the user back with an error
 //	hook_failed       500/303  Warn   the state matched but the on-return hook failed or timed out
 //	malformed         400      Info   a missing, repeated, oversize or non-base64url state, a bad query or body
-//	no_flow           403      Info   no readable flow cookie
-//	unknown_state     403      Info   this browser has no flow with that state
-//	superseded        403      Info   newer flows in this browser displaced the flow
+//	unauthenticated   401      Info   no signed-in user for the request
+//	unknown_state     403      Info   the state does not open with the cookie keys (forged, altered, or sealed with a removed key)
+//	wrong_user        403      Info   the flow was started by another user than the one signed in now
+//	no_flow           403      Info   with a fixed redirectUri: no readable flow cookie
 //	replayed          403      Info   the state was already used
 //	expired           410      Info   the flow was older than its TTL (or than what a full replay guard still holds)
 //	state_unavailable 503      Warn   the flow state or the token pair could not be checked (a shared guard or store is down)
@@ -36,7 +37,7 @@ package handlers
 // Both routes:
 //
 //	client_gone       499      Info   the browser left before the answer; nothing is written and it is not a server error
-//	internal          500      Error  a failure the kit does not recognise, or the flow could not be saved ([ErrSession])
+//	internal          500      Error  a failure the kit does not recognise
 type Outcome string
 
 // flashOutcomes are the only values the flash cookie may carry back.

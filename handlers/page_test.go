@@ -196,16 +196,16 @@ func TestB7_ErrorPageThroughTheKit(t *testing.T) {
 		t.Errorf("upstream hits went from %d to %d", hits, n)
 	}
 
-	// /return with a state that is not this browser's: a local 403, a link
-	// home, and the state nowhere.
-	state := strings.Repeat("Q", 43)
+	// /return with a state the kit did not seal: a local 403, a link home,
+	// and the state nowhere.
+	state := strings.Repeat("Q", 120)
 	resp, body = r.get(r.app.URL + "/connections/return?state=" + state)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `<a id="back" href="/">`) || resp.Header.Get("Location") != "" {
 		t.Errorf("return: %d %s", resp.StatusCode, body)
 	}
 	secrets(t, body, state)
 	resp, body = r.get(r.app.URL+"/connections/return?state="+state, "Accept", "application/json")
-	if outcome, _ := jsonError(t, body); resp.StatusCode != http.StatusForbidden || outcome != "no_flow" {
+	if outcome, _ := jsonError(t, body); resp.StatusCode != http.StatusForbidden || outcome != "unknown_state" {
 		t.Errorf("return (JSON): %d %s", resp.StatusCode, body)
 	}
 	secrets(t, body, state)

@@ -21,6 +21,9 @@ const routeReturn = "return"
 
 // ReturnEvent is what the on-return hook receives after a successful return.
 type ReturnEvent struct {
+	// User is the id Config.User gave for the signed-in user, who is the
+	// user the flow was started for: the return checked it.
+	User string
 	// Intent is the flow's intent.
 	Intent bluenexus.Intent
 	// Next is the local path the user lands on afterwards.
@@ -37,14 +40,14 @@ type ReturnEvent struct {
 	kit *Kit
 }
 
-// AccessToken returns the signed-in user's BlueNexus access token, so the
-// hook can read the connections again: from the token source
-// (Config.Tokens), fresh even when the user spent longer on the white-label
-// page than the token lives, or from Config.AccessToken. Pass the hook's
+// AccessToken returns the user's BlueNexus access token, so the hook can
+// read the connections again: from the token source (Config.Tokens), fresh
+// even when the user spent longer on the white-label page than the token
+// lives, or from Config.AccessToken on the return request. Pass the hook's
 // ctx. An error matching bluenexus.ErrReauthRequired means the user must
 // sign in again.
 func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, error) {
-	if e.kit == nil || e.Request == nil {
+	if e.kit == nil || e.Request == nil || e.User == "" {
 		return "", errors.New("handlers: ReturnEvent.AccessToken: not an event of the kit")
 	}
 	k := e.kit
@@ -54,11 +57,39 @@ func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, er
 		}
 		return "", errors.New("handlers: no BlueNexus access token for the return request")
 	}
-	user, ok := k.user(e.Request)
-	if !ok || user == "" {
-		return "", errors.New("handlers: no signed-in user for the return request")
+	return k.tokens.Token(k.tokenCtx(ctx), e.User)
+}
+
+// Connections reads all of the user's connections, as they are now, with
+// [ReturnEvent.AccessToken] and the kit's client (every page of
+// bluenexus.Client.AllConnections). With Config.Tokens, a token BlueNexus
+// refuses is renewed once and the read starts again. Pass the hook's ctx;
+// compare the result with the app's copy with bluenexus.Diff.
+func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, error) {
+	tok, err := e.AccessToken(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return k.tokens.Token(k.tokenCtx(ctx), user)
+	conns, err := e.kit.readConnections(ctx, tok)
+	var api *bluenexus.APIError
+	if err != nil && e.kit.tokens != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+		if tok, err = e.kit.tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
+			return nil, err
+		}
+		conns, err = e.kit.readConnections(ctx, tok)
+	}
+	return conns, err
+}
+
+func (k *Kit) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
+	var conns []bluenexus.Connection
+	for c, err := range k.client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
 }
 
 // maxReturnBody bounds the JSON body of a POST return.
@@ -92,17 +123,22 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		fail(newError("malformed", http.StatusBadRequest, err))
 		return
 	}
+	user, ok := k.user(r)
+	if !ok || user == "" {
+		fail(newError("unauthenticated", http.StatusUnauthorized, errors.New("no signed-in user for this request")))
+		return
+	}
 	var f flow.Flow
 	if k.cfg.fixedRedirect {
-		f, err = k.flows.FinishLatest(w, r)
+		f, err = k.flows.OpenCookie(r.Context(), w, r, user)
 	} else {
-		f, err = k.flows.Finish(w, r, p.State)
+		f, err = k.flows.Open(r.Context(), p.State, user)
 	}
 	if err != nil {
 		fail(flowError(r.Context(), err))
 		return
 	}
-	// next was checked at /manage-connections; the cookie is authenticated,
+	// next was checked at /manage-connections; the state is authenticated,
 	// and it is checked again here all the same.
 	next := f.Next
 	if next == "" || urlbuild.CheckNext(next) != nil {
@@ -115,7 +151,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	case bnError != nil:
 		outcome = "bluenexus_error"
 	case k.cfg.onReturn != nil:
-		ev := ReturnEvent{Intent: bluenexus.Intent(f.Intent), Next: next,
+		ev := ReturnEvent{User: user, Intent: bluenexus.Intent(f.Intent), Next: next,
 			ReturnURI: f.ReturnURI, IssuedAt: f.IssuedAt, Request: r, kit: k}
 		if herr := k.runHook(r.Context(), ev); herr != nil {
 			if !k.cfg.hookLogOnly {

@@ -38,7 +38,7 @@ func flashOf(resp *http.Response) string {
 }
 
 // TestReturnExpired pins SECURITY.md's "11 minutes with a 10-minute TTL"
-// row: 410, no hook, and the flow is gone afterwards.
+// row: 410, no hook, and the flow stays refused.
 func TestReturnExpired(t *testing.T) {
 	clock := testkit.NewClock(time.Now())
 	h := newHarness(t, harnessConfig{mount: "chi", sessionOpts: []session.Option{session.WithClock(clock.Now)}})
@@ -48,50 +48,44 @@ func TestReturnExpired(t *testing.T) {
 	if resp.StatusCode != http.StatusGone {
 		t.Fatalf("status %d, want 410", resp.StatusCode)
 	}
-	clock.Advance(-11 * time.Minute)
-	if resp, _ := h.get(back); resp.StatusCode < 400 || resp.StatusCode >= 500 {
-		t.Fatalf("expired flow used again after the clock went back: status %d, want 4xx", resp.StatusCode)
+	if resp, _ := h.get(back); resp.StatusCode != http.StatusGone {
+		t.Fatalf("expired flow tried again: status %d, want 410", resp.StatusCode)
+	}
+	if n := h.hooks.Load(); n != 0 {
+		t.Fatalf("hook ran %d times", n)
 	}
 }
 
-// TestReturnOldCookieCopy: a copy of the flow cookie saved before the return
-// and re-sent afterwards is rejected by the replay guard (SECURITY.md B4);
-// without a guard the copy finishes the flow again, the documented limit.
-func TestReturnOldCookieCopy(t *testing.T) {
+// TestReturnReplayed: the same return URL twice is refused the second time
+// by the replay guard (SECURITY.md B4): the sealed state alone stays valid
+// until it expires.
+func TestReturnReplayed(t *testing.T) {
 	t.Run("memory guard", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{mount: "chi"})
 		back := h.complete(h.startFlow(""))
-		saved := h.flowCookie()
 		if resp, _ := h.get(back); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("first return: %d", resp.StatusCode)
 		}
-		h.setCookie(saved)
-		resp, _ := h.get(back)
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("replayed cookie copy: status %d, want 403", resp.StatusCode)
+		resp, body := h.get(back, "Accept", "application/json")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"replayed"`) {
+			t.Fatalf("replayed state: %d %s, want 403 replayed", resp.StatusCode, body)
 		}
 		if n := h.hooks.Load(); n != 1 {
 			t.Fatalf("hook ran %d times, want 1", n)
 		}
 	})
 	t.Run("no guard is refused", func(t *testing.T) {
-		store, err := session.NewCookieStore(testKeys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := session.New(store, session.WithReplayGuard(nil)); err == nil || !strings.Contains(err.Error(), "WithReplayGuard") {
+		if _, err := session.New([]session.KeyPair{testKeys}, session.WithReplayGuard(nil)); err == nil || !strings.Contains(err.Error(), "WithReplayGuard") {
 			t.Fatalf("session.New with WithReplayGuard(nil): %v, want an error naming it", err)
 		}
 	})
 	t.Run("a guard that accepts everything", func(t *testing.T) {
-		// What the guard is for: the cookie alone cannot refuse its old copy.
+		// What the guard is for: the sealed state cannot refuse itself.
 		h := newHarness(t, harnessConfig{mount: "chi", sessionOpts: []session.Option{session.WithReplayGuard(acceptAll{})}})
 		back := h.complete(h.startFlow(""))
-		saved := h.flowCookie()
 		h.get(back)
-		h.setCookie(saved)
 		if resp, _ := h.get(back); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("without a working guard the copy is expected to finish again (documented); status %d", resp.StatusCode)
+			t.Fatalf("without a working guard the state is expected to finish again (documented); status %d", resp.StatusCode)
 		}
 	})
 }
@@ -101,18 +95,22 @@ type acceptAll struct{}
 
 func (acceptAll) Consume(context.Context, string, time.Time) error { return nil }
 
-// TestReturnAttackerState: an attacker's own valid state, delivered to the
-// victim's browser (login CSRF), does not match the victim's flows.
-func TestReturnAttackerState(t *testing.T) {
+// TestB1_AttackerState: an attacker's own valid state, delivered to the
+// victim's browser (login CSRF), is refused: it was sealed for the
+// attacker, not for the user signed in.
+func TestB1_AttackerState(t *testing.T) {
 	h := newHarness(t, harnessConfig{mount: "chi"})
 	var attackerBack string
-	h.as(h.newBrowser(), func() { attackerBack = h.complete(h.startFlow("")) })
+	bob := h.newBrowser()
+	h.as(bob, func() {
+		h.signIn("bob")
+		attackerBack = h.complete(h.startFlow(""))
+	})
 	h.startFlow("") // the victim has a pending flow of their own
-	resp, _ := h.get(attackerBack)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("attacker's state in the victim's browser: status %d, want 403", resp.StatusCode)
+	resp, body := h.get(attackerBack, "Accept", "application/json")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"wrong_user"`) {
+		t.Fatalf("attacker's state in the victim's browser: %d %s, want 403 wrong_user", resp.StatusCode, body)
 	}
-	// The attacker's flow still belongs to the attacker's browser only.
 	if n := h.hooks.Load(); n != 0 {
 		t.Fatalf("hook ran %d times", n)
 	}
@@ -142,47 +140,53 @@ func TestReturnTwoTabs(t *testing.T) {
 	}
 }
 
-// TestReturnSuperseded: a sixth flow displaces the oldest, which then fails
-// with the superseded outcome, not as unknown.
-func TestReturnSuperseded(t *testing.T) {
-	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{}, sessionOpts: []session.Option{session.WithMaxFlows(2)}})
-	oldest := h.complete(h.startFlow(""))
-	h.startFlow("")
-	h.startFlow("")
-	resp, body := h.get(oldest, "Accept", "application/json")
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"superseded"`) {
-		t.Fatalf("superseded flow: %d %s", resp.StatusCode, body)
+// TestReturnBadState: a state altered by one bit, or sealed with keys the
+// app does not have, is unknown (SECURITY.md B2): 403, never a 500, no
+// hook. With a fixed redirectUri, an altered flow cookie is "no flow"
+// (SECURITY.md C5).
+func TestReturnBadState(t *testing.T) {
+	other, err := session.New([]session.KeyPair{{Hash: []byte("another hash key, 32 bytes long!"), Block: []byte("another block key, 32 bytes lon!")}})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// TestReturnBadCookies: a tampered flow cookie, or the right value under
-// another name, is "no flow" (SECURITY.md C5): 403, never a 500.
-func TestReturnBadCookies(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		mangle func(c *http.Cookie) *http.Cookie
+		mangle func(h *harness, back string) string
 	}{
-		{"tampered", func(c *http.Cookie) *http.Cookie {
-			v := []byte(c.Value)
-			v[len(v)/2] ^= 1
-			return &http.Cookie{Name: c.Name, Value: string(v)}
+		{"altered", func(h *harness, back string) string {
+			st := []byte(stateOf(h.t.(*testing.T), back))
+			st[len(st)/2] ^= 1
+			return h.app.URL + "/connections/return?state=" + string(st)
 		}},
-		{"other name", func(c *http.Cookie) *http.Cookie {
-			return &http.Cookie{Name: "__Host-other-flow", Value: c.Value}
+		{"other keys", func(h *harness, back string) string {
+			return h.instance(other) + "/connections/return?state=" + stateOf(h.t.(*testing.T), back)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessConfig{mount: "chi"})
 			back := h.complete(h.startFlow(""))
-			c := h.flowCookie()
-			h.browser.Jar, _ = newJarWithUser(h.app.URL)
-			h.setCookie(tc.mangle(c))
-			resp, body := h.get(back, "Accept", "application/json")
-			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"no_flow"`) {
-				t.Fatalf("status %d body %s, want 403 no_flow", resp.StatusCode, body)
+			resp, body := h.get(tc.mangle(h, back), "Accept", "application/json")
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"unknown_state"`) {
+				t.Fatalf("status %d body %s, want 403 unknown_state", resp.StatusCode, body)
+			}
+			if n := h.hooks.Load(); n != 0 {
+				t.Fatalf("hook ran %d times", n)
 			}
 		})
 	}
+	t.Run("fixed redirectUri, altered cookie", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{handlers.WithFixedRedirectURI()}})
+		back := h.complete(h.startFlow(""))
+		c := h.flowCookie()
+		v := []byte(c.Value)
+		v[len(v)/2] ^= 1
+		h.browser.Jar, _ = newJarWithUser(h.app.URL)
+		h.setCookie(&http.Cookie{Name: c.Name, Value: string(v)})
+		resp, body := h.get(back, "Accept", "application/json")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"no_flow"`) {
+			t.Fatalf("status %d body %s, want 403 no_flow", resp.StatusCode, body)
+		}
+	})
 }
 
 // TestReturnBlueNexusError: BlueNexus sends the user back with error
@@ -256,7 +260,7 @@ func TestReturnHookFailure(t *testing.T) {
 }
 
 // TestFixedRedirectURI: the redirectUri stays byte for byte the configured
-// one, and the return is bound by the flow cookie alone.
+// one, and the return is bound by the flow's cookie alone.
 func TestFixedRedirectURI(t *testing.T) {
 	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{handlers.WithFixedRedirectURI()}})
 	back := h.complete(h.startFlow("?next=/fixed"))

@@ -182,7 +182,7 @@ func closedPortURL(t *testing.T) string {
 // flowCookieSet reports whether resp sets the flow cookie.
 func flowCookieSet(resp *http.Response) bool {
 	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, "handoffkit-flow") {
+		if strings.Contains(c.Name, "handoffkit-flow-") {
 			return true
 		}
 	}

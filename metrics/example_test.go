@@ -44,6 +44,7 @@ func Example() {
 			Hash:  []byte("an-example-hash-key-of-32-bytes!"),
 			Block: []byte("an-example-block-key-of-32-byte!"),
 		}},
+		User:        func(*http.Request) (string, bool) { return "alice", true },
 		AccessToken: func(*http.Request) (bluenexus.AccessToken, bool) { return token, true },
 	},
 		handlers.WithClient(client),

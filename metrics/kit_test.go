@@ -236,6 +236,7 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		WhiteLabelURL: r.emu.WhiteLabelURL(),
 		ReturnURL:     r.app.URL + "/connections/return",
 		CookieKeys:    []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},
+		User:          func(*http.Request) (string, bool) { return "alice", true },
 		AccessToken:   func(*http.Request) (bluenexus.AccessToken, bool) { return token, true },
 	}, append([]handlers.Option{
 		handlers.WithClient(client),

@@ -25,7 +25,7 @@ var (
 	routes   = []string{"manage", "return"}
 	outcomes = []handlers.Outcome{
 		"success", "bluenexus_error", "hook_failed", "expired", "replayed", "unknown_state",
-		"superseded", "no_flow", "malformed", "state_unavailable",
+		"wrong_user", "no_flow", "malformed", "state_unavailable",
 		"minted", "prefetch", "unauthenticated", "token_expired", "no_client_ip", "bad_request",
 		"client_criteria", "forbidden", "unavailable", "upstream_error", "bad_response",
 		"client_gone", "internal",

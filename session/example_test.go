@@ -34,18 +34,17 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	store, err := session.NewCookieStore(keys...)
-	if err != nil {
-		panic(err)
-	}
-	_, err = session.New(store, session.WithTTL(5*time.Minute), session.WithMaxFlows(3))
+	_, err = session.New(keys, session.WithTTL(5*time.Minute))
 	fmt.Println(err)
-	_, err = session.New(store, session.WithTTL(0))
+	_, err = session.New(keys, session.WithTTL(0))
 	fmt.Println(err)
-	_, err = session.New(store, session.WithReplayGuard(nil))
+	_, err = session.New(keys, session.WithReplayGuard(nil))
+	fmt.Println(err)
+	_, err = session.New(nil)
 	fmt.Println(err)
 	// Output:
 	// <nil>
 	// session: New: TTL 0s out of range [1s, 1h0m0s]
 	// session: WithReplayGuard: nil guard
+	// session: New: no key pairs
 }

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gorilla/sessions"
-
 	"github.com/handoffkit/handoffkit/internal/flow"
 )
 
-// KeyPair is one generation of flow-cookie keys: Hash authenticates the
-// cookie (HMAC-SHA256, 32 or 64 bytes) and Block encrypts it (AES, 16, 24 or
-// 32 bytes). Keys that are all zeros, or a block key that repeats the start
-// of the hash key, are refused.
+// KeyPair is one generation of cookie keys: Hash (32 or 64 bytes) and Block
+// (16, 24 or 32 bytes). Together they seal the flow state: an AES-256-GCM
+// key and the key of the user hash are derived from both with HKDF-SHA256.
+// Keys that are all zeros, or a block key that repeats the start of the hash
+// key, are refused.
 type KeyPair struct {
 	Hash  []byte
 	Block []byte
@@ -22,9 +21,8 @@ type KeyPair struct {
 
 // ParseKeys reads key pairs from configuration in the form [GenerateKeys]
 // prints: "hashkey:blockkey" in hex, several pairs comma separated, newest
-// first. Spaces around pairs are ignored. Each pair is checked as
-// [NewCookieStore] checks it; the error names the pair but never shows a
-// key.
+// first. Spaces around pairs are ignored. Each pair is checked as [New]
+// checks it; the error names the pair but never shows a key.
 func ParseKeys(s string) ([]KeyPair, error) {
 	var out []KeyPair
 	for i, part := range strings.Split(s, ",") {
@@ -53,17 +51,4 @@ func GenerateKeys() (string, error) {
 		return "", fmt.Errorf("session: GenerateKeys: %w", err)
 	}
 	return hex.EncodeToString(k[:32]) + ":" + hex.EncodeToString(k[32:]), nil
-}
-
-// NewCookieStore returns a gorilla cookie store for flow cookies: the flows
-// live in the browser, encrypted and authenticated with keys (newest first;
-// at least one pair). Its serializer stores only the kit's flow value, and
-// its defaults are the secure cookie attributes and the flow TTL; [New]
-// enforces them anyway.
-func NewCookieStore(keys ...KeyPair) (*sessions.CookieStore, error) {
-	fk := make([]flow.KeyPair, len(keys))
-	for i, k := range keys {
-		fk[i] = flow.KeyPair(k)
-	}
-	return flow.NewCookieStore(fk...)
 }

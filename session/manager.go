@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gorilla/sessions"
-
 	"github.com/handoffkit/handoffkit/internal/flow"
 )
 
-// Manager keeps the flows of the kit's handlers in a cookie of their own,
-// through a gorilla [sessions.Store], with a [ReplayGuard]. Create it with
-// [New] and give it to handlers.WithFlows; it is safe for concurrent use.
-// The handlers build one with the defaults when none is given.
+// Manager seals the flows of the kit's handlers into their state and opens
+// them at the return, with a [ReplayGuard]. Create it with [New] and give it
+// to handlers.WithFlows; it is safe for concurrent use. The handlers build
+// one with the defaults when none is given.
 type Manager struct{ m *flow.Manager }
 
 func init() {
@@ -40,19 +38,12 @@ func (c *config) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("session: "+format, args...))
 }
 
-// WithTTL sets how long a flow may take from its start to the return, and
-// the flow cookie's Max-Age (rounded up to whole seconds). Default 10
-// minutes; it must be from one second to one hour.
+// WithTTL sets how long a flow may take from its start to the return (and
+// the Max-Age of the flow cookies of a fixed redirectUri, rounded up to
+// whole seconds). Default 10 minutes; it must be from one second to one
+// hour.
 func WithTTL(ttl time.Duration) Option {
 	return func(c *config) { c.opts = append(c.opts, flow.WithTTL(ttl)) }
-}
-
-// WithMaxFlows sets how many flows one browser may have pending, for example
-// in several tabs. Default 5, from 1 to 20. Beginning one more pushes out
-// the oldest, whose return then fails as superseded (never a silent
-// overwrite, SECURITY.md B5).
-func WithMaxFlows(n int) Option {
-	return func(c *config) { c.opts = append(c.opts, flow.WithMaxFlows(n)) }
 }
 
 // WithReplayGuard sets the server-side record of used states. Default: an
@@ -70,8 +61,7 @@ func WithReplayGuard(g ReplayGuard) Option {
 }
 
 // WithClock sets the clock flows are stamped and expired by, for tests.
-// Default time.Now. The cookie codecs keep using the real time for their own
-// signature timestamps.
+// Default time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now == nil {
@@ -82,20 +72,19 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithInsecureCookies drops the Secure attribute, for development on plain
-// http loopback only (SECURITY.md C1). The default cookie name becomes
-// "handoffkit-flow" (browsers refuse a __Host- cookie without Secure). The
-// handlers' outcome cookie follows.
+// WithInsecureCookies drops the Secure attribute of the kit's cookies (the
+// flow cookies of a fixed redirectUri and the handlers' outcome cookie), for
+// development on plain http loopback only (SECURITY.md C1). Their names then
+// lose the __Host- prefix, which browsers refuse without Secure.
 func WithInsecureCookies() Option {
 	return func(c *config) { c.opts = append(c.opts, flow.WithInsecureCookies()) }
 }
 
-// New returns a Manager keeping flows in store: [NewCookieStore] gives one
-// with the right defaults, package redisflow a server-side one. Give the
-// Manager a store of its own: New sets the store's lifetime to the TTL with
-// the store's MaxAge(int) method, when it has one, so that the codecs reject
-// older cookies (SECURITY.md C2).
-func New(store sessions.Store, opts ...Option) (*Manager, error) {
+// New returns a Manager that seals flows with keys, newest first: the first
+// pair seals, every pair opens (see the package documentation for
+// rotation). At least one pair; keys come from configuration ([ParseKeys]),
+// never from a random source at start-up.
+func New(keys []KeyPair, opts ...Option) (*Manager, error) {
 	var c config
 	for _, o := range opts {
 		if o == nil {
@@ -106,25 +95,29 @@ func New(store sessions.Store, opts ...Option) (*Manager, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	m, err := flow.New(store, c.opts...)
+	fk := make([]flow.KeyPair, len(keys))
+	for i, k := range keys {
+		fk[i] = flow.KeyPair(k)
+	}
+	m, err := flow.New(fk, c.opts...)
 	if err != nil {
 		return nil, err
 	}
 	return &Manager{m: m}, nil
 }
 
-// ReplayGuard records used states server-side, so that each is accepted once
-// even when an old copy of the flow cookie, which still lists it, is sent
-// again (SECURITY.md B4). A cookie store alone cannot stop that.
+// ReplayGuard records used flows server-side, so that each state is
+// accepted once (SECURITY.md B4): a sealed state carries itself, and only a
+// server-side record can say it was used.
 //
 // Consume records id until expiresAt and returns nil the first time it sees
 // id; after that, until expiresAt, it returns an error wrapping
 // [ErrReplayed]. An expiresAt already past is an error wrapping
-// [ErrExpired]. id is the hex SHA-256 of the state, never the state itself.
-// Any other error (a store outage) makes the return fail closed; wrap
-// [ErrUnavailable] for an outage. Implementations must be safe for
-// concurrent use; one shared by all instances of an app (Redis) gives
-// one-time use across the fleet.
+// [ErrExpired]. id is 64 hexadecimal digits (the SHA-256 of the flow's
+// nonce), never the state itself. Any other error (a store outage) makes
+// the return fail closed; wrap [ErrUnavailable] for an outage.
+// Implementations must be safe for concurrent use; one shared by all
+// instances of an app (Redis) gives one-time use across the fleet.
 type ReplayGuard interface {
 	Consume(ctx context.Context, id string, expiresAt time.Time) error
 }
@@ -136,8 +129,8 @@ var (
 	// ErrExpired: the flow is past its expiry (or, for the in-memory guard
 	// under pressure, older than the entries it had to drop).
 	ErrExpired = flow.ErrExpired
-	// ErrUnavailable: the flow state could not be checked or stored right
-	// now (a shared guard or a server-side store did not answer). The return
-	// fails closed with a 503 and may succeed once it is back.
+	// ErrUnavailable: the flow state could not be checked right now (a
+	// shared guard did not answer). The return fails closed with a 503 and
+	// may succeed once it is back.
 	ErrUnavailable = flow.ErrUnavailable
 )

@@ -192,6 +192,7 @@ func newHandler(app string, emu *bluenexustest.Server, token bluenexus.AccessTok
 		WhiteLabelURL: emu.WhiteLabelURL(),
 		ReturnURL:     returnURL,
 		CookieKeys:    []session.KeyPair{{Hash: hashKey, Block: blockKey}},
+		User:          func(*http.Request) (string, bool) { return "bench-user", true },
 		AccessToken:   tokenOf,
 	}, handlers.WithClient(client))
 	if err != nil {

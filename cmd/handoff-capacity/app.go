@@ -42,7 +42,7 @@ const userCookie = "capacity-user"
 const next = "/done"
 
 // app is one app instance: the kit's two routes on a real http.Server on
-// loopback, with the replay guard, the flow store and the token store on
+// loopback, with the replay guard and the token store on
 // Redis, as an instance of a fleet runs them.
 type app struct {
 	url    string
@@ -76,10 +76,6 @@ func startApp(emu *bluenexustest.Server, addr, prefix string) (_ *app, err error
 	if err != nil {
 		return nil, err
 	}
-	store, err := redisflow.NewStore(a.rdb, capacityKeys, redisflow.WithKeyPrefix(prefix+"flow:"))
-	if err != nil {
-		return nil, err
-	}
 	tokenStore, err := redisflow.NewTokenStore(a.rdb, redisflow.WithKeyPrefix(prefix+"token:"))
 	if err != nil {
 		return nil, err
@@ -87,7 +83,7 @@ func startApp(emu *bluenexustest.Server, addr, prefix string) (_ *app, err error
 	if a.tokens, err = bluenexus.NewTokenSource(a.client, tokenStore); err != nil {
 		return nil, err
 	}
-	flows, err := session.New(store, session.WithInsecureCookies(), session.WithReplayGuard(guard))
+	flows, err := session.New(capacityKeys, session.WithInsecureCookies(), session.WithReplayGuard(guard))
 	if err != nil {
 		return nil, err
 	}

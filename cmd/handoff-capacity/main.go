@@ -1,14 +1,15 @@
 // Command handoff-capacity measures the figures of docs/scale.md on a real
 // redis-server: how many returns per second one app instance and one Redis
 // node take before the p99 latency passes 100 ms, and what Redis holds per
-// pending flow, per used state and per token pair.
+// used state and per token pair (a pending flow holds nothing there: its
+// state carries it).
 //
 //	go run ./cmd/handoff-capacity -redis 127.0.0.1:6379
 //
 // It starts the BlueNexus emulator (bluenexustest) in-process and one app
 // instance: the kit's two routes (handlers.New) on a real http.Server on
-// loopback, with redisflow's replay guard, server-side flow store and
-// token store on the given Redis, and an on-return hook that does what a
+// loopback, with redisflow's replay guard and token store on the given
+// Redis, and an on-return hook that does what a
 // real app's does (ev.AccessToken, then AllConnections on the emulator).
 // Its keys live under a fresh prefix of the same length as the kit's
 // defaults ("hkcap-XXXX:" for "handoffkit:"), so that key sizes match
@@ -17,8 +18,8 @@
 // # What it measures, in order
 //
 //  1. Memory: n keys (-mem-keys) of each kind, written by the kit's own
-//     code (a /manage-connections each for flow records, the guard's
-//     Consume, the token store's CompareAndSwap and Lock), one kind at a
+//     code (the guard's Consume, the token store's CompareAndSwap and
+//     Lock), one kind at a
 //     time: the used_memory delta over the keys added, and MEMORY USAGE of
 //     one key.
 //  2. Redis commands per request: INFO commandstats over -count manages,
@@ -294,7 +295,7 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 			return 0, err
 		}
 		fmt.Fprintf(w, "  %-28s %7s %10s %13s %12s %9s\n", "kind", "keys", "bytes/key", "MEMORY USAGE", "value bytes", "TTL")
-		names := []string{"flow_bytes", "state_bytes", "token_bytes"}
+		names := []string{"state_bytes", "token_bytes"}
 		for i, r := range rows {
 			fmt.Fprintf(w, "  %-28s %7d %10.0f %13d %12d %9v\n", r.kind, r.keys, r.perKey, r.usage, r.valueLen, r.ttl.Round(time.Second))
 			sum.add(names[i], "%.0f", r.perKey)
@@ -315,18 +316,7 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := deletePrefix(ctx, e.admin, e.prefix+"flow:"); err != nil {
-		return 0, err
-	}
 	flows, err := e.browsers.prepareMany(ctx, e.app, e.users, o.count, o.workers)
-	if err != nil {
-		return 0, err
-	}
-	recordKey, err := firstKey(ctx, e.admin, e.prefix+"flow:")
-	if err != nil {
-		return 0, err
-	}
-	record, err := e.admin.Get(ctx, recordKey).Result()
 	if err != nil {
 		return 0, err
 	}
@@ -348,7 +338,7 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 	if o.has("instance") {
 		fmt.Fprintf(w, "\nReturns per app instance: GET /connections/return, open loop, %v steps, %d users\n", o.step, o.users)
 		fmt.Fprintf(w, "  hook: %s\n", hookText)
-		fmt.Fprintf(w, "  app: handlers.New on http.Server, redisflow guard + Store + token store, go-redis defaults (pool %d), no logging\n", e.app.rdb.Options().PoolSize)
+		fmt.Fprintf(w, "  app: handlers.New on http.Server, redisflow guard + token store, go-redis defaults (pool %d), no logging\n", e.app.rdb.Options().PoolSize)
 		best, err := climb(ctx, w, o.startRate, o.maxRate, o.refine, o.limit, e.instanceStep)
 		if err != nil {
 			return 0, err
@@ -365,10 +355,10 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 	if o.has("redis") {
 		m := &mixer{
 			rdb:     redis.NewClient(&redis.Options{Addr: o.redis, ContextTimeoutEnabled: true, PoolSize: o.pool}),
-			flowPfx: e.prefix + "flow:", usedPfx: e.prefix + "used:", record: record, ttl: 10 * time.Minute,
+			usedPfx: e.prefix + "used:", ttl: 10 * time.Minute,
 		}
 		defer m.rdb.Close()
-		synRet, synManage, err := m.verify(ctx, e.admin, o.count)
+		synRet, err := m.verify(ctx, e.admin, o.count)
 		if err != nil {
 			return 0, err
 		}
@@ -380,11 +370,11 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 			return "DIFFERS from the kit's: the figures below do not hold"
 		}
 		fmt.Fprintf(w, "\nReturns per Redis node: a return's commands straight at Redis, open loop, %v steps, pool %d\n", o.step, o.pool)
-		fmt.Fprintf(w, "  sent: %s (a flow record of %d bytes)\n", returnMixText, len(record))
+		fmt.Fprintf(w, "  sent: %s\n", returnMixText)
 		fmt.Fprintf(w, "  counted: %s: %s\n", synRet, check(synRet, returnMix))
 		best, err := climb(ctx, w, o.redisStartRate, o.redisMaxRate, o.refine, o.limit, func(ctx context.Context, rate float64) (step, error) {
 			defer e.pauseAfter(ctx)
-			return m.step(ctx, e.admin, rate, o.step, o.timeout, false)
+			return m.step(ctx, e.admin, rate, o.step, o.timeout)
 		})
 		if err != nil {
 			return 0, err
@@ -394,20 +384,7 @@ func (e *env) measure(ctx context.Context, w io.Writer) (int, error) {
 		sum.add("returns_per_redis_node", "%.0f", best.rate)
 		sum.add("redis_us_per_return", "%.1f", us(best.redisReq))
 
-		fmt.Fprintf(w, "\nManages per Redis node: a manage's commands straight at Redis\n")
-		fmt.Fprintf(w, "  sent: %s\n", manageMixText)
-		fmt.Fprintf(w, "  counted: %s: %s\n", synManage, check(synManage, manageMix))
-		best, err = climb(ctx, w, o.redisStartRate, o.redisMaxRate, o.refine, o.limit, func(ctx context.Context, rate float64) (step, error) {
-			defer e.pauseAfter(ctx)
-			return m.step(ctx, e.admin, rate, o.step, o.timeout, true)
-		})
-		if err != nil {
-			return 0, err
-		}
-		fmt.Fprintf(w, "  manages/s per Redis node: %.0f\n", best.rate)
-		ceiling(w, "manage", best)
-		sum.add("manages_per_redis_node", "%.0f", best.rate)
-		sum.add("redis_us_per_manage", "%.1f", us(best.redisReq))
+		fmt.Fprintf(w, "\nManages per Redis node: none to measure: a manage sends Redis no command while the token is cached\n")
 	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(w, "\nload average at the end (1, 5, 15 min): %s\n", strings.Join(strings.Fields(string(load))[:3], " "))

@@ -81,18 +81,8 @@ func (e *env) measureMemory(ctx context.Context, w io.Writer, n int) ([]memRow, 
 		return cleanup(ctx)
 	}
 
-	// Pending flows: a /manage-connections each, from a new browser: one
-	// Store record holding one flow.
-	err = measure("pending flow (Store record)",
-		func() (string, error) { return firstKey(ctx, e.admin, e.prefix+"flow:") },
-		func(ctx context.Context, i int) error {
-			_, err := e.browsers.manage(ctx, e.app, e.users[i%len(e.users)])
-			return err
-		}, func(ctx context.Context) error { return deletePrefix(ctx, e.admin, e.prefix+"flow:") })
-	if err != nil {
-		return nil, err
-	}
-	// Used states: the guard's Consume of a state's SHA-256, as the
+	// Pending flows hold nothing in Redis: their state carries them.
+	// Used states: the guard's Consume of a nonce's SHA-256, as the
 	// Manager calls it, with the default flow TTL.
 	var sampleState string
 	err = measure("used state (guard key)",

@@ -132,44 +132,23 @@ func (m mix) matches(o mix) bool {
 	return true
 }
 
-// mixer drives a request's Redis commands straight at Redis, without the
-// app: what the kit sends for a return (returnMix) or a manage
-// (manageMix), with keys and values of the same sizes.
+// mixer drives a return's Redis commands straight at Redis, without the
+// app: what the kit sends (returnMix), with keys and values of the same
+// sizes. A manage sends none while the token is cached.
 type mixer struct {
 	rdb     *redis.Client
-	flowPfx string // the Store's key prefix
 	usedPfx string // the guard's key prefix
-	record  string // a flow record of the size the Store writes
 	ttl     time.Duration
 }
 
-// The commands the kit sends, in its order, as the two functions below
-// send them; verify checks them against INFO commandstats of the real
-// requests.
-const (
-	returnMixText = "GET of the flow record, DEL of it (its last flow is done), SET of the used state NX PX (the guard)"
-	manageMixText = "SET of the flow record EX (the token is in the token source's cache)"
-)
+// The commands the kit sends for a return, as returnMix sends them; verify
+// checks them against INFO commandstats of the real requests.
+const returnMixText = "SET of the used state NX PX (the guard)"
 
-// returnMix is one return's commands for flow record key flow and used
-// state key used.
-func (m *mixer) returnMix(ctx context.Context, flow, used string) error {
-	if _, err := m.rdb.Get(ctx, flow).Result(); err != nil {
-		return fmt.Errorf("GET flow record: %w", err)
-	}
-	if n, err := m.rdb.Del(ctx, flow).Result(); err != nil || n != 1 {
-		return fmt.Errorf("DEL flow record: %d, %v", n, err)
-	}
+// returnMix is one return's commands for used state key used.
+func (m *mixer) returnMix(ctx context.Context, used string) error {
 	if ok, err := m.rdb.SetNX(ctx, used, rand.Text(), m.ttl).Result(); err != nil || !ok {
 		return fmt.Errorf("SET used state NX: %v, %v", ok, err)
-	}
-	return nil
-}
-
-// manageMix is one manage's commands for flow record key flow.
-func (m *mixer) manageMix(ctx context.Context, flow string) error {
-	if err := m.rdb.Set(ctx, flow, m.record, m.ttl).Err(); err != nil {
-		return fmt.Errorf("SET flow record: %w", err)
 	}
 	return nil
 }
@@ -187,20 +166,6 @@ func keys(prefix string, n int) []string {
 	return ks
 }
 
-// setAll writes value under every key, with the flow TTL, in pipelines.
-func (m *mixer) setAll(ctx context.Context, ks []string) error {
-	for chunk := range slices.Chunk(ks, 1000) {
-		p := m.rdb.Pipeline()
-		for _, k := range chunk {
-			p.Set(ctx, k, m.record, m.ttl)
-		}
-		if _, err := p.Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // delAll deletes every key, in pipelines.
 func delAll(ctx context.Context, rdb *redis.Client, ks []string) error {
 	for chunk := range slices.Chunk(ks, 1000) {
@@ -211,56 +176,33 @@ func delAll(ctx context.Context, rdb *redis.Client, ks []string) error {
 	return nil
 }
 
-// verify sends n returns' and n manages' worth of commands one at a time
-// and returns what INFO commandstats counted per request.
-func (m *mixer) verify(ctx context.Context, admin *redis.Client, n int) (ret, manage mix, err error) {
-	flows, used := keys(m.flowPfx, n), keys(m.usedPfx, n)
-	defer delAll(context.WithoutCancel(ctx), admin, slices.Concat(flows, used))
-	if err := m.setAll(ctx, flows); err != nil {
-		return nil, nil, err
-	}
-	ret, err = measureMix(ctx, admin, n, func() error {
+// verify sends n returns' worth of commands one at a time and returns
+// what INFO commandstats counted per return.
+func (m *mixer) verify(ctx context.Context, admin *redis.Client, n int) (mix, error) {
+	used := keys(m.usedPfx, n)
+	defer delAll(context.WithoutCancel(ctx), admin, used)
+	return measureMix(ctx, admin, n, func() error {
 		for i := range n {
-			if err := m.returnMix(ctx, flows[i], used[i]); err != nil {
+			if err := m.returnMix(ctx, used[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	manage, err = measureMix(ctx, admin, n, func() error {
-		for i := range n {
-			if err := m.manageMix(ctx, flows[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return ret, manage, err
 }
 
-// step runs one open-loop step of rate requests per second for d, of
-// returns (manage false) or manages, each request's commands in sequence
-// on the mixer's pool, as one app request sends them.
-func (m *mixer) step(ctx context.Context, admin *redis.Client, rate float64, d, timeout time.Duration, manage bool) (step, error) {
+// step runs one open-loop step of rate returns per second for d, each
+// return's commands in sequence on the mixer's pool, as one app request
+// sends them.
+func (m *mixer) step(ctx context.Context, admin *redis.Client, rate float64, d, timeout time.Duration) (step, error) {
 	n := max(1, int(rate*d.Seconds()))
-	flows, used := keys(m.flowPfx, n), keys(m.usedPfx, n)
-	defer delAll(context.WithoutCancel(ctx), admin, slices.Concat(flows, used))
-	if !manage {
-		if err := m.setAll(ctx, flows); err != nil { // the pending flows the returns finish
-			return step{}, err
-		}
-	}
+	used := keys(m.usedPfx, n)
+	defer delAll(context.WithoutCancel(ctx), admin, used)
 	return withRedisCPU(ctx, admin, func() step {
 		return openLoop(ctx, rate, n, func(ctx context.Context, i int) error {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			if manage {
-				return m.manageMix(ctx, flows[i])
-			}
-			return m.returnMix(ctx, flows[i], used[i])
+			return m.returnMix(ctx, used[i])
 		})
 	})
 }

@@ -26,7 +26,7 @@ const (
 	routeConnect    = "POST white-label Connect"
 	routeDone       = "POST white-label Done"
 	routeReturn     = "GET /connections/return"
-	routeReplay     = "GET /connections/return (replayed copy)"
+	routeReplay     = "GET /connections/return (replayed)"
 )
 
 var routes = []string{routeSignin, routeManage, routeWhiteLabel, routeConnect, routeDone, routeReturn, routeReplay}
@@ -252,7 +252,7 @@ var providers = []string{"google", "notion", "slack", "github"}
 
 // finish sometimes connects a provider, then presses Done and follows the
 // return to another instance; then, every -replay-every flows, it replays
-// the return with the flow cookie as it was before, on a third instance.
+// the same return on a third instance.
 func (b *browser) finish(ctx context.Context, t *tab) {
 	csrf := url.Values{"csrf_token": {t.csrf}}
 	if rand.Float64() < connectChance {
@@ -273,8 +273,6 @@ func (b *browser) finish(ctx context.Context, t *tab) {
 		b.e.res.fail(&failure{flow: t.id, route: routeDone, start: t0, end: time.Now(), outcome: "Done sent the browser to " + resp.Header.Get("Location")})
 		return
 	}
-	saved := b.flowCookie()
-
 	finish := b.e.pick(t.start) // the load balancer picks another instance
 	back.Host = strings.TrimPrefix(finish.url, "http://")
 	t0 = time.Now()
@@ -289,11 +287,9 @@ func (b *browser) finish(ctx context.Context, t *tab) {
 	b.e.faults.redisSuccess(t0)
 	b.e.res.succeeded(t.id)
 
-	if b.e.o.replayEvery == 0 || t.id%b.e.o.replayEvery != b.e.o.replayEvery-1 || saved == nil {
+	if b.e.o.replayEvery == 0 || t.id%b.e.o.replayEvery != b.e.o.replayEvery-1 {
 		return
 	}
-	current := b.flowCookie()
-	b.setFlowCookie(saved)
 	back.Host = strings.TrimPrefix(b.e.pick(finish).url, "http://")
 	t0 = time.Now()
 	resp, body, err = b.do(ctx, routeReplay, http.MethodGet, back.String(), nil)
@@ -305,10 +301,6 @@ func (b *browser) finish(ctx context.Context, t *tab) {
 	default:
 		b.failed(ctx, t, routeReplay, t0, resp, body, err, http.StatusForbidden)
 	}
-	// Put back the cookie the browser had, for the other tab.
-	if current != nil {
-		b.setFlowCookie(current)
-	}
 }
 
 // flashOutcome is the return's outcome as the flash cookie carries it.
@@ -319,21 +311,6 @@ func flashOutcome(resp *http.Response) string {
 		}
 	}
 	return ""
-}
-
-func (b *browser) flowCookie() *http.Cookie {
-	u, _ := url.Parse(b.e.instances[0].url)
-	for _, c := range b.client.Jar.Cookies(u) {
-		if c.Name == "handoffkit-flow" {
-			return c
-		}
-	}
-	return nil
-}
-
-func (b *browser) setFlowCookie(c *http.Cookie) {
-	u, _ := url.Parse(b.e.instances[0].url)
-	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/", HttpOnly: true}})
 }
 
 // flowID reads the flow id from a next page "/?flow=N".

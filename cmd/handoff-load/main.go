@@ -15,8 +15,7 @@
 // Each instance (-instances, default 3) is its own http.Server on
 // loopback with its own go-redis client, BlueNexus client and token
 // source. They share, through Redis, the replay guard
-// (redisflow.NewReplayGuard), the flows (redisflow.NewStore: the cookie
-// holds only a session id) and the users' token pairs
+// (redisflow.NewReplayGuard) and the users' token pairs
 // (redisflow.NewTokenStore, seeded with the emulator's SignIn). On Sentinel
 // every write waits for the replica (redisflow.WithReplicas(1)).
 //
@@ -28,9 +27,8 @@
 // sometimes Connect, Done, and /connections/return on another instance
 // than the one that began the flow. One time in five the browser runs
 // two tabs: two flows begun one after the other, finished in random
-// order, both of which must succeed. After every Nth flow (-replay-every) the browser puts
-// back the copy of its flow cookie saved before the return and replays the
-// return on yet another instance, which must refuse it. The on-return hook
+// order, both of which must succeed. After every Nth flow (-replay-every) the browser
+// replays the return on yet another instance, which must refuse it. The on-return hook
 // counts its runs per flow, and reads the user's connections with a token
 // from the token source (renewing it once on a 401, as the kit does), so
 // tokens refresh in the hook too.
@@ -172,7 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.instances, "instances", 3, "app instances")
 	fs.IntVar(&o.flows, "flows", 2000, "complete flows to run (without -duration)")
 	fs.DurationVar(&o.duration, "duration", 0, "run flows for this long instead of -flows (a soak)")
-	fs.IntVar(&o.replayEvery, "replay-every", 10, "replay an old cookie copy on another instance after every Nth flow (0: never)")
+	fs.IntVar(&o.replayEvery, "replay-every", 10, "replay the return on another instance after every Nth flow (0: never)")
 	fs.DurationVar(&o.maxDuration, "max-duration", 0, "stop and fail if the run takes longer (default 3m, or -duration plus 2m)")
 	o.redis.flags(fs)
 	fs.StringVar(&o.guard, "guard", "redis", `shared state: "redis", or "memory" (no Redis: one guard per instance, flows in the cookie, to see replays get through)`)
@@ -374,18 +372,14 @@ func (e *env) startInstance(ctx context.Context, name string) (*instance, error)
 		if err != nil {
 			return fail(err)
 		}
-		flowStore, err := redisflow.NewStore(in.rdb, loadKeys, e.redisOptions("flow:")...)
-		if err != nil {
-			return fail(err)
-		}
 		if store, err = redisflow.NewTokenStore(in.rdb, e.redisOptions("token:")...); err != nil {
 			return fail(err)
 		}
-		flows, err := session.New(flowStore, session.WithInsecureCookies(), session.WithReplayGuard(timedGuard{guard, e}))
+		flows, err := session.New(loadKeys, session.WithInsecureCookies(), session.WithReplayGuard(timedGuard{guard, e}))
 		if err != nil {
 			return fail(err)
 		}
-		// Replaces the demo's cookie-store flows with the shared ones.
+		// Replaces the demo's flows, with an in-memory guard, with the shared guard.
 		kitOpts = append(kitOpts, handlers.WithFlows(flows))
 	}
 	if in.tokens, err = bluenexus.NewTokenSource(in.client, store); err != nil {

@@ -53,10 +53,9 @@ func TestSmallRunPasses(t *testing.T) {
 	}
 }
 
-// TestRunCatchesReplays: with one in-memory guard per instance and the
-// flows in the cookie, an old cookie copy replayed on another instance
-// gets through and runs the hook a second time; the run must see it and
-// fail.
+// TestRunCatchesReplays: with one in-memory guard per instance, a return
+// replayed on another instance gets through and runs the hook a second
+// time; the run must see it and fail.
 func TestRunCatchesReplays(t *testing.T) {
 	out := runLoad(t, 1, "-guard", "memory", "-browsers", "2", "-flows", "10", "-replay-every", "2")
 	for _, want := range []string{"5 flows whose hook ran more than once", "5 replays accepted", "FAIL:"} {

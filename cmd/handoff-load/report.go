@@ -180,7 +180,7 @@ func (e *env) report(w io.Writer) int {
 	}
 	fmt.Fprintf(w, "hook runs %d (%s), %d of them renewed an expired token; flows whose hook ran twice %d, successful returns whose hook never ran %d\n",
 		hookRuns, strings.Join(perInstance, ", "), e.hookRenewals.Load(), twice, lost)
-	fmt.Fprintf(w, "replays of an old cookie copy on another instance: %d refused, %d accepted\n", r.replays, r.accepted)
+	fmt.Fprintf(w, "replays of a used return on another instance: %d refused, %d accepted\n", r.replays, r.accepted)
 	refreshReplays, codeReuses := e.emu.RefreshReplays(), e.emu.CodeReuses()
 	fmt.Fprintf(w, "emulator: %d refresh tokens presented twice, %d handoff codes presented twice; %d token calls; %d circuit breaker openings\n",
 		refreshReplays, codeReuses, e.emu.Hits(bluenexustest.PathToken), e.breakerOpens.Load())

@@ -47,25 +47,20 @@ func main() {
 	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: "https://connect.example.com/",
 		ReturnURL:     "https://app.example.com/connections/return",
-		CookieKeys:    keys,
+		CookieKeys:    keys, // seal the flow's state
 		Tokens:        tokens,
-		User: func(r *http.Request) (string, bool) {
+		User: func(r *http.Request) (string, bool) { // required: a flow belongs to its user
 			id, ok := r.Context().Value(userKey{}).(string) // what your auth middleware stored
 			return id, ok
 		},
 	},
 		handlers.WithClient(client),
 		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
-			tok, err := ev.AccessToken(ctx) // fresh, however long the user took
+			conns, err := ev.Connections(ctx) // ev.User's, with a fresh token
 			if err != nil {
 				return err
 			}
-			for c, err := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
-				if err != nil {
-					return err
-				}
-				log.Printf("connected: %s (%s)", c.ProviderID, c.Status) // store them instead
-			}
+			log.Printf("%s has %d connections", ev.User, len(conns)) // store them instead
 			return nil
 		}),
 	)

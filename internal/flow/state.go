@@ -1,27 +1,178 @@
 package flow
 
 import (
-	"crypto/rand"
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
-// StateLength is the length of a state: 32 bytes in base64url without
-// padding.
-const StateLength = 43
+// KeyPair is one generation of cookie keys, loaded from configuration.
+type KeyPair struct {
+	// Hash is 32 or 64 bytes.
+	Hash []byte
+	// Block is 16, 24 or 32 bytes.
+	Block []byte
+}
 
-// stateBytes is the entropy of a state: 256 bits from crypto/rand.
-const stateBytes = 32
+// CheckKeyPair reports why k cannot be used, or nil.
+func CheckKeyPair(k KeyPair) error {
+	switch {
+	case len(k.Hash) != 32 && len(k.Hash) != 64:
+		return fmt.Errorf("hash key must be 32 or 64 bytes, got %d", len(k.Hash))
+	case len(k.Block) != 16 && len(k.Block) != 24 && len(k.Block) != 32:
+		return fmt.Errorf("block key must be 16, 24 or 32 bytes, got %d", len(k.Block))
+	case allZero(k.Hash) || allZero(k.Block):
+		return errors.New("key is all zeros")
+	case bytes.Equal(k.Hash[:len(k.Block)], k.Block):
+		return errors.New("block key repeats the hash key")
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// The sealed state, before encryption:
+//
+//	version(1) nonce(16) issued unix ms(8, big endian) user hash(16)
+//	intent ' ' next ' ' return URI
+//
+// Fields are printable ASCII without spaces (Params.Validate), so a space
+// separates them. AES-256-GCM with a random 96-bit nonce seals it (12 bytes
+// of nonce and 16 of tag more), and base64url without padding carries it.
+const (
+	formatVersion = 1
+	nonceBytes    = 16 // 128 bits from crypto/rand
+	userHashBytes = 16
+	headerBytes   = 1 + nonceBytes + 8 + userHashBytes
+	gcmOverhead   = 12 + 16
+	// MaxStateLength is the longest state, in characters: with a return URI
+	// of up to 512 bytes it keeps the redirectUri well inside 2048.
+	MaxStateLength = 1024
+	// minSealed is the shortest sealed state, in bytes: empty fields.
+	minSealed = headerBytes + 2 + gcmOverhead
+)
+
+// additionalData binds every seal to its purpose: a value sealed by another
+// use of the same keys never opens as a flow state.
+var additionalData = []byte("handoffkit flow state")
+
+// StateLength returns the length, in characters, of the state that seals p.
+func StateLength(p Params) int {
+	return base64.RawURLEncoding.EncodedLen(headerBytes + len(p.Intent) + 1 + len(p.Next) + 1 + len(p.ReturnURI) + gcmOverhead)
+}
+
+// sealer seals and opens states with the keys derived from one key pair.
+type sealer struct {
+	aead    cipher.AEAD
+	userKey []byte
+}
+
+// newSealer derives, with HKDF-SHA256 over both keys of the pair, an
+// AES-256-GCM key and the key of the user hash, so that neither cookie key
+// is used as is for another algorithm.
+func newSealer(k KeyPair) (sealer, error) {
+	secret := append(bytes.Clone(k.Hash), k.Block...)
+	sealKey, err := hkdf.Key(sha256.New, secret, nil, "handoffkit flow state seal v1", 32)
+	if err != nil {
+		return sealer{}, err
+	}
+	userKey, err := hkdf.Key(sha256.New, secret, nil, "handoffkit flow state user v1", 32)
+	if err != nil {
+		return sealer{}, err
+	}
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		return sealer{}, err
+	}
+	aead, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return sealer{}, err
+	}
+	return sealer{aead: aead, userKey: userKey}, nil
+}
+
+// userHash is the keyed hash of a user id that a state carries.
+func (s sealer) userHash(user string) (h [userHashBytes]byte) {
+	mac := hmac.New(sha256.New, s.userKey)
+	mac.Write([]byte(user))
+	copy(h[:], mac.Sum(nil))
+	return h
+}
+
+// seal encrypts f and p into a state.
+func (s sealer) seal(f *Flow, p Params) State {
+	b := make([]byte, headerBytes, headerBytes+len(p.Intent)+len(p.Next)+len(p.ReturnURI)+2)
+	b[0] = formatVersion
+	copy(b[1:], f.nonce[:])
+	binary.BigEndian.PutUint64(b[1+nonceBytes:], uint64(f.IssuedAt.UnixMilli()))
+	copy(b[1+nonceBytes+8:], f.userHash[:])
+	b = append(b, p.Intent...)
+	b = append(b, ' ')
+	b = append(b, p.Next...)
+	b = append(b, ' ')
+	b = append(b, p.ReturnURI...)
+	return State(base64.RawURLEncoding.EncodeToString(s.aead.Seal(nil, nil, b, additionalData)))
+}
+
+// unseal opens a state with the first of sealers that authenticates it and
+// reads it. It never consults the clock, the user or the guard.
+func unseal(sealers []sealer, state string, ttl time.Duration) (Flow, error) {
+	if !wellFormedState(state) {
+		return Flow{}, ErrMalformedState
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(state)
+	if err != nil || len(sealed) < minSealed {
+		return Flow{}, ErrMalformedState
+	}
+	for i, s := range sealers {
+		b, err := s.aead.Open(nil, nil, sealed, additionalData)
+		if err != nil {
+			continue
+		}
+		// Authenticated, so written by the kit: anything unreadable is a
+		// format this version does not know.
+		if b[0] != formatVersion {
+			return Flow{}, ErrUnknownState
+		}
+		var f Flow
+		copy(f.nonce[:], b[1:])
+		issued := int64(binary.BigEndian.Uint64(b[1+nonceBytes:]))
+		copy(f.userHash[:], b[1+nonceBytes+8:])
+		fields := strings.SplitN(string(b[headerBytes:]), " ", 3)
+		if len(fields) != 3 {
+			return Flow{}, ErrUnknownState
+		}
+		f.Intent, f.Next, f.ReturnURI = fields[0], fields[1], fields[2]
+		f.IssuedAt = time.UnixMilli(issued).UTC()
+		f.ExpiresAt = f.IssuedAt.Add(ttl)
+		f.key = i
+		return f, nil
+	}
+	return Flow{}, ErrUnknownState
+}
 
 const redacted = "[REDACTED]"
 
-// State is a flow's state value: 32 bytes from crypto/rand in base64url
-// without padding (43 characters). It prints, formats and marshals (text,
-// JSON, and so zerolog) as [REDACTED]; [State.Reveal] returns the value for
-// the redirectUri.
+// State is a sealed flow state, in base64url without padding. It prints,
+// formats and marshals (text, JSON, and so zerolog) as [REDACTED];
+// [State.Reveal] returns the value for the redirectUri.
 type State string
 
 // Reveal returns the state itself.
@@ -42,20 +193,10 @@ func (s State) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 // MarshalJSON returns "[REDACTED]".
 func (s State) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
-// newState returns a fresh random state.
-// NewState returns a fresh state: 32 bytes from crypto/rand, base64url.
-func NewState() (State, error) {
-	var b [stateBytes]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("session: read random state: %w", err)
-	}
-	return State(base64.RawURLEncoding.EncodeToString(b[:])), nil
-}
-
-// wellFormedState reports whether s has the shape of a state: 43 base64url
-// characters (SECURITY.md B3).
+// wellFormedState reports whether s has the shape of a state: 1 to
+// [MaxStateLength] base64url characters (SECURITY.md B3).
 func wellFormedState(s string) bool {
-	if len(s) != StateLength {
+	if len(s) == 0 || len(s) > MaxStateLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -67,31 +208,9 @@ func wellFormedState(s string) bool {
 	return true
 }
 
-// equal compares a and b in constant time for equal lengths.
-func equal(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var v byte
-	for i := 0; i < len(a); i++ {
-		v |= a[i] ^ b[i]
-	}
-	return subtle.ConstantTimeByteEq(v, 0) == 1
-}
-
-// guardID is the id a state is recorded under in the [ReplayGuard]: the hex
-// SHA-256 of the state, so a guard's storage never holds a usable state.
-func guardID(state string) string {
-	sum := sha256.Sum256([]byte(state))
+// guardID is the id a flow is recorded under in the [ReplayGuard]: the hex
+// SHA-256 of its nonce, so a guard's storage never holds the nonce itself.
+func guardID(nonce [nonceBytes]byte) string {
+	sum := sha256.Sum256(nonce[:])
 	return hex.EncodeToString(sum[:])
-}
-
-// tagLength is the length of a superseded flow's tag.
-const tagLength = 16
-
-// supersededTag is what the cookie keeps of a flow pushed out by newer ones:
-// the hex of the first 8 bytes of the state's SHA-256.
-func supersededTag(state string) string {
-	sum := sha256.Sum256([]byte(state))
-	return hex.EncodeToString(sum[:tagLength/2])
 }

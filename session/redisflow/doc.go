@@ -1,40 +1,34 @@
 // Package redisflow keeps handoff flows consistent across the instances of
 // an app behind a load balancer, on a Redis they share: a
 // [session.ReplayGuard] that makes each state single-use fleet-wide
-// ([NewReplayGuard]), a gorilla sessions store that keeps the flows
-// server-side ([Store]), and a [bluenexus.TokenStore] whose lease makes a
+// ([NewReplayGuard]), and a [bluenexus.TokenStore] whose lease makes a
 // user's refresh token spent once across the fleet ([NewTokenStore]).
 //
-// With the cookie store and the same keys on every instance, a flow begun
-// on one instance already finishes on any other: the flow travels in its
-// signed, encrypted cookie. What the cookie cannot do is forget: an old
-// copy of it still lists a finished flow. The session package's default
-// in-memory guard catches that replay only on the instance that saw the
-// first return (and only until it restarts). [NewReplayGuard] records used
-// states in Redis, so every instance refuses them:
+// With the same cookie keys on every instance, a flow begun on one instance
+// already finishes on any other: the flow travels sealed in its state. What
+// a sealed state cannot do is forget: it stays valid until it expires. The
+// session package's default in-memory guard refuses a second use only on
+// the instance that saw the first (and only until it restarts).
+// [NewReplayGuard] records used states in Redis, so every instance refuses
+// them:
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
 //	guard, err := redisflow.NewReplayGuard(rdb)
 //	...
-//	flows, err := session.New(store, session.WithReplayGuard(guard))
+//	flows, err := session.New(keys, session.WithReplayGuard(guard))
 //	kit, err := handlers.New(cfg, handlers.WithFlows(flows))
 //
 // # What Redis holds
 //
 // The guard writes one key per finished flow: the prefix "handoffkit:used:" followed
-// by the id the Manager passes, which is the hex SHA-256 of the state, never
-// the state itself (the guard refuses any id that is not 64 hexadecimal
-// digits, so a state cannot get there by mistake). The key expires when the
+// by the id the Manager passes, which is the hex SHA-256 of the flow's
+// nonce, never the state itself (the guard refuses any id that is not 64
+// hexadecimal digits, so a state cannot get there by mistake). The key expires when the
 // flow would have, by the Manager's clock: SET key nonce NX PX
 // remaining-life. The guard holds nothing once the TTL (10 minutes by
 // default) has passed, and needs no cleanup.
 //
-// The [Store] writes one key per browser with pending flows: the prefix
-// followed by the SHA-256 of a random session id, holding the flows sealed
-// with the cookie keys, with the flow TTL as its time to live. The cookie
-// carries only the signed, encrypted id.
-//
-// Both need Redis 2.6.12 or later (or a compatible server), the token store
+// The guard needs Redis 2.6.12 or later (or a compatible server), the token store
 // Redis 6.0 or later (SET KEEPTTL), and each touches one
 // key per command.
 //
@@ -43,7 +37,7 @@
 // The constructors take any [redis.UniversalClient]: a single node
 // (redis.NewClient), a Redis Cluster (redis.NewClusterClient) or a master
 // found through Sentinel (redis.NewFailoverClient). Every command touches
-// one key, so a cluster spreads the states, flows and token pairs over its
+// one key, so a cluster spreads the states and token pairs over its
 // masters; a token pair and its lease are one key.
 //
 // Redis replicates asynchronously. A write that the master acknowledged
@@ -60,30 +54,23 @@
 // A node that restarts must come back with its data: run it with
 // persistence (appendonly yes) or as a replica. A Redis that restarts
 // empty forgets the states used within the last TTL, as the in-memory
-// guard does on restart (an old cookie copy could then finish its flow
-// once more), the Store's pending flows (users start again) and the token
-// pairs (users sign in again).
+// guard does on restart (a used state could then finish its flow once
+// more), and the token pairs (users sign in again).
 //
 // # Failing closed
 //
 // When Redis is down, slow (each call is bounded by [WithTimeout], 500 ms by
 // default), read-only or out of memory, the guard returns an error wrapping
 // [session.ErrUnavailable] and the Manager fails the return: no hook runs, the user
-// gets an error page (5xx) and starts again. The flow that failed this way
-// is lost, since the Manager removed it from the cookie before asking the
-// guard. The guard never fails open: a replay guard that says yes whenever
-// it cannot check stops protecting exactly when its store is under
-// pressure, which an attacker holding a copied cookie can wait for or cause,
+// gets an error page (5xx) and starts again. The guard never fails open: a
+// replay guard that says yes whenever it cannot check stops protecting
+// exactly when its store is under pressure, which an attacker holding a
+// copied return URL can wait for or cause,
 // and an outage would silently turn strict one-time use into "usually
 // once". An outage of the shared store is visible (errors, the
 // handoff.failed log event) and short; a silent replay is neither. An app
 // that prefers availability can wrap the guard in its own
 // [session.ReplayGuard] that ignores [session.ErrUnavailable], and own that choice.
-//
-// The [Store] fails closed too: a failed read is an error (the Manager
-// treats an unreadable session as "no flow", so the return is refused with
-// nothing consumed and works again once Redis is back), and a failed write
-// fails Begin or Finish without writing a cookie.
 //
 // Each call gives up after its timeout even when go-redis would wait longer
 // (without Options.ContextTimeoutEnabled it waits for its ReadTimeout, 5 s
@@ -93,24 +80,9 @@
 // # Key rotation
 //
 // Cookie keys ([session.KeyPair]) come from configuration, newest first, and
-// are the same list on every instance. [NewStore] takes the same list as
-// session.NewCookieStore, and seals its records with it. To rotate with
-// several instances, in three deployments:
-//
-//  1. [old, new] everywhere: cookies (and records) are still written with
-//     old, and every instance can already read new. Skip this step only
-//     when every instance restarts at the same moment.
-//  2. [new, old] everywhere: cookies are now written with new, and those
-//     written with old are still read.
-//  3. After one flow TTL (default 10 minutes) past the end of step 2, when
-//     no cookie or record written with old can still be accepted, [new]
-//     everywhere.
-//
-// A flow whose cookie was written only with a removed key reads as
-// "no flow" (session.ErrNoFlow, a 403), never a server error. A compromised
-// key skips the wait: deploy [new] at once; flows in progress then fail and
-// start again. The replay guard needs no rotation: its keys are hashes of
-// states, and hold no secret.
+// are the same list on every instance; package session says how to rotate
+// them in three deployments. The replay guard needs no rotation: its keys
+// are hashes of nonces, and hold no secret.
 //
 // This package is a module of its own, so that an app without Redis does
 // not require go-redis: go get github.com/handoffkit/handoffkit/session/redisflow.

@@ -23,6 +23,7 @@ func keysFromConfig() []session.KeyPair {
 	return keys
 }
 
+func user(r *http.Request) (string, bool)                 { return "", false } // your auth's
 func token(r *http.Request) (bluenexus.AccessToken, bool) { return "", false } // your auth's
 
 // kitOn builds the app's kit on flows, a Manager on the shared Redis.
@@ -30,12 +31,13 @@ func kitOn(flows *session.Manager) (*handlers.Kit, error) {
 	return handlers.New(handlers.Config{
 		WhiteLabelURL: "https://connect.example.com/",
 		ReturnURL:     "https://app.example.com/connections/return",
+		User:          user,
 		AccessToken:   token,
 	}, handlers.WithFlows(flows))
 }
 
-// Every instance of the app shares one Redis replay guard, so that an old
-// copy of a flow cookie replayed to another instance is refused. (miniredis
+// Every instance of the app shares one Redis replay guard, so that a state
+// used on one instance is refused on every other. (miniredis
 // stands in for the Redis server here, so that the example runs anywhere.)
 func ExampleNewReplayGuard() {
 	srv := miniredis.NewMiniRedis()
@@ -50,11 +52,7 @@ func ExampleNewReplayGuard() {
 	if err != nil {
 		panic(err)
 	}
-	store, err := session.NewCookieStore(keysFromConfig()...)
-	if err != nil {
-		panic(err)
-	}
-	flows, err := session.New(store, session.WithReplayGuard(guard))
+	flows, err := session.New(keysFromConfig(), session.WithReplayGuard(guard))
 	if err != nil {
 		panic(err)
 	}
@@ -64,38 +62,9 @@ func ExampleNewReplayGuard() {
 	// kit on the shared guard: <nil>
 }
 
-// With the Store, the flows live in Redis and the cookie carries only a
-// signed session id; keys rotate as with session.NewCookieStore.
-func ExampleNewStore() {
-	srv := miniredis.NewMiniRedis()
-	if err := srv.Start(); err != nil {
-		panic(err)
-	}
-	defer srv.Close()
-
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
-	defer rdb.Close()
-	guard, err := redisflow.NewReplayGuard(rdb)
-	if err != nil {
-		panic(err)
-	}
-	store, err := redisflow.NewStore(rdb, keysFromConfig())
-	if err != nil {
-		panic(err)
-	}
-	flows, err := session.New(store, session.WithReplayGuard(guard))
-	if err != nil {
-		panic(err)
-	}
-	_, err = kitOn(flows)
-	fmt.Println("kit on the Redis store:", err)
-	// Output:
-	// kit on the Redis store: <nil>
-}
-
 // Behind Sentinel, every instance finds the master through the Sentinels,
 // and WithReplicas(1) makes each write wait for the replica, so that a
-// failover loses no used state, flow, lease or token pair. (A Redis Cluster
+// failover loses no used state, lease or token pair. (A Redis Cluster
 // works the same way, with redis.NewClusterClient.)
 func ExampleWithReplicas() {
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{
@@ -109,15 +78,11 @@ func ExampleWithReplicas() {
 	if err != nil {
 		panic(err)
 	}
-	store, err := redisflow.NewStore(rdb, keysFromConfig(), replicated)
-	if err != nil {
-		panic(err)
-	}
 	tokens, err := redisflow.NewTokenStore(rdb, replicated)
 	if err != nil {
 		panic(err)
 	}
-	flows, err := session.New(store, session.WithReplayGuard(guard))
+	flows, err := session.New(keysFromConfig(), session.WithReplayGuard(guard))
 	if err != nil {
 		panic(err)
 	}

@@ -148,11 +148,7 @@ func newFailoverFleet(t *testing.T) *failoverFleet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		store, err := redisflow.NewStore(rdb, keys, append(opts, redisflow.WithKeyPrefix(prefix+"flow:"))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flows, err := session.New(store, session.WithReplayGuard(guard))
+		flows, err := session.New(keys, session.WithReplayGuard(guard))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/handoffkit/handoffkit/internal/flow"
@@ -178,35 +175,19 @@ func newFakeClock() *testkit.Clock {
 	return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
-// browser carries cookies between direct Manager calls, like a cookie jar.
-type browser struct{ *testkit.Browser }
-
-func newBrowser() *browser { return &browser{testkit.NewBrowser()} }
-
-// copy returns a second browser holding the same cookies: an old copy.
-func (b *browser) copy() *browser { return &browser{b.Copy()} }
-
-// request returns a return-endpoint request carrying the browser's cookies.
-func (b *browser) request() *http.Request {
-	return b.Request(http.MethodGet, "https://app.example/connections/return")
-}
-
-func (b *browser) begin(t testing.TB, m *session.Manager, p flow.Params) flow.Flow {
+// seal starts a flow for alice on m and returns its state.
+func seal(t testing.TB, m *session.Manager) string {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	f, err := fm(m).Begin(rec, b.request(), p)
-	b.Keep(rec)
+	st, err := fm(m).Seal("alice", testParams)
 	if err != nil {
-		t.Fatalf("Begin: %v", err)
+		t.Fatalf("Seal: %v", err)
 	}
-	return f
+	return st.Reveal()
 }
 
-func (b *browser) finish(m *session.Manager, state flow.State) (flow.Flow, error) {
-	rec := httptest.NewRecorder()
-	f, err := fm(m).Finish(rec, b.request(), state.Reveal())
-	b.Keep(rec)
-	return f, err
+// open ends the flow of state for alice on m, as the return does.
+func open(m *session.Manager, state string) (flow.Flow, error) {
+	return fm(m).Open(context.Background(), state, "alice")
 }
 
 var testParams = flow.Params{Intent: "connections", Next: "/settings"}
@@ -215,8 +196,8 @@ var testParams = flow.Params{Intent: "connections", Next: "/settings"}
 // the default, so that a loaded test machine cannot fail them.
 const slowMachine = 5 * time.Second
 
-// mustGuard and mustStore build the package's types or fail the test, with
-// the slowMachine timeout unless opts set another.
+// mustGuard builds a guard or fails the test, with the slowMachine timeout
+// unless opts set another.
 func mustGuard(t testing.TB, rdb redis.UniversalClient, opts ...Option) *replayGuard {
 	t.Helper()
 	g, err := NewReplayGuard(rdb, append([]Option{WithTimeout(slowMachine)}, opts...)...)
@@ -226,19 +207,10 @@ func mustGuard(t testing.TB, rdb redis.UniversalClient, opts ...Option) *replayG
 	return g.(*replayGuard)
 }
 
-func mustStore(t testing.TB, rdb redis.UniversalClient, keys []session.KeyPair, opts ...Option) *Store {
+// newManager returns a Manager on testKeys with opts.
+func newManager(t testing.TB, opts ...session.Option) *session.Manager {
 	t.Helper()
-	s, err := NewStore(rdb, keys, append([]Option{WithTimeout(slowMachine)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// newManager returns a Manager on store with opts.
-func newManager(t testing.TB, store sessions.Store, opts ...session.Option) *session.Manager {
-	t.Helper()
-	m, err := session.New(store, opts...)
+	m, err := session.New([]session.KeyPair{testKeys}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,18 +218,6 @@ func newManager(t testing.TB, store sessions.Store, opts ...session.Option) *ses
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-func mustCookieStore(t testing.TB, keys ...session.KeyPair) sessions.Store {
-	t.Helper()
-	if len(keys) == 0 {
-		keys = []session.KeyPair{testKeys}
-	}
-	s, err := session.NewCookieStore(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // fm is the flow machinery behind a session.Manager, as the handlers drive it.
 func fm(m *session.Manager) *flow.Manager {
@@ -267,9 +227,3 @@ func fm(m *session.Manager) *flow.Manager {
 	}
 	return f
 }
-
-// acceptAll is a replay guard that accepts every state: for tests of the
-// store alone.
-type acceptAll struct{}
-
-func (acceptAll) Consume(context.Context, string, time.Time) error { return nil }

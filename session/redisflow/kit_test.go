@@ -139,13 +139,3 @@ func tokenKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStor
 func manageRequest() *http.Request {
 	return httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
 }
-
-// flowCookieSet reports whether resp sets the flow cookie.
-func flowCookieSet(resp *http.Response) bool {
-	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, "handoffkit-flow") {
-			return true
-		}
-	}
-	return false
-}

@@ -21,14 +21,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/session/redisflow"
@@ -62,11 +60,9 @@ type fleetNode struct {
 }
 
 // fleetNodeConfig is one instance: its key list (newest first), and
-// optionally its store (default: a cookie store on the keys) and flow
-// options (default: the in-memory replay guard).
+// optionally its flow options (default: the in-memory replay guard).
 type fleetNodeConfig struct {
 	keys        []session.KeyPair
-	store       sessions.Store
 	sessionOpts []session.Option
 }
 
@@ -99,13 +95,7 @@ func (f *fleet) newNode(nc fleetNodeConfig) *fleetNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := nc.store
-	if store == nil {
-		if store, err = session.NewCookieStore(nc.keys...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	flows, err := session.New(store, nc.sessionOpts...)
+	flows, err := session.New(nc.keys, nc.sessionOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +105,10 @@ func (f *fleet) newNode(nc fleetNodeConfig) *fleetNode {
 	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: f.emu.WhiteLabelURL(),
 		ReturnURL:     n.srv.URL + "/connections/return",
+		User: func(r *http.Request) (string, bool) {
+			_, ok := r.Context().Value(fleetUserKey{}).(bluenexus.AccessToken)
+			return "alice", ok
+		},
 		AccessToken: func(r *http.Request) (bluenexus.AccessToken, bool) {
 			tok, ok := r.Context().Value(fleetUserKey{}).(bluenexus.AccessToken)
 			return tok, ok
@@ -243,23 +237,6 @@ func (f *fleet) returnOnBody(i int, back string) (*http.Response, string) {
 	return f.get(u.String())
 }
 
-// flowCookie and setFlowCookie read and replace the browser's flow cookie.
-func (f *fleet) flowCookie() *http.Cookie {
-	u, _ := url.Parse(f.nodes[0].srv.URL)
-	for _, c := range f.browser.Jar.Cookies(u) {
-		if c.Name == flow.DefaultCookieName {
-			return c
-		}
-	}
-	f.t.Fatal("the browser holds no flow cookie")
-	return nil
-}
-
-func (f *fleet) setFlowCookie(c *http.Cookie) {
-	u, _ := url.Parse(f.nodes[0].srv.URL)
-	f.browser.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/", Secure: true, HttpOnly: true}})
-}
-
 func wantSuccess(t *testing.T, resp *http.Response, next string) {
 	t.Helper()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != next {
@@ -286,12 +263,11 @@ func TestMultiInstanceStartHereReturnThere(t *testing.T) {
 	}
 }
 
-// TestMultiInstanceOldCookieCopy_B4: the browser keeps a copy of its flow
-// cookie from before the return, finishes the flow on instance B, then
-// replays the copy on instance A.
-func TestMultiInstanceOldCookieCopy_B4(t *testing.T) {
+// TestMultiInstanceReplay_B4: the browser finishes a flow on instance B,
+// then sends the same return to instance A.
+func TestMultiInstanceReplay_B4(t *testing.T) {
 	keys := []session.KeyPair{fleetOldKeys}
-	t.Run("shared Redis guard rejects the copy on every instance", func(t *testing.T) {
+	t.Run("shared Redis guard refuses it on every instance", func(t *testing.T) {
 		addr, prefix := fleetRedis(t)
 		guarded := func() fleetNodeConfig {
 			g, err := redisflow.NewReplayGuard(fleetRedisClient(t, addr), redisflow.WithKeyPrefix(prefix), fleetTimeout)
@@ -302,64 +278,13 @@ func TestMultiInstanceOldCookieCopy_B4(t *testing.T) {
 		}
 		f := newFleet(t, guarded(), guarded())
 		back := f.complete(f.start(0, "/settings"))
-		saved := f.flowCookie()
 		wantSuccess(t, f.returnOn(1, back), "/settings")
 		for i := range f.nodes {
-			f.setFlowCookie(saved)
 			if resp := f.returnOn(i, back); resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("old copy replayed on instance %d: status %d, want 403", i, resp.StatusCode)
+				t.Fatalf("replayed on instance %d: status %d, want 403", i, resp.StatusCode)
 			}
 			if err := f.nodes[i].lastErr(); !errors.Is(err, session.ErrReplayed) {
-				t.Fatalf("old copy replayed on instance %d: %v, want ErrReplayed", i, err)
-			}
-		}
-		if n := f.hooks(); n != 1 {
-			t.Fatalf("hook ran %d times, want 1", n)
-		}
-	})
-	t.Run("in-memory guards only: the other instance accepts the copy (documented limit)", func(t *testing.T) {
-		f := newFleet(t, fleetNodeConfig{keys: keys}, fleetNodeConfig{keys: keys})
-		back := f.complete(f.start(0, "/settings"))
-		saved := f.flowCookie()
-		wantSuccess(t, f.returnOn(1, back), "/settings")
-		f.setFlowCookie(saved)
-		wantSuccess(t, f.returnOn(0, back), "/settings")
-		if n := f.hooks(); n != 2 {
-			t.Fatalf("hook ran %d times, want 2: once per instance", n)
-		}
-		// Each instance still refuses what it saw itself.
-		f.setFlowCookie(saved)
-		if resp := f.returnOn(1, back); resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("copy replayed on the instance that finished the flow: status %d, want 403", resp.StatusCode)
-		}
-	})
-	t.Run("Redis store: the copy names a record the flow is gone from", func(t *testing.T) {
-		addr, prefix := fleetRedis(t)
-		stored := func() fleetNodeConfig {
-			s, err := redisflow.NewStore(fleetRedisClient(t, addr), keys, redisflow.WithKeyPrefix(prefix+"flow:"), fleetTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := redisflow.NewReplayGuard(fleetRedisClient(t, addr), redisflow.WithKeyPrefix(prefix+"used:"), fleetTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fleetNodeConfig{store: s, sessionOpts: []session.Option{session.WithReplayGuard(g)}}
-		}
-		f := newFleet(t, stored(), stored())
-		back := f.complete(f.start(0, "/settings"))
-		saved := f.flowCookie()
-		if len(saved.Value) > 200 {
-			t.Fatalf("flow cookie of the Redis store is %d bytes, want a short id", len(saved.Value))
-		}
-		wantSuccess(t, f.returnOn(1, back), "/settings")
-		for i := range f.nodes {
-			f.setFlowCookie(saved)
-			if resp := f.returnOn(i, back); resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("old copy replayed on instance %d: status %d, want 403", i, resp.StatusCode)
-			}
-			if err := f.nodes[i].lastErr(); !errors.Is(err, flow.ErrNoFlow) {
-				t.Fatalf("old copy replayed on instance %d: %v, want ErrNoFlow", i, err)
+				t.Fatalf("replayed on instance %d: %v, want ErrReplayed", i, err)
 			}
 		}
 		// Two tabs, started on different instances, finish on the other.
@@ -371,11 +296,25 @@ func TestMultiInstanceOldCookieCopy_B4(t *testing.T) {
 			t.Fatalf("hook ran %d times, want 3", n)
 		}
 	})
+	t.Run("in-memory guards only: the other instance accepts it once (documented limit)", func(t *testing.T) {
+		f := newFleet(t, fleetNodeConfig{keys: keys}, fleetNodeConfig{keys: keys})
+		back := f.complete(f.start(0, "/settings"))
+		wantSuccess(t, f.returnOn(1, back), "/settings")
+		wantSuccess(t, f.returnOn(0, back), "/settings")
+		if n := f.hooks(); n != 2 {
+			t.Fatalf("hook ran %d times, want 2: once per instance", n)
+		}
+		// Each instance still refuses what it saw itself.
+		if resp := f.returnOn(1, back); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("replayed on the instance that finished the flow: status %d, want 403", resp.StatusCode)
+		}
+	})
 }
 
 // TestMultiInstanceKeyRotation_C3: during a rotation instance B runs with
-// [new, old] and reads what A wrote with [old]; an instance that already
-// dropped old answers the no-flow outcome for it, and reads what B wrote.
+// [new, old] and opens what A sealed with [old]; an instance that already
+// dropped old answers the unknown_state outcome for it, and opens what B
+// sealed.
 func TestMultiInstanceKeyRotation_C3(t *testing.T) {
 	f := newFleet(t,
 		fleetNodeConfig{keys: []session.KeyPair{fleetOldKeys}},
@@ -388,10 +327,10 @@ func TestMultiInstanceKeyRotation_C3(t *testing.T) {
 	back := f.complete(f.start(a, "/old"))
 	resp := f.returnOn(c, back)
 	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("cookie of a removed key: status %d, want 403", resp.StatusCode)
+		t.Fatalf("state of a removed key: status %d, want 403", resp.StatusCode)
 	}
-	if err := f.nodes[c].lastErr(); outcomeOf(err) != "no_flow" {
-		t.Fatalf("cookie of a removed key: %v, want the no_flow outcome", err)
+	if err := f.nodes[c].lastErr(); outcomeOf(err) != "unknown_state" {
+		t.Fatalf("state of a removed key: %v, want the unknown_state outcome", err)
 	}
 
 	wantSuccess(t, f.returnOn(c, f.complete(f.start(b, "/new"))), "/new")
@@ -403,8 +342,7 @@ func TestMultiInstanceKeyRotation_C3(t *testing.T) {
 // TestMultiInstanceRedisDown_B4 kills the test's own redis-server between
 // the start and the return: the return fails closed with a 5xx naming no
 // internals, the hook does not run, the error is session.ErrUnavailable;
-// once Redis is back, flows work again. With the Redis store, a flow cannot
-// even start while Redis is down, and nothing reaches BlueNexus.
+// once Redis is back, flows work again.
 func TestMultiInstanceRedisDown_B4(t *testing.T) {
 	// The outage is the test's own doing: go-redis's dial errors during it
 	// are expected, not news for stderr.
@@ -447,32 +385,6 @@ func TestMultiInstanceRedisDown_B4(t *testing.T) {
 	if n := f.hooks(); n != 2 {
 		t.Fatalf("hook ran %d times, want 2", n)
 	}
-
-	t.Run("Redis store", func(t *testing.T) {
-		s, err := redisflow.NewStore(fleetRedisClient(t, srv.addr), keys, fleetTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := newFleet(t, fleetNodeConfig{store: s})
-		srv.stop()
-		defer srv.start()
-		resp, body := f.get(f.nodes[0].srv.URL + "/manage-connections")
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("start while Redis is down: status %d, want 503", resp.StatusCode)
-		}
-		err = f.nodes[0].lastErr()
-		if !errors.Is(err, session.ErrUnavailable) || outcomeOf(err) != "state_unavailable" {
-			t.Fatalf("start while Redis is down: %v, want session.ErrUnavailable as state_unavailable", err)
-		}
-		// The flow is saved only after the mint, so the code was minted,
-		// but it never reaches the browser: no redirect, no code, no flow.
-		if n := f.emu.Hits(bluenexustest.PathHandoffInit); n != 1 {
-			t.Fatalf("%d handoff init calls, want the 1 before the flow could not be saved", n)
-		}
-		if loc := resp.Header.Get("Location"); loc != "" || strings.Contains(body, "code=") || flowCookieSet(resp) {
-			t.Fatalf("start while Redis is down handed out Location %q or a code or a flow cookie: %s", loc, body)
-		}
-	})
 }
 
 // outcomeOf is the outcome of the kit's *handlers.Error in err, or "".

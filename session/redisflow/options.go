@@ -12,10 +12,7 @@ const (
 	// defaultGuardPrefix starts the key of every state [NewReplayGuard]'s guard
 	// records.
 	defaultGuardPrefix = "handoffkit:used:"
-	// defaultStorePrefix starts the key of every flow record a [Store]
-	// keeps.
-	defaultStorePrefix = "handoffkit:flow:"
-	// defaultTimeout bounds each Redis call of the guard and the store.
+	// defaultTimeout bounds each Redis call of the guard and the token store.
 	defaultTimeout = 500 * time.Millisecond
 	// maxTimeout is the longest [WithTimeout] accepts: a call stuck longer
 	// would hold the user's request for nothing.
@@ -24,7 +21,7 @@ const (
 	maxReplicas = 16
 )
 
-// Option configures [NewReplayGuard], [NewStore] and [NewTokenStore]. Options apply in order
+// Option configures [NewReplayGuard] and [NewTokenStore]. Options apply in order
 // over the defaults; the constructor then validates the result.
 type Option func(*config)
 
@@ -36,10 +33,10 @@ type config struct {
 }
 
 // WithKeyPrefix sets the prefix of every Redis key written. Default
-// "handoffkit:used:" for the guard and "handoffkit:flow:" for the store.
+// "handoffkit:used:" for the guard.
 // It must not be empty. Give each app (and each environment sharing a
-// Redis) its own prefix, and never give the guard and the store the same
-// one.
+// Redis) its own prefix, and never give the guard and the token store the
+// same one.
 func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
@@ -53,8 +50,7 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // WithClock sets the clock that turns an expiry time into a Redis key's time
 // to live: a state's expiry for the guard (give it the clock of the
 // session.Manager, session.WithClock), a refresh token's for the token
-// store. Default time.Now. The flow store ignores it: record and cookie
-// lifetimes are durations.
+// store. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithReplicas makes every write wait until n replicas have acknowledged

@@ -44,7 +44,7 @@ type Config struct {
 	Store bluenexus.TokenStore
 	// Tokens keeps the users' access tokens fresh, over Store.
 	Tokens *bluenexus.TokenSource
-	// Keys sign and encrypt the flow cookie and the app's sign-in cookie.
+	// Keys seal the flow state and the app's sign-in cookie.
 	Keys []session.KeyPair
 	// Strategy derives the client IP. Default: the TCP peer.
 	Strategy middleware.Strategy
@@ -111,15 +111,11 @@ func New(cfg Config) (*App, error) {
 	if cfg.Strategy == nil {
 		cfg.Strategy = middleware.RemoteAddrStrategy()
 	}
-	store, err := session.NewCookieStore(cfg.Keys...)
-	if err != nil {
-		return nil, err
-	}
 	sopts := []session.Option{}
 	if cfg.InsecureCookies {
 		sopts = append(sopts, session.WithInsecureCookies())
 	}
-	flows, err := session.New(store, append(sopts, cfg.SessionOptions...)...)
+	flows, err := session.New(cfg.Keys, append(sopts, cfg.SessionOptions...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -280,40 +276,37 @@ func (a *App) trackManage(next http.Handler) http.Handler {
 	})
 }
 
-// refresh is the kit's on-return hook: it re-reads the user's connections
-// into the app's cache, as a real app refreshes its data after the return.
+// refresh is the kit's on-return hook: it re-reads the connections of the
+// user the flow was for into the app's cache, as a real app refreshes its
+// data after the return.
 func (a *App) refresh(ctx context.Context, ev handlers.ReturnEvent) error {
-	u, _ := ev.Request.Context().Value(ctxKey{}).(user)
-	before := a.storedAccess(ctx, u.name)
-	tok, err := ev.AccessToken(ctx)
-	if err != nil {
-		return err
-	}
-	refreshed := tok != before
-	conns, err := a.readConnections(ctx, tok)
+	before := a.storedAccess(ctx, ev.User)
+	conns, err := ev.Connections(ctx)
+	refreshed := a.storedAccess(ctx, ev.User) != before
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	j := a.journeys[u.name]
+	j := a.journeys[ev.User]
 	if j == nil {
 		j = &Journey{}
-		a.journeys[u.name] = j
+		a.journeys[ev.User] = j
 	}
 	j.HookRan = true
 	j.RefreshedAtReturn = refreshed
 	if err != nil {
-		return err
+		return fmt.Errorf("demoapp: listing connections: %w", err)
 	}
 	j.After = providerNames(conns)
-	added, removed, changed := bluenexus.Diff(a.cache[u.name], conns)
+	added, removed, changed := bluenexus.Diff(a.cache[ev.User], conns)
 	j.Added, j.Removed = providerNames(added), providerNames(removed)
 	j.Changed = nil
 	for _, c := range changed {
 		j.Changed = append(j.Changed, c.ProviderID+": "+string(c.Status))
 	}
-	a.cache[u.name] = conns
+	a.cache[ev.User] = conns
 	return nil
 }
 
+// readConnections reads the user's connections for the home page.
 func (a *App) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
 	for c, err := range a.cfg.Client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
