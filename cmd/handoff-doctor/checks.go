@@ -91,6 +91,7 @@ func (d *doctor) checkURLs(keys []session.KeyPair) result {
 		ReturnURL:     d.cfg.returnURL,
 		CookieKeys:    keys,
 		AccessToken:   func(*http.Request) (bluenexus.AccessToken, bool) { return "", false },
+		User:          func(*http.Request) (string, bool) { return "", false },
 	}, handlers.WithCodeParam(d.cfg.codeParam))
 	if err != nil {
 		fix := "correct the setting the message names"
