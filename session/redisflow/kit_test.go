@@ -19,6 +19,7 @@ import (
 	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/testkit"
+	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/session/redisflow"
@@ -40,28 +41,13 @@ func TestTokenOneRefreshAcrossInstances(t *testing.T) {
 	oneRefreshAcross(t, 100, store)
 }
 
-// oneRefreshAcross sends n requests to each of two kit instances, each
-// with its own store from store (one per process, on the same Redis), at
-// the moment alice's access token expires, and wants exactly one token
-// call between them and no replay.
+// oneRefreshAcross is storetest.Fleet on store: two kit instances, each
+// with its own store from store (one per process, on the same Redis), n
+// requests each at the moment alice's access token expires, exactly one
+// token call between them and no replay.
 func oneRefreshAcross(t *testing.T, n int, store func() bluenexus.TokenStore) {
 	t.Helper()
-	clock := testkit.NewClock(time.Now())
-	emu := tokenEmulator(t, clock.Now)
-	first := store()
-	seedAlice(t, emu, first)
-	// Two instances: each its own client, token source and Redis
-	// connection; the same emulator, keys and stored pair.
-	a, b := tokenKit(t, emu, first, clock.Now), tokenKit(t, emu, store(), clock.Now)
-
-	clock.Advance(15 * time.Minute)
-	testkit.ServeAtOnce(t, n, http.StatusFound, manageRequest, a, b)
-	if n := emu.Hits(bluenexustest.PathToken); n != 1 {
-		t.Errorf("token endpoint calls across both instances: %d, want 1", n)
-	}
-	if n := emu.RefreshReplays(); n != 0 {
-		t.Errorf("refresh tokens replayed: %d", n)
-	}
+	storetest.Fleet(t, n, func(*testing.T) bluenexus.TokenStore { return store() })
 }
 
 // TestTokenStoreDown: with the shared token store (Redis) down the kit
