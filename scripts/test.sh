@@ -9,17 +9,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
-pkgs="$(awk '/^module /{print $2; exit}' go.mod)/..."
+pkgs="${PKGS:-$(awk '/^module /{print $2; exit}' go.mod)/...}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 $GO build -o "$tmp/testcount" ./internal/testkit/testcount || exit 1
-$GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' "$pkgs" >"$tmp/expect" || exit 1
+# shellcheck disable=SC2086 # PKGS may name several patterns
+$GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $pkgs >"$tmp/expect" || exit 1
 flags=(-expect "$tmp/expect")
 [ "${CI:-}" = true ] && flags+=(-ci)
 for a in "$@"; do
 	case "$a" in -v | -v=true | -test.v) flags+=(-v) ;; esac
 done
-$GO test -json "$@" "$pkgs" 2>&1 | "$tmp/testcount" "${flags[@]}"
+# shellcheck disable=SC2086
+$GO test -json "$@" $pkgs 2>&1 | "$tmp/testcount" "${flags[@]}"
 status=("${PIPESTATUS[@]}")
 [ "${status[1]}" -ne 0 ] && exit "${status[1]}"
 exit "${status[0]}"

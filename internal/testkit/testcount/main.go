@@ -142,7 +142,7 @@ func count(r io.Reader, w io.Writer, o options) int {
 			fmt.Fprintln(w, "  "+s)
 		}
 		if o.ci {
-			problems = append(problems, fmt.Sprintf("%d tests skipped under CI: a test that cannot run must fail", len(skips)))
+			problems = append(problems, fmt.Sprintf("skipped under CI=true: %d (a test that cannot run must fail)", len(skips)))
 		}
 	}
 	for _, p := range problems {

@@ -56,7 +56,7 @@ func TestCIFailsOnSkipsAndEmptyPackages(t *testing.T) {
 	if _, code := run(options{expect: []string{"p"}}, skip...); code != 0 {
 		t.Errorf("a skip without CI: exit %d, want 0", code)
 	}
-	if out, code := run(options{ci: true, expect: []string{"p"}}, skip...); code != 1 || !strings.Contains(out, "skipped under CI") {
+	if out, code := run(options{ci: true, expect: []string{"p"}}, skip...); code != 1 || !strings.Contains(out, "skipped under CI=true") {
 		t.Errorf("a skip under CI: exit %d, report:\n%s", code, out)
 	}
 	empty := []string{ev("output", "p", "", "ok  \tp\t0.01s [no tests to run]\n"), ev("pass", "p", "", "")}
