@@ -53,7 +53,7 @@ func jsonError(t *testing.T, body string) (outcome, message string) {
 }
 
 // TestDefaultErrorHandlerUnrecognised: what the kit does not recognise is
-// an internal error (STYLE.md "Failure"): DefaultErrorHandler answers an
+// an internal error: DefaultErrorHandler answers an
 // error that is not a *handlers.Error with 500 "internal" and the generic
 // message, never the error's own text, in HTML and in JSON.
 func TestDefaultErrorHandlerUnrecognised(t *testing.T) {

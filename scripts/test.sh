@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Runs go test with the given flags on every package of every module of the
-# workspace (go.work: the root, session/redisflow, pgtokens, metrics,
-# tracing, cmd, interop), then fails when a package that has test files did
-# not report "ok": a module or a package left out of the run must not pass
-# silently.
+# Runs go test -json with the given flags on every package of every module
+# of the workspace (go.work: the root, session/redisflow, pgtokens, metrics,
+# tracing, cmd, interop) and prints what plain go test prints, through
+# internal/testkit/testcount. It fails when a test fails or a package with
+# test files did not pass (a module or a package left out of the run must
+# not pass silently); with CI=true, also when a test skipped or a package
+# with test files ran none. The last line is "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
-pkgs="$(awk '/^module /{print $2; exit}' go.mod)/..."
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-$GO test "$@" "$pkgs" 2>&1 | tee "$out"
-status=${PIPESTATUS[0]}
-[ "$status" -eq 0 ] || exit "$status"
-missing=()
-for pkg in $($GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' "$pkgs"); do
-	grep -qE "^ok[[:space:]]+$pkg[[:space:]]" "$out" || missing+=("$pkg")
+pkgs="${PKGS:-$(awk '/^module /{print $2; exit}' go.mod)/...}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+$GO build -o "$tmp/testcount" ./internal/testkit/testcount || exit 1
+# shellcheck disable=SC2086 # PKGS may name several patterns
+$GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $pkgs >"$tmp/expect" || exit 1
+flags=(-expect "$tmp/expect")
+[ "${CI:-}" = true ] && flags+=(-ci)
+for a in "$@"; do
+	case "$a" in -v | -v=true | -test.v) flags+=(-v) ;; esac
 done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "test: these packages have tests but reported no ok: ${missing[*]}" >&2
-	exit 1
-fi
-echo "test: every package with tests passed ($($GO list -m | wc -l) modules)"
+# shellcheck disable=SC2086
+$GO test -json "$@" $pkgs 2>&1 | "$tmp/testcount" "${flags[@]}"
+status=("${PIPESTATUS[@]}")
+[ "${status[1]}" -ne 0 ] && exit "${status[1]}"
+exit "${status[0]}"

@@ -45,7 +45,7 @@ func Example_integration() {
 		return err
 	}))
 	r.Get("/manage-connections", kit.ManageConnections().ServeHTTP)
-	r.Get("/return", kit.Return().ServeHTTP)
+	r.Handle("/return", kit.Return()) // GET from the browser, POST from a mobile app
 	browser := bluenexustest.NewBrowser(app)
 	start, _ := browser.Get(app.URL + "/manage-connections")
 	ret, err := bluenexustest.NewUser(emu, browser).Done(context.Background(), start, bluenexustest.Connect("google"))

@@ -60,7 +60,7 @@ func (d *doctor) runAll(ctx context.Context) []result {
 // function apps load them with.
 func (d *doctor) checkCookieKeys() ([]session.KeyPair, result) {
 	const name = "config.cookie_keys"
-	const fix = "make a pair with session.GenerateKeys (see package session) and set HANDOFF_COOKIE_KEYS; keep older pairs after it while rotating"
+	const fix = "make a pair with go run github.com/handoffkit/handoffkit/cmd/handoff-keys@latest and set HANDOFF_COOKIE_KEYS; keep older pairs after it while rotating"
 	if d.cfg.cookieKeys == "" {
 		return nil, fail(name, "HANDOFF_COOKIE_KEYS (-cookie-keys) is empty", fix)
 	}

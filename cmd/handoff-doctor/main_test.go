@@ -242,7 +242,7 @@ func TestMisconfigurations(t *testing.T) {
 			env:    func(env map[string]string, _ *bluenexustest.Server) { env["HANDOFF_COOKIE_KEYS"] = "canary-keys" },
 			check:  "config.cookie_keys",
 			detail: "want hashkey:blockkey in hex",
-			fix:    "session.GenerateKeys",
+			fix:    "cmd/handoff-keys",
 		},
 		{
 			name: "cookie_keys_weak",
@@ -251,7 +251,7 @@ func TestMisconfigurations(t *testing.T) {
 			},
 			check:   "config.cookie_keys",
 			detail:  "all zeros",
-			fix:     "session.GenerateKeys",
+			fix:     "cmd/handoff-keys",
 			checkOK: []string{"config.urls"},
 		},
 		{

@@ -1,4 +1,4 @@
-// Command quickstart is an app on chi that sends its signed-in users to
+// Command quickstart is an app that sends its signed-in users to
 // BlueNexus's Manage Connections page and back, keeping their access
 // tokens fresh.
 package main
@@ -9,9 +9,6 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/go-chi/chi/v5"
-	chimw "github.com/go-chi/chi/v5/middleware" // chi's middleware beside the kit's
-
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/middleware"
@@ -19,7 +16,7 @@ import (
 )
 
 func main() {
-	// Cookie keys from your configuration, made once with session.GenerateKeys.
+	// Made once with cmd/handoff-keys; every instance uses the same.
 	keys, err := session.ParseKeys(os.Getenv("HANDOFF_COOKIE_KEYS"))
 	if err != nil {
 		log.Fatal(err)
@@ -30,40 +27,24 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Each user's token pair, saved at sign-in. Use your database (see
-	// bluenexus.TokenStore) or redisflow.NewTokenStore with several instances.
+	// Where each user's token pair lives. Memory is one instance only; with
+	// several, redisflow.NewTokenStore, pgtokens or your database.
 	store := bluenexus.NewMemoryTokenStore()
 	tokens, err := bluenexus.NewTokenSource(client, store) // refreshes once per rotation
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Your sign-in calls this with the pair BlueNexus gives it (at sign-in or
-	// re-authentication). Never seed pairs from configuration: a refresh
-	// token works once, so a restart would present a spent one.
-	onSignIn = func(ctx context.Context, user string, pair bluenexus.Token) error {
-		return tokens.Save(ctx, user, pair)
-	}
+	// Your sign-in saves the pair BlueNexus gives it, at sign-in and
+	// re-authentication; never from configuration (a refresh token works once).
+	onSignIn = tokens.Save
 
 	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: "https://connect.example.com/",
 		ReturnURL:     "https://app.example.com/connections/return",
-		CookieKeys:    keys, // seal the flow's state
-		Tokens:        tokens,
-		User: func(r *http.Request) (string, bool) { // required: a flow belongs to its user
-			id, ok := r.Context().Value(userKey{}).(string) // what your auth middleware stored
-			return id, ok
-		},
-	},
-		handlers.WithClient(client),
-		handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
-			conns, err := ev.Connections(ctx) // ev.User's, with a fresh token
-			if err != nil {
-				return err
-			}
-			log.Printf("%s has %d connections", ev.User, len(conns)) // store them instead
-			return nil
-		}),
-	)
+		CookieKeys:    keys,        // seal the flow's state
+		Tokens:        tokens,      // a fresh access token for each handoff
+		User:          currentUser, // a flow belongs to its user
+	}, handlers.WithClient(client), handlers.WithOnReturn(onReturn))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -73,17 +54,33 @@ func main() {
 		log.Fatal(err)
 	}
 
-	r := chi.NewRouter()
-	r.Use(chimw.Recoverer, middleware.ClientIP(strategy))
-	r.With(appAuth).Get("/manage-connections", kit.ManageConnections().ServeHTTP)
-	r.With(appAuth).Handle("/connections/return", kit.Return())
-	log.Fatal(http.ListenAndServe(":8080", r))
+	mux := http.NewServeMux()
+	mux.Handle("GET /manage-connections", appAuth(kit.ManageConnections()))
+	mux.Handle("/connections/return", appAuth(kit.Return())) // GET, and POST from mobile apps
+	log.Fatal(http.ListenAndServe(":8080", middleware.ClientIP(strategy)(mux)))
 }
 
-type userKey struct{}
+// onReturn runs once per successful return: BlueNexus has no webhooks, so
+// read the user's connections again and store them.
+func onReturn(ctx context.Context, ev handlers.ReturnEvent) error {
+	conns, err := ev.Connections(ctx) // ev.User's, with a fresh token
+	if err != nil {
+		return err
+	}
+	log.Printf("%s has %d connections", ev.User, len(conns)) // store them instead
+	return nil
+}
 
 // onSignIn saves the token pair your sign-in received for a user.
 var onSignIn func(ctx context.Context, user string, pair bluenexus.Token) error
+
+type userKey struct{}
+
+// currentUser is the signed-in user's id, which appAuth stored.
+func currentUser(r *http.Request) (string, bool) {
+	id, ok := r.Context().Value(userKey{}).(string)
+	return id, ok
+}
 
 // appAuth stands for your own auth middleware: it puts the signed-in user's
 // id in the context.
