@@ -21,9 +21,9 @@ import (
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = newError("internal", http.StatusInternalServerError, err)
+		e = newError(OutcomeInternal, http.StatusInternalServerError, err)
 	}
-	if e.Outcome == "client_gone" {
+	if e.Outcome == OutcomeClientGone {
 		w.WriteHeader(e.Status)
 		return
 	}
@@ -34,7 +34,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	msg := e.Message
 	if msg == "" {
-		msg = messages["internal"]
+		msg = messages[OutcomeInternal]
 	}
 	if wantsJSON(r) {
 		h.Set("Content-Type", "application/json")
