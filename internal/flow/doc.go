@@ -19,4 +19,3 @@
 // cookie of its own per flow, named after the flow, so concurrent flows
 // never overwrite each other.
 package flow
-
