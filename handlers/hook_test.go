@@ -1,39 +1,20 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/internal/testkit"
 )
-
-// syncBuffer is a log sink safe for the kit's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestHookErrorScrubbed: a hook whose error holds the state, the code, the
 // access token the kit handed it and the return URL with its query is
@@ -42,7 +23,7 @@ func (b *syncBuffer) String() string {
 func TestHookErrorScrubbed(t *testing.T) {
 	for _, logged := range []bool{true, false} {
 		t.Run(fmt.Sprint("logged=", logged), func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			var handled error
 			var back, code string
 			opts := []handlers.Option{
