@@ -362,10 +362,7 @@ func cookieOf(b *testing.B, h http.Header) string {
 // kit's flow manager directly (no mint: the return benchmarks time only the
 // return). The state carries the flow: the return sends no cookie.
 func (e *benchEnv) mintKit(b *testing.B, n int) []*http.Request {
-	m, ok := flow.Of(e.flows)
-	if !ok {
-		b.Fatal("flow.Of: not a session.Manager")
-	}
+	m := e.flows
 	out := make([]*http.Request, n)
 	for i := range out {
 		state, err := m.Seal("alice", flow.Params{Intent: string(bluenexus.IntentConnections), Next: "/"})

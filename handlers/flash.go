@@ -25,6 +25,9 @@ func (k *Kit) TakeOutcome(w http.ResponseWriter, r *http.Request) (Outcome, bool
 		Name: k.flashName, Value: "", Path: "/", MaxAge: -1,
 		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
-	o, ok := flashOutcomes[c.Value]
-	return o, ok
+	switch o := Outcome(c.Value); o {
+	case OutcomeSuccess, OutcomeBlueNexusError, OutcomeHookFailed:
+		return o, true
+	}
+	return "", false
 }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,7 +16,6 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/bnwire"
-	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -71,7 +72,7 @@ type Kit struct {
 	user       func(*http.Request) (string, bool)
 	client     *bluenexus.Client
 	budget     time.Duration
-	flows      *flow.Manager
+	flows      *session.Manager
 	whiteLabel *url.URL
 	returnURL  *url.URL
 	returnRaw  string
@@ -123,26 +124,21 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case cfg.AccessToken == nil && cfg.Tokens == nil:
 		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
-	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
+	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
-	if k.whiteLabel, err = parseAbsolute("Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
+	if k.whiteLabel, err = parseReturn("Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
 	}
-	if k.returnURL, err = parseAbsolute("Config.ReturnURL", cfg.ReturnURL); err != nil {
+	if k.returnURL, err = parseReturn("Config.ReturnURL", cfg.ReturnURL); err != nil {
 		return nil, err
 	}
 	for _, raw := range o.returnURIs {
-		if err := urlbuild.CheckReturnURI(raw); err != nil {
-			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
+		if k.allowed[raw], err = parseReturn("WithReturnURIs", raw); err != nil {
+			return nil, err
 		}
-		u, err := url.Parse(raw)
-		if err != nil {
-			return nil, fmt.Errorf("handlers: WithReturnURIs: %w", err)
-		}
-		k.allowed[raw] = u
 	}
 	if err := urlbuild.CheckNext(o.defaultNext); err != nil {
-		return nil, fmt.Errorf("handlers: WithDefaultNext: %w", err)
+		return nil, ruleError("WithDefaultNext", "must be a local path such as /settings", err)
 	}
 	if k.client == nil {
 		if k.client, err = bluenexus.NewClient(); err != nil {
@@ -152,22 +148,17 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	k.budget = bnwire.ClientTimeout(k.client)
 	switch {
 	case o.flows != nil && len(cfg.CookieKeys) > 0:
-		return nil, errors.New("handlers: Config.CookieKeys and WithFlows both given: the Manager has its own keys")
+		return nil, errors.New("handlers: Config.CookieKeys and WithFlows: give one (the Manager has its own keys)")
 	case o.flows != nil:
-		m, ok := flow.Of(o.flows)
-		if !ok {
-			return nil, errors.New("handlers: WithFlows: a *session.Manager not made by session.New")
+		if err := o.flows.Check(); err != nil {
+			return nil, fmt.Errorf("handlers: WithFlows: %w", err)
 		}
-		k.flows = m
+	case len(cfg.CookieKeys) == 0:
+		return nil, errors.New("handlers: Config.CookieKeys is required (make them with session.GenerateKeys)")
 	default:
-		if len(cfg.CookieKeys) == 0 {
-			return nil, errors.New("handlers: Config.CookieKeys is required (see session.ParseKeys and session.GenerateKeys)")
-		}
-		m, err := session.New(cfg.CookieKeys)
-		if err != nil {
+		if k.flows, err = session.New(cfg.CookieKeys); err != nil {
 			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
 		}
-		k.flows, _ = flow.Of(m)
 	}
 	// The outcome flash cookie is as secure as the flow cookies: Secure with
 	// the __Host- prefix unless the flows run on plain http for development.
@@ -183,23 +174,38 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	return k, nil
 }
 
-func parseAbsolute(setting, raw string) (*url.URL, error) {
+// parseReturn parses a URL that will carry a code or a state: https, or
+// plain http on loopback only; a mobile app's own scheme only in
+// WithReturnURIs.
+func parseReturn(setting, raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("handlers: %s is required", setting)
 	}
+	rule := "must be an absolute https URL (plain http only on loopback) without userinfo or fragment"
+	if setting == "WithReturnURIs" {
+		rule = "must be an https URL (plain http only on loopback) or an app's own scheme, without userinfo or fragment"
+	}
 	u, err := url.Parse(raw)
+	if err == nil && setting != "WithReturnURIs" && (u.Scheme != "https" && u.Scheme != "http" || u.Host == "") {
+		err = errors.New("not an absolute http(s) URL")
+	}
+	if err == nil {
+		err = urlbuild.CheckReturnURI(raw)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("handlers: %s: %w", setting, err)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return nil, fmt.Errorf("handlers: %s: %q must be an absolute http(s) URL without userinfo or fragment", setting, raw)
-	}
-	// It carries a code or a state: https, or plain http on loopback only,
-	// by the same rules as every return URI.
-	if err := urlbuild.CheckReturnURI(raw); err != nil {
-		return nil, fmt.Errorf("handlers: %s: %w", setting, err)
+		return nil, ruleError(setting+" "+strconv.Quote(raw), rule, err)
 	}
 	return u, nil
+}
+
+// ruleError names the setting and its rule, with the checker's reason
+// without its package prefixes.
+func ruleError(setting, rule string, err error) error {
+	reason := err.Error()
+	if i := strings.LastIndex(reason, ": "); i >= 0 {
+		reason = reason[i+2:]
+	}
+	return fmt.Errorf("handlers: %s: %s (%s)", setting, rule, reason)
 }
 
 // ManageConnections returns the handler for the route that starts the flow
@@ -244,11 +250,18 @@ func (k *Kit) logger(r *http.Request) *zerolog.Logger {
 	return l
 }
 
+// done reports how a request ended to the observer and the tracing sink,
+// and returns its log event with the fields every event has.
+func (k *Kit) done(r *http.Request, route, event string, o Outcome, status int, start time.Time, level zerolog.Level) *zerolog.Event {
+	k.cfg.observer.Outcome(route, o)
+	obsctx.Report(r.Context(), route, string(o), status)
+	return k.logger(r).WithLevel(level).Str("event", event).Str("route", route).Str("path", r.URL.Path).
+		Str("outcome", string(o)).Int("status", status).Float64("latency_ms", ms(time.Since(start)))
+}
+
 // fail logs the failure at its level and hands it to the error handler.
 func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, e *Error) {
-	ev := k.logger(r).WithLevel(e.level).Str("event", "handoff.failed").Str("route", route).
-		Str("path", r.URL.Path).Str("outcome", string(e.Outcome)).Int("status", e.Status).
-		Float64("latency_ms", ms(time.Since(start)))
+	ev := k.done(r, route, "handoff.failed", e.Outcome, e.Status, start, e.level)
 	if e.upstream != "" {
 		ev = ev.Str("upstream_error", e.upstream)
 	}
@@ -259,8 +272,6 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 		ev = ev.Str("hint", e.hint)
 	}
 	ev.Msg("handoff failed")
-	k.cfg.observer.Outcome(route, e.Outcome)
-	obsctx.Report(r.Context(), route, string(e.Outcome), e.Status)
 	if e.guardPressure {
 		k.cfg.observer.GuardPressure()
 	}
@@ -272,12 +283,12 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 func (k *Kit) signedIn(r *http.Request) (string, *Error) {
 	if k.tokens == nil {
 		if tok, ok := k.token(r); !ok || tok == "" {
-			return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
+			return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
 		}
 	}
 	user, ok := k.user(r)
 	if !ok || user == "" {
-		return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no signed-in user for this request"))
+		return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no signed-in user for this request"))
 	}
 	return user, nil
 }
@@ -288,7 +299,7 @@ func (k *Kit) accessToken(r *http.Request, user string) (bluenexus.AccessToken, 
 	if k.tokens == nil {
 		tok, ok := k.token(r)
 		if !ok || tok == "" {
-			return "", newError("unauthenticated", http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
+			return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
 		}
 		return tok, nil
 	}

@@ -8,9 +8,10 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/flow"
-	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/urlbuild"
 )
@@ -57,7 +58,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		if reason == nil {
 			reason = middleware.ErrNoClientIP
 		}
-		e := newError("no_client_ip", http.StatusBadRequest, reason)
+		e := newError(OutcomeNoClientIP, http.StatusBadRequest, reason)
 		// The reason never holds a header value (package middleware).
 		e.hint = reason.Error() + ": mount middleware.ClientIP with the strategy for your proxies before the kit (docs/client-ip.md)"
 		e.Next = back
@@ -99,7 +100,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	}
 	state, err := k.flows.Seal(user, params)
 	if err != nil {
-		fail(newError("internal", http.StatusInternalServerError, err))
+		fail(newError(OutcomeInternal, http.StatusInternalServerError, err))
 		return
 	}
 	var redirectURI string
@@ -124,7 +125,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	// own does, written only now, with a code minted for it.
 	if k.cfg.fixedRedirect {
 		if err := k.flows.SetCookie(w, r, state); err != nil {
-			fail(newError("internal", http.StatusInternalServerError, err))
+			fail(newError(OutcomeInternal, http.StatusInternalServerError, err))
 			return
 		}
 	}
@@ -134,10 +135,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	if asJSON {
 		status = http.StatusOK
 	}
-	k.cfg.observer.Outcome(routeManage, "minted")
-	obsctx.Report(r.Context(), routeManage, "minted", status)
-	k.logger(r).Info().Str("event", "handoff.minted").Str("route", routeManage).Str("path", r.URL.Path).
-		Str("outcome", "minted").Int("status", status).Float64("latency_ms", ms(time.Since(start))).Msg("handoff code minted")
+	k.done(r, routeManage, "handoff.minted", OutcomeMinted, status, start, zerolog.InfoLevel).Msg("handoff code minted")
 
 	if asJSON {
 		// Both by this server's clock, on which mint judged the code:
@@ -156,7 +154,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (k *Kit) badRequest(status int, back string, err error) *Error {
-	e := newError("bad_request", status, err)
+	e := newError(OutcomeBadRequest, status, err)
 	if back == "" {
 		back = k.cfg.defaultNext
 	}
@@ -182,7 +180,7 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 		h, err := k.client.InitHandoff(callCtx, token, req)
 		if err != nil {
 			e := upstreamError(ctx, err)
-			if e.Outcome != "token_expired" || k.tokens == nil || renewed {
+			if e.Outcome != OutcomeTokenExpired || k.tokens == nil || renewed {
 				return h, e
 			}
 			// BlueNexus refused the token before its expiry (revoked, or
@@ -196,7 +194,7 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 		}
 		k.cfg.observer.Minted(time.Since(t0))
 		if len(h.Code) > maxCodeBytes {
-			e := newError("bad_response", http.StatusBadGateway, fmt.Errorf("handoff code of %d bytes", len(h.Code)))
+			e := newError(OutcomeBadResponse, http.StatusBadGateway, fmt.Errorf("handoff code of %d bytes", len(h.Code)))
 			e.upstream = "bad_response"
 			return h, e
 		}
@@ -204,7 +202,7 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 			return h, nil
 		}
 		if reminted {
-			e := newError("bad_response", http.StatusBadGateway, fmt.Errorf("handoff code expires in %v, twice", h.ExpiresAt.Sub(k.now()).Round(time.Millisecond)))
+			e := newError(OutcomeBadResponse, http.StatusBadGateway, fmt.Errorf("handoff code expires in %v, twice", h.ExpiresAt.Sub(k.now()).Round(time.Millisecond)))
 			e.upstream = "bad_response"
 			return h, e
 		}

@@ -141,7 +141,7 @@ func WithIntent(i bluenexus.Intent) Option {
 // code. Default: "code".
 func WithCodeParam(name string) Option {
 	return func(o *options) {
-		o.check(name != "" && urlQueryName(name), "WithCodeParam: "+quote(name)+" is not a plain query parameter name")
+		o.check(name != "" && url.QueryEscape(name) == name, "WithCodeParam: "+strconv.Quote(name)+" must be a plain query parameter name")
 		o.codeParam = name
 	}
 }
@@ -181,7 +181,3 @@ func WithHookErrorsLogged() Option { return func(o *options) { o.hookLogOnly = t
 func WithObserver(obs Observer) Option {
 	return func(o *options) { o.check(obs != nil, "WithObserver: nil observer"); o.observer = obs }
 }
-
-func urlQueryName(s string) bool { return url.QueryEscape(s) == s }
-
-func quote(s string) string { return strconv.Quote(s) }

@@ -40,9 +40,38 @@ package handlers
 //	internal          500      Error  a failure the kit does not recognise
 type Outcome string
 
-// flashOutcomes are the only values the flash cookie may carry back.
-var flashOutcomes = map[string]Outcome{
-	"success":         "success",
-	"bluenexus_error": "bluenexus_error",
-	"hook_failed":     "hook_failed",
-}
+// The outcomes of /manage-connections.
+const (
+	OutcomeMinted          Outcome = "minted"
+	OutcomePrefetch        Outcome = "prefetch"
+	OutcomeUnauthenticated Outcome = "unauthenticated" // both routes
+	OutcomeReauthRequired  Outcome = "reauth_required"
+	OutcomeTokenExpired    Outcome = "token_expired"
+	OutcomeBadRequest      Outcome = "bad_request"
+	OutcomeNoClientIP      Outcome = "no_client_ip"
+	OutcomeClientCriteria  Outcome = "client_criteria"
+	OutcomeForbidden       Outcome = "forbidden"
+	OutcomeUnavailable     Outcome = "unavailable"
+	OutcomeUpstreamError   Outcome = "upstream_error"
+	OutcomeBadResponse     Outcome = "bad_response"
+)
+
+// The outcomes of /return.
+const (
+	OutcomeSuccess          Outcome = "success"
+	OutcomeBlueNexusError   Outcome = "bluenexus_error"
+	OutcomeHookFailed       Outcome = "hook_failed"
+	OutcomeMalformed        Outcome = "malformed"
+	OutcomeUnknownState     Outcome = "unknown_state"
+	OutcomeWrongUser        Outcome = "wrong_user"
+	OutcomeNoFlow           Outcome = "no_flow"
+	OutcomeReplayed         Outcome = "replayed"
+	OutcomeExpired          Outcome = "expired"
+	OutcomeStateUnavailable Outcome = "state_unavailable"
+)
+
+// The outcomes of both routes.
+const (
+	OutcomeClientGone Outcome = "client_gone"
+	OutcomeInternal   Outcome = "internal"
+)

@@ -21,9 +21,9 @@ import (
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = newError("internal", http.StatusInternalServerError, err)
+		e = newError(OutcomeInternal, http.StatusInternalServerError, err)
 	}
-	if e.Outcome == "client_gone" {
+	if e.Outcome == OutcomeClientGone {
 		w.WriteHeader(e.Status)
 		return
 	}
@@ -34,7 +34,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	msg := e.Message
 	if msg == "" {
-		msg = messages["internal"]
+		msg = messages[OutcomeInternal]
 	}
 	if wantsJSON(r) {
 		h.Set("Content-Type", "application/json")
@@ -56,18 +56,11 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	}{http.StatusText(e.Status), msg, next})
 }
 
-// errorPage is the default error page: the message and a link back, styled
-// like the demo app, with no script and no external resource.
+// errorPage is the default error page: the message and a link back, with
+// no script, no style and no external resource.
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{{.Title}}</title>
-<style>
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1b1f24;background:#f6f7f9}
-main{max-width:36rem;margin:4rem auto;padding:1.5rem 1.75rem;background:#fff;border:1px solid #d8dde3;border-radius:.6rem}
-h1{font-size:1.3rem;margin:0 0 .5rem}p{margin:0 0 1.25rem;color:#57606a}
-a{display:inline-block;background:#2754c5;color:#fff;border-radius:.4rem;padding:.5rem 1.1rem;font-weight:600;text-decoration:none}
-a:focus-visible{outline:3px solid #9db7f5;outline-offset:2px}
-</style></head><body><main>
+<meta name="referrer" content="no-referrer"><title>{{.Title}}</title></head><body><main>
 <h1>{{.Title}}</h1>
 <p id="message">{{.Message}}</p>
 <a id="back" href="{{.Next}}">Back</a>

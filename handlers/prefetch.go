@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/handoffkit/handoffkit/internal/obsctx"
+	"github.com/rs/zerolog"
 )
 
 // isPrefetch reports whether r is a speculative fetch rather than the
@@ -30,10 +30,7 @@ func isPrefetch(r *http.Request) bool {
 // hold back every prefetch to the site for that long. docs/operations.md
 // says why 503.
 func (k *Kit) declinePrefetch(w http.ResponseWriter, r *http.Request, start time.Time) {
-	const outcome, status = "prefetch", http.StatusServiceUnavailable
-	k.cfg.observer.Outcome(routeManage, outcome)
-	obsctx.Report(r.Context(), routeManage, outcome, status)
-	k.logger(r).Info().Str("event", "handoff.prefetch").Str("route", routeManage).Str("path", r.URL.Path).
-		Str("outcome", outcome).Int("status", status).Float64("latency_ms", ms(time.Since(start))).Msg("prefetch declined")
+	const status = http.StatusServiceUnavailable
+	k.done(r, routeManage, "handoff.prefetch", OutcomePrefetch, status, start, zerolog.InfoLevel).Msg("prefetch declined")
 	w.WriteHeader(status)
 }

@@ -11,9 +11,10 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/flow"
-	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/urlbuild"
 )
 
@@ -37,7 +38,8 @@ type ReturnEvent struct {
 	// it: use ctx, not Request.Context(), for the hook's calls.
 	Request *http.Request
 
-	kit *Kit
+	kit    *Kit
+	handed *handed // the access tokens handed to the hook
 }
 
 // AccessToken returns the user's BlueNexus access token, so the hook can
@@ -52,12 +54,14 @@ func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, er
 	}
 	k := e.kit
 	if k.tokens == nil {
-		if tok, ok := k.token(e.Request); ok && tok != "" {
-			return tok, nil
+		tok, ok := k.token(e.Request)
+		if !ok || tok == "" {
+			return "", errors.New("handlers: no BlueNexus access token for the return request")
 		}
-		return "", errors.New("handlers: no BlueNexus access token for the return request")
+		return e.handed.add(tok), nil
 	}
-	return k.tokens.Token(k.tokenCtx(ctx), e.User)
+	tok, err := k.tokens.Token(k.tokenCtx(ctx), e.User)
+	return e.handed.add(tok), err
 }
 
 // Connections reads all of the user's connections, as they are now, with
@@ -76,6 +80,7 @@ func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, e
 		if tok, err = e.kit.tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
 			return nil, err
 		}
+		e.handed.add(tok)
 		conns, err = e.kit.readConnections(ctx, tok)
 	}
 	return conns, err
@@ -116,16 +121,16 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		p, err = bodyParams(w, r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		fail(newError("bad_request", http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)))
+		fail(newError(OutcomeBadRequest, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)))
 		return
 	}
 	if err != nil {
-		fail(newError("malformed", http.StatusBadRequest, err))
+		fail(newError(OutcomeMalformed, http.StatusBadRequest, err))
 		return
 	}
 	user, ok := k.user(r)
 	if !ok || user == "" {
-		fail(newError("unauthenticated", http.StatusUnauthorized, errors.New("no signed-in user for this request")))
+		fail(newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no signed-in user for this request")))
 		return
 	}
 	var f flow.Flow
@@ -145,22 +150,22 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		next = k.cfg.defaultNext
 	}
 
-	outcome := Outcome("success")
+	outcome := OutcomeSuccess
 	bnError := p.bnError()
 	switch {
 	case bnError != nil:
-		outcome = "bluenexus_error"
+		outcome = OutcomeBlueNexusError
 	case k.cfg.onReturn != nil:
 		ev := ReturnEvent{User: user, Intent: bluenexus.Intent(f.Intent), Next: next,
-			ReturnURI: f.ReturnURI, IssuedAt: f.IssuedAt, Request: r, kit: k}
-		if herr := k.runHook(r.Context(), ev); herr != nil {
+			ReturnURI: f.ReturnURI, IssuedAt: f.IssuedAt, Request: r, kit: k, handed: &handed{}}
+		if herr := k.runHook(r, p.State, ev); herr != nil {
 			if !k.cfg.hookLogOnly {
-				e := newError("hook_failed", http.StatusInternalServerError, herr)
+				e := newError(OutcomeHookFailed, http.StatusInternalServerError, herr)
 				e.Next = next
 				fail(e)
 				return
 			}
-			outcome = "hook_failed"
+			outcome = OutcomeHookFailed
 			k.logger(r).Warn().Str("event", "handoff.hook_failed").Str("route", routeReturn).
 				Str("path", r.URL.Path).Err(herr).Msg("on-return hook failed; the user lands on next")
 		}
@@ -170,10 +175,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	if asJSON {
 		status = http.StatusOK
 	}
-	k.cfg.observer.Outcome(routeReturn, outcome)
-	obsctx.Report(r.Context(), routeReturn, string(outcome), status)
-	ev := k.logger(r).Info().Str("event", "handoff.returned").Str("route", routeReturn).Str("path", r.URL.Path).
-		Str("outcome", string(outcome)).Int("status", status).Float64("latency_ms", ms(time.Since(start)))
+	ev := k.done(r, routeReturn, "handoff.returned", outcome, status, start, zerolog.InfoLevel)
 	if bnError != nil {
 		ev = ev.Str("bluenexus_error", bnError.Code)
 	}
@@ -191,15 +193,6 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	k.setFlash(w, outcome)
 	w.Header().Set("Location", next)
 	w.WriteHeader(http.StatusSeeOther)
-}
-
-// runHook runs the on-return hook under its time limit, on a context that
-// keeps the request's values but not its cancellation: a tab closed during
-// the hook does not cancel the refresh. A hook that returned nil succeeded.
-func (k *Kit) runHook(ctx context.Context, ev ReturnEvent) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.cfg.hookTimeout)
-	defer cancel()
-	return k.cfg.onReturn(ctx, ev)
 }
 
 // returnParams are the return's parameters: exactly one state (possibly

@@ -114,6 +114,21 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		t.Fatal(err)
 	}
 	h.app = httptest.NewUnstartedServer(nil)
+	// The hook runs once for each return that reached it (success or
+	// hook_failed), and never for anything else: no hostile upstream answer
+	// runs it.
+	t.Cleanup(func() {
+		_, outcomes, _ := r.obs.snapshot()
+		reached := 0
+		for _, o := range outcomes {
+			if o == "return/success" || o == "return/hook_failed" {
+				reached++
+			}
+		}
+		if n := int(h.hooks.Load()); n != reached {
+			t.Errorf("the hook ran %d times for %d returns that reached it", n, reached)
+		}
+	})
 
 	newLogger := rc.logger
 	if newLogger == nil {
@@ -562,6 +577,9 @@ func TestD3D4_UpstreamFaultsThroughHandlers(t *testing.T) {
 			}
 			assertNoStore(t, resp)
 			minted, outcomes, classes := r.obs.snapshot()
+			if n := r.hooks.Load(); n != 0 {
+				t.Errorf("the hook ran %d times", n)
+			}
 
 			if tc.wantStatus == http.StatusFound {
 				loc := resp.Header.Get("Location")
@@ -741,18 +759,26 @@ func (r *rig) abandonMint(query string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
 	go func() {
 		resp, err := r.browser.Do(req)
-		if err == nil {
-			resp.Body.Close()
+		if err != nil {
+			done <- result{err: err}
+			return
 		}
-		done <- err
+		resp.Body.Close()
+		done <- result{status: resp.StatusCode}
 	}()
 	<-r.front.arrived // the mint is under way
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("browser: %v, want its own cancellation", err)
+	// The browser sees its own cancellation, or, when the closed connection
+	// reached the kit first, the kit's 499 client_gone.
+	if res := <-done; !errors.Is(res.err, context.Canceled) && (res.err != nil || res.status != 499) {
+		t.Fatalf("browser: status %d, error %v; want its own cancellation or 499", res.status, res.err)
 	}
 	// The bound only keeps a kit that never finishes from hanging the test.
 	bound := time.NewTimer(10 * time.Second)

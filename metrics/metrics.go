@@ -24,11 +24,14 @@ const other = "other"
 var (
 	routes   = []string{"manage", "return"}
 	outcomes = []handlers.Outcome{
-		"success", "bluenexus_error", "hook_failed", "expired", "replayed", "unknown_state",
-		"wrong_user", "no_flow", "malformed", "state_unavailable",
-		"minted", "prefetch", "unauthenticated", "token_expired", "no_client_ip", "bad_request",
-		"client_criteria", "forbidden", "unavailable", "upstream_error", "bad_response",
-		"client_gone", "internal",
+		handlers.OutcomeMinted, handlers.OutcomePrefetch, handlers.OutcomeUnauthenticated,
+		handlers.OutcomeReauthRequired, handlers.OutcomeTokenExpired, handlers.OutcomeBadRequest,
+		handlers.OutcomeNoClientIP, handlers.OutcomeClientCriteria, handlers.OutcomeForbidden,
+		handlers.OutcomeUnavailable, handlers.OutcomeUpstreamError, handlers.OutcomeBadResponse,
+		handlers.OutcomeSuccess, handlers.OutcomeBlueNexusError, handlers.OutcomeHookFailed,
+		handlers.OutcomeMalformed, handlers.OutcomeUnknownState, handlers.OutcomeWrongUser,
+		handlers.OutcomeNoFlow, handlers.OutcomeReplayed, handlers.OutcomeExpired,
+		handlers.OutcomeStateUnavailable, handlers.OutcomeClientGone, handlers.OutcomeInternal,
 	}
 	classes = []string{
 		"timeout", "connection", "server", "rate_limited", "unauthorized", "forbidden",
@@ -80,9 +83,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	}
 	cfg := config{buckets: defaultBuckets}
 	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+		if o == nil {
+			return nil, errors.New("metrics: New: nil Option")
 		}
+		o(&cfg)
 	}
 	if len(cfg.buckets) == 0 {
 		return nil, errors.New("metrics: WithBuckets: no buckets")

@@ -40,11 +40,17 @@ func ExampleNew() {
 	fmt.Println(err)
 	_, err = session.New(keys, session.WithReplayGuard(nil))
 	fmt.Println(err)
+	_, err = session.New(keys, session.WithClock(nil))
+	fmt.Println(err)
+	_, err = session.New(keys, nil)
+	fmt.Println(err)
 	_, err = session.New(nil)
 	fmt.Println(err)
 	// Output:
 	// <nil>
-	// session: New: TTL 0s out of range [1s, 1h0m0s]
+	// session: WithTTL: 0s is not from 1s to 1h
 	// session: WithReplayGuard: nil guard
+	// session: WithClock: nil clock
+	// session: New: nil Option
 	// session: New: no key pairs
 }

@@ -10,14 +10,9 @@ import (
 )
 
 // KeyPair is one generation of cookie keys: Hash (32 or 64 bytes) and Block
-// (16, 24 or 32 bytes). Together they seal the flow state: an AES-256-GCM
-// key and the key of the user hash are derived from both with HKDF-SHA256.
-// Keys that are all zeros, or a block key that repeats the start of the hash
-// key, are refused.
-type KeyPair struct {
-	Hash  []byte
-	Block []byte
-}
+// (16, 24 or 32 bytes). Together they seal the flow state. Keys that are all
+// zeros, or a block key that repeats the start of the hash key, are refused.
+type KeyPair = flow.KeyPair
 
 // ParseKeys reads key pairs from configuration in the form [GenerateKeys]
 // prints: "hashkey:blockkey" in hex, several pairs comma separated, newest
@@ -33,7 +28,7 @@ func ParseKeys(s string) ([]KeyPair, error) {
 			return nil, fmt.Errorf("session: ParseKeys: pair %d: want hashkey:blockkey in hex", i)
 		}
 		k := KeyPair{Hash: hk, Block: bk}
-		if err := flow.CheckKeyPair(flow.KeyPair(k)); err != nil {
+		if err := flow.CheckKeyPair(k); err != nil {
 			return nil, fmt.Errorf("session: ParseKeys: pair %d: %w", i, err)
 		}
 		out = append(out, k)

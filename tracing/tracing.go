@@ -2,7 +2,7 @@
 // request to the kit's two routes, with the route and the outcome, and a
 // client span for each call to BlueNexus under it (through otelhttp).
 //
-//	t := tracing.New(otel.GetTracerProvider())
+//	t, err := tracing.New(otel.GetTracerProvider())
 //	client, err := bluenexus.NewClient(bluenexus.WithTransport(t.Transport))
 //	kit, err := handlers.New(cfg, handlers.WithClient(client))
 //	r.With(appAuth).Get("/manage-connections", t.Handler("manage", kit.ManageConnections()).ServeHTTP)
@@ -16,6 +16,7 @@
 package tracing
 
 import (
+	"errors"
 	"net/http"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -37,15 +38,15 @@ type Tracer struct {
 
 // New returns a Tracer on tp. It continues traces from W3C trace-context
 // headers (traceparent, tracestate) of incoming requests.
-func New(tp trace.TracerProvider) *Tracer {
+func New(tp trace.TracerProvider) (*Tracer, error) {
 	if tp == nil {
-		panic("tracing: New: nil TracerProvider")
+		return nil, errors.New("tracing: New: nil TracerProvider")
 	}
 	return &Tracer{
 		tp:     tp,
 		tracer: tp.Tracer("github.com/handoffkit/handoffkit/tracing"),
 		prop:   propagation.TraceContext{},
-	}
+	}, nil
 }
 
 // Handler wraps one of the kit's handlers (route "manage" for

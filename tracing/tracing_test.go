@@ -26,7 +26,13 @@ import (
 func TestSpans(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	tr := tracing.New(tp)
+	tr, err := tracing.New(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tracing.New(nil); err == nil {
+		t.Error("New(nil): no error")
+	}
 
 	emu := bluenexustest.NewServer(bluenexustest.WithUser("alice"))
 	t.Cleanup(emu.Close)

@@ -1,8 +1,8 @@
 // Package flow is the flow-state machinery behind package session: it seals
 // a handoff flow into the state that travels in the redirectUri, and opens
 // it again at the return, with a server-side replay guard. Package session
-// exposes its configuration to users; package handlers drives it through
-// [Of].
+// names it for users (session.Manager is a [Manager]) and sets its
+// [Config]; package handlers drives it.
 //
 // [Manager.Seal] puts the flow (a 128-bit nonce from crypto/rand, the issue
 // time, a keyed hash of the user's id, the intent, the next page and the
@@ -19,8 +19,3 @@
 // cookie of its own per flow, named after the flow, so concurrent flows
 // never overwrite each other.
 package flow
-
-// Of returns the flow manager behind a *session.Manager. Package session
-// sets it at init; it lets package handlers drive the flows of a manager
-// the user configured, without exporting Seal and Open to users.
-var Of func(sessionManager any) (*Manager, bool)

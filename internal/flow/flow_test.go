@@ -20,10 +20,17 @@ var testKeys = KeyPair{Hash: bytes.Repeat([]byte{0x11}, 32), Block: bytes.Repeat
 
 var newKeys = KeyPair{Hash: bytes.Repeat([]byte{0x33}, 32), Block: bytes.Repeat([]byte{0x44}, 32)}
 
-func newTestManager(t testing.TB, keys []KeyPair, opts ...Option) (*Manager, *testkit.Clock) {
+// defaultTTL is the TTL of package session's default.
+const defaultTTL = 10 * time.Minute
+
+func newTestManager(t testing.TB, keys []KeyPair, opts ...func(*Config)) (*Manager, *testkit.Clock) {
 	t.Helper()
 	clock := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	m, err := New(keys, append([]Option{WithClock(clock.Now)}, opts...)...)
+	c := Config{TTL: defaultTTL, Now: clock.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	m, err := New(keys, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +57,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.Intent != params.Intent || f.Next != params.Next || f.ReturnURI != params.ReturnURI ||
-		!f.IssuedAt.Equal(clock.Now().Add(-time.Minute)) || f.ExpiresAt.Sub(f.IssuedAt) != DefaultTTL {
+		!f.IssuedAt.Equal(clock.Now().Add(-time.Minute)) || f.ExpiresAt.Sub(f.IssuedAt) != defaultTTL {
 		t.Fatalf("opened %+v", f)
 	}
 	if _, err := m.Open(t.Context(), st, "alice"); !errors.Is(err, ErrReplayed) {
@@ -145,7 +152,7 @@ func TestMalformedOrForged_B3(t *testing.T) {
 
 // TestExpiry_B4: a state at or past its TTL is refused, and stays refused.
 func TestExpiry_B4(t *testing.T) {
-	m, clock := newTestManager(t, []KeyPair{testKeys}, WithTTL(10*time.Minute))
+	m, clock := newTestManager(t, []KeyPair{testKeys}, func(c *Config) { c.TTL = 10 * time.Minute })
 	st := seal(t, m, "alice", params)
 	clock.Advance(10 * time.Minute)
 	for range 2 {
@@ -217,7 +224,7 @@ func TestGuardErrorFailsClosed_B4(t *testing.T) {
 		{context.Canceled, context.Canceled},
 		{fmt.Errorf("wrapped: %w", ErrReplayed), ErrReplayed},
 	} {
-		m, _ := newTestManager(t, []KeyPair{testKeys}, WithReplayGuard(failingGuard{tc.err}))
+		m, _ := newTestManager(t, []KeyPair{testKeys}, func(c *Config) { c.Guard = failingGuard{tc.err} })
 		if _, err := m.Open(t.Context(), seal(t, m, "alice", params), "alice"); !errors.Is(err, tc.want) {
 			t.Errorf("guard %v: Open = %v, want %v", tc.err, err, tc.want)
 		}
@@ -227,21 +234,19 @@ func TestGuardErrorFailsClosed_B4(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	for _, tc := range []struct {
 		keys []KeyPair
-		opts []Option
 		want string
 	}{
-		{nil, nil, "no key pairs"},
-		{[]KeyPair{{Hash: []byte("short"), Block: testKeys.Block}}, nil, "key pair 0"},
-		{[]KeyPair{testKeys, {Hash: testKeys.Hash, Block: testKeys.Hash[:32]}}, nil, "key pair 1"},
-		{[]KeyPair{{Hash: make([]byte, 32), Block: testKeys.Block}}, nil, "all zeros"},
-		{[]KeyPair{testKeys}, []Option{WithTTL(0)}, "TTL"},
-		{[]KeyPair{testKeys}, []Option{WithTTL(2 * time.Hour)}, "TTL"},
-		{[]KeyPair{testKeys}, []Option{WithClock(nil)}, "clock"},
-		{[]KeyPair{testKeys}, []Option{WithReplayGuard(nil)}, "replay guard"},
+		{nil, "no key pairs"},
+		{[]KeyPair{{Hash: []byte("short"), Block: testKeys.Block}}, "key pair 0"},
+		{[]KeyPair{testKeys, {Hash: testKeys.Hash, Block: testKeys.Hash[:32]}}, "key pair 1"},
+		{[]KeyPair{{Hash: make([]byte, 32), Block: testKeys.Block}}, "all zeros"},
 	} {
-		if _, err := New(tc.keys, tc.opts...); err == nil || !strings.HasPrefix(err.Error(), "session: New: ") || !strings.Contains(err.Error(), tc.want) {
+		if _, err := New(tc.keys, Config{TTL: defaultTTL, Now: time.Now}); err == nil || !strings.HasPrefix(err.Error(), "session: New: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New: %v, want an error naming %s", err, tc.want)
 		}
+	}
+	if err := (&Manager{}).Check(); err == nil {
+		t.Error("Check of a zero Manager: nil")
 	}
 }
 
@@ -300,12 +305,11 @@ func (b browser) openCookie(m *Manager, user string) (Flow, error) {
 // sealed state.
 func TestCookieAttributes_C1(t *testing.T) {
 	for _, insecure := range []bool{false, true} {
-		var opts []Option
 		prefix := "__Host-handoffkit-flow-"
 		if insecure {
-			opts, prefix = []Option{WithInsecureCookies()}, "handoffkit-flow-"
+			prefix = "handoffkit-flow-"
 		}
-		m, _ := newTestManager(t, []KeyPair{testKeys}, opts...)
+		m, _ := newTestManager(t, []KeyPair{testKeys}, func(c *Config) { c.Insecure = insecure })
 		rec := httptest.NewRecorder()
 		st, _ := m.Seal("alice", params)
 		if err := m.SetCookie(rec, httptest.NewRequest(http.MethodGet, "/", nil), st); err != nil {
@@ -368,7 +372,7 @@ func TestCookieFlows_B5(t *testing.T) {
 	if f, err := (browser{old}).openCookie(m, "alice"); err != nil || f.Next != fmt.Sprintf("/%d", MaxCookieFlows) {
 		t.Fatalf("old copy: %+v %v", f, err)
 	}
-	clock.Advance(DefaultTTL)
+	clock.Advance(defaultTTL)
 	if _, err := b.openCookie(m, "alice"); !errors.Is(err, ErrExpired) || len(b.Cookies) != 0 {
 		t.Fatalf("after the TTL: %v, cookies %v", err, b.Cookies)
 	}
@@ -383,7 +387,7 @@ func TestCookieMisnamedOrAltered_C5(t *testing.T) {
 	b.setCookie(t, m, "alice", "/a")
 	for name, v := range b.Cookies {
 		delete(b.Cookies, name)
-		b.Cookies[DefaultCookieName+"-AAAAAAAA"] = v
+		b.Cookies[cookieName+"-AAAAAAAA"] = v
 		b.Cookies[name] = v[:len(v)-2] + "AA"
 	}
 	if _, err := b.openCookie(m, "alice"); !errors.Is(err, ErrNoFlow) || len(b.Cookies) != 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -15,20 +16,10 @@ import (
 	"github.com/handoffkit/handoffkit/internal/replay"
 )
 
-// Defaults and limits of the [Manager] options.
-const (
-	// DefaultCookieName starts the name of each flow cookie of a fixed
-	// redirectUri. The __Host- prefix makes browsers accept it only with
-	// Secure, Path=/ and no Domain.
-	DefaultCookieName = "__Host-handoffkit-flow"
-	// DefaultInsecureCookieName is the name used with [WithInsecureCookies]:
-	// browsers refuse a __Host- cookie without Secure.
-	DefaultInsecureCookieName = "handoffkit-flow"
-	// DefaultTTL is how long a flow may take from Seal to Open.
-	DefaultTTL = 10 * time.Minute
-	// MaxTTL is the longest TTL [WithTTL] accepts.
-	MaxTTL = time.Hour
-)
+// cookieName starts the name of each flow cookie of a fixed redirectUri.
+// The __Host- prefix makes browsers accept it only with Secure, Path=/ and
+// no Domain, so it is dropped with Config.Insecure.
+const cookieName = "__Host-handoffkit-flow"
 
 // Manager seals and opens flows. It is safe for concurrent use.
 type Manager struct {
@@ -40,103 +31,65 @@ type Manager struct {
 	cookie  sessions.Options // the flow cookies' attributes, fixed redirectUri only
 }
 
-// Option configures a [Manager].
-type Option func(*config)
-
-type config struct {
-	ttl      time.Duration
-	guard    ReplayGuard
-	guardSet bool
-	now      func() time.Time
-	insecure bool
+// Config is what package session's options set.
+type Config struct {
+	TTL      time.Duration
+	Guard    ReplayGuard // nil: the in-memory guard of internal/replay
+	Now      func() time.Time
+	Insecure bool // no Secure attribute and no __Host- prefix on the cookies
 }
 
-// ReplayGuard records used states server-side (session.ReplayGuard is the
-// same interface, documented for users).
+// ReplayGuard records used states server-side (session.ReplayGuard).
 type ReplayGuard interface {
 	Consume(ctx context.Context, id string, expiresAt time.Time) error
 }
 
-// WithTTL sets how long a flow may take from Seal to Open, and the flow
-// cookies' Max-Age (rounded up to whole seconds). Default [DefaultTTL]; it
-// must be from one second to [MaxTTL].
-func WithTTL(ttl time.Duration) Option { return func(c *config) { c.ttl = ttl } }
-
-// WithReplayGuard sets the server-side record of used states. Default the
-// in-memory guard of package internal/replay on the Manager's clock, which
-// gives strict one-time use on a single instance; a fleet needs a shared
-// guard. nil is an error.
-func WithReplayGuard(g ReplayGuard) Option {
-	return func(c *config) { c.guard, c.guardSet = g, true }
-}
-
-// WithClock sets the clock flows are stamped and expired by. Default
-// time.Now.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
-
-// WithInsecureCookies drops the Secure attribute of the flow cookies, for
-// development on plain http loopback only (SECURITY.md C1); their names then
-// start with [DefaultInsecureCookieName].
-func WithInsecureCookies() Option { return func(c *config) { c.insecure = true } }
-
 // New returns a Manager sealing with keys, newest first: the first pair
-// seals, every pair opens, so a pair stays listed after a newer one until
-// states sealed with it have expired (SECURITY.md C3). At least one pair;
-// each is checked with [CheckKeyPair].
-func New(keys []KeyPair, opts ...Option) (*Manager, error) {
+// seals, every pair opens. c must be complete: a TTL and a clock.
+func New(keys []KeyPair, c Config) (*Manager, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: New: no key pairs")
 	}
-	c := config{ttl: DefaultTTL, now: time.Now}
-	for _, o := range opts {
-		o(&c)
-	}
-	switch {
-	case c.ttl < time.Second || c.ttl > MaxTTL:
-		return nil, fmt.Errorf("session: New: TTL %v out of range [1s, %v]", c.ttl, MaxTTL)
-	case c.now == nil:
-		return nil, errors.New("session: New: nil clock")
-	case c.guardSet && c.guard == nil:
-		return nil, errors.New("session: New: nil replay guard")
-	}
-	if !c.guardSet {
-		c.guard = replay.New(c.now, 0)
+	guard := c.Guard
+	if guard == nil {
+		guard = replay.New(c.Now, 0)
 	}
 	m := &Manager{
-		name:  DefaultCookieName,
-		ttl:   c.ttl,
-		guard: c.guard,
-		now:   c.now,
+		name:  cookieName,
+		ttl:   c.TTL,
+		guard: guard,
+		now:   c.Now,
 		cookie: sessions.Options{
 			Path:     "/",
-			MaxAge:   int(math.Ceil(c.ttl.Seconds())),
-			Secure:   !c.insecure,
+			MaxAge:   int(math.Ceil(c.TTL.Seconds())),
+			Secure:   !c.Insecure,
 			HttpOnly: true,
 			SameSite: http.SameSiteLaxMode,
 		},
 	}
-	if c.insecure {
-		m.name = DefaultInsecureCookieName
+	if c.Insecure {
+		m.name = strings.TrimPrefix(cookieName, "__Host-")
 	}
 	for i, k := range keys {
 		if err := CheckKeyPair(k); err != nil {
 			return nil, fmt.Errorf("session: New: key pair %d: %w", i, err)
 		}
-		s, err := newSealer(k)
-		if err != nil {
-			return nil, fmt.Errorf("session: New: key pair %d: %w", i, err)
-		}
-		m.sealers = append(m.sealers, s)
+		m.sealers = append(m.sealers, newSealer(k))
 	}
 	return m, nil
+}
+
+// Check reports an error for a Manager that [New] did not make.
+func (m *Manager) Check() error {
+	if len(m.sealers) == 0 {
+		return errors.New("not made by session.New")
+	}
+	return nil
 }
 
 // Secure reports whether the kit's cookies carry the Secure attribute (they
 // do unless [WithInsecureCookies]).
 func (m *Manager) Secure() bool { return m.cookie.Secure }
-
-// TTL returns how long a flow may take from Seal to Open.
-func (m *Manager) TTL() time.Duration { return m.ttl }
 
 // Seal starts a flow for user with p and returns its state: a fresh 128-bit
 // nonce from crypto/rand, the time by the Manager's clock, a keyed hash of

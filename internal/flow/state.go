@@ -86,26 +86,15 @@ type sealer struct {
 
 // newSealer derives, with HKDF-SHA256 over both keys of the pair, an
 // AES-256-GCM key and the key of the user hash, so that neither cookie key
-// is used as is for another algorithm.
-func newSealer(k KeyPair) (sealer, error) {
+// is used as is for another algorithm. With these fixed sizes none of the
+// calls can fail.
+func newSealer(k KeyPair) sealer {
 	secret := append(bytes.Clone(k.Hash), k.Block...)
-	sealKey, err := hkdf.Key(sha256.New, secret, nil, "handoffkit flow state seal v1", 32)
-	if err != nil {
-		return sealer{}, err
-	}
-	userKey, err := hkdf.Key(sha256.New, secret, nil, "handoffkit flow state user v1", 32)
-	if err != nil {
-		return sealer{}, err
-	}
-	block, err := aes.NewCipher(sealKey)
-	if err != nil {
-		return sealer{}, err
-	}
-	aead, err := cipher.NewGCMWithRandomNonce(block)
-	if err != nil {
-		return sealer{}, err
-	}
-	return sealer{aead: aead, userKey: userKey}, nil
+	sealKey, _ := hkdf.Key(sha256.New, secret, nil, "handoffkit flow state seal v1", 32)
+	userKey, _ := hkdf.Key(sha256.New, secret, nil, "handoffkit flow state user v1", 32)
+	block, _ := aes.NewCipher(sealKey)
+	aead, _ := cipher.NewGCMWithRandomNonce(block)
+	return sealer{aead: aead, userKey: userKey}
 }
 
 // userHash is the keyed hash of a user id that a state carries.

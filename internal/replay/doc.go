@@ -75,7 +75,6 @@
 // dropped ones (a fresh one) is still accepted. So one client finishing
 // flows in a loop cannot make another client's fresh return fail, and only
 // makes returns of flows older than its own refused once it has filled the
-// guard. [Guard.Stats] reports the entries, the floor while it is in the
-// future, and counts of the ids dropped and of the calls refused under
-// pressure, for metrics.
+// guard. The guard counts the ids dropped and the calls refused under pressure;
+// its tests read them.
 package replay
