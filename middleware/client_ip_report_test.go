@@ -113,10 +113,8 @@ func TestClientIPReport(t *testing.T) {
 }
 
 func TestClientIPReportNilStrategy(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
-		}
-	}()
-	ClientIPReport(nil)
+	rep, _ := serveReport(t, nil, request("203.0.113.9:1"))
+	if rep.Strategy != "none" || rep.ClientIP != "" || rep.Error != errNilStrategy.Error() {
+		t.Fatalf("report %+v, want no strategy and %v", rep, errNilStrategy)
+	}
 }

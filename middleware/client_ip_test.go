@@ -125,13 +125,11 @@ func TestA5_CustomStrategyResultNormalised(t *testing.T) {
 	}
 }
 
-func TestClientIP_NilStrategyPanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
-		}
-	}()
-	ClientIP(nil)
+// TestClientIP_NilStrategy pins that a nil Strategy fails closed: every
+// request has no client IP, with a reason that says so.
+func TestClientIP_NilStrategy(t *testing.T) {
+	got, err := serve(t, nil, request("203.0.113.9:1"))
+	check(t, got, err, "", errNilStrategy)
 }
 
 // nopWriter is a ResponseWriter that allocates nothing.

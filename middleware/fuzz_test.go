@@ -208,17 +208,7 @@ func refForwardedUnquoted(lines []string) refResult {
 	if len(lines) == 0 {
 		return refFail(errNoHeader)
 	}
-	tokens := func(s string) bool {
-		if s == "" {
-			return false
-		}
-		for i := 0; i < len(s); i++ {
-			if !isTokenChar(s[i]) {
-				return false
-			}
-		}
-		return true
-	}
+	tokens := func(s string) bool { return s != "" && tokenLen(s) == len(s) }
 	elements := split(lines)
 	for i := len(elements) - 1; i >= 0; i-- {
 		var forVal string
