@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
-	"slices"
 )
 
 // ClientIPReport returns a handler that answers, as JSON, what s derives for
@@ -71,32 +70,8 @@ func (t *trace) add(ip netip.Addr, from string, trusted bool, why string) {
 	}
 }
 
-func (t *trace) len() int {
-	if t == nil {
-		return 0
-	}
-	return len(t.hops)
-}
-
 func (t *trace) bad(from string) {
 	if t != nil {
 		t.hops = append(t.hops, hop{From: from, Why: "malformed entry (value not shown): the walk stops with no IP"})
-	}
-}
-
-// walkedLine turns the hops recorded from one Forwarded line, from its
-// start index on, left to right, into the walk from the right: the trusted
-// elements up to and including the first one that is not trusted.
-func (t *trace) walkedLine(start int) {
-	if t == nil {
-		return
-	}
-	line := t.hops[start:]
-	slices.Reverse(line)
-	for i, h := range line {
-		if !h.Trusted {
-			t.hops = t.hops[:start+i+1]
-			return
-		}
 	}
 }

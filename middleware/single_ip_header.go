@@ -3,7 +3,11 @@ package middleware
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
+
+// tchars are the characters of an RFC 9110 token, such as a header name.
+const tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // NewSingleIPHeaderStrategy returns the strategy for a proxy that overwrites
 // one header with the client IP (nginx's X-Real-IP, Cloudflare's
@@ -14,12 +18,10 @@ func NewSingleIPHeaderStrategy(header string, trusted ...string) (Strategy, erro
 	const fn = "NewSingleIPHeaderStrategy"
 	param := "header " + strconv.Quote(header)
 	switch key := http.CanonicalHeaderKey(header); {
-	case header == "" || tokenLen(header) != len(header):
+	case header == "" || strings.Trim(header, tchars) != "":
 		return nil, configError(fn, param, "not a valid header name")
-	case key == xffKey:
+	case key == xffKey || key == "Forwarded":
 		return nil, configError(fn, param, "a list: use NewXFFTrustedRangesStrategy or NewXFFTrustedCountStrategy")
-	case key == forwardedKey:
-		return nil, configError(fn, param, "a list: use NewForwardedStrategy")
 	default:
 		return newRangesStrategy(fn, key, true, trusted)
 	}

@@ -70,8 +70,6 @@ func (s *headerStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 	switch {
 	case len(values) == 0:
 		return netip.Addr{}, s.errs.noHeader
-	case s.key == forwardedKey:
-		return s.walkForwarded(values, t)
 	case s.single:
 		values = values[len(values)-1:]
 	}
