@@ -18,9 +18,10 @@ var (
 	errURIByte         = errors.New("contains a control character, whitespace, non-ASCII byte or backslash")
 	errURIFragment     = errors.New("has a fragment")
 	errURINotCanonical = errors.New("does not parse, or changes when parsed and printed")
-	errURIQuery        = errors.New("query does not parse")
+	errURIQuery        = errors.New("query is not name=value pairs joined by &")
 	errURIUserinfo     = errors.New("has userinfo")
-	errURIScheme       = errors.New("not absolute, or its scheme is not allowed")
+	errURINoScheme     = errors.New("not absolute")
+	errURIScheme       = errors.New("scheme not allowed")
 	errURIOpaque       = errors.New("has no // after the scheme")
 	errURIHost         = errors.New("host is not a lowercase DNS name or canonical IP address")
 	errURIPort         = errors.New("port is not a number from 1 to 65535")
@@ -62,6 +63,8 @@ func CheckReturnURI(raw string) error {
 		return errURINotCanonical
 	case u.User != nil:
 		return errURIUserinfo
+	case u.Scheme == "":
+		return errURINoScheme
 	case len(u.Scheme) < 2 || deniedSchemes[u.Scheme]:
 		return errURIScheme
 	case u.Opaque != "":
