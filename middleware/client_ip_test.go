@@ -143,9 +143,6 @@ func (nopWriter) WriteHeader(int)             {}
 // strategies allocate nothing on success, and the middleware adds exactly
 // the derived request and its context.
 func TestAllocs_ClientIPMiddleware(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts")
-	}
 	strategies := map[string]struct {
 		s Strategy
 		r *http.Request
