@@ -17,9 +17,9 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
+	"github.com/handoffkit/handoffkit/internal/urlbuild"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
-	"github.com/handoffkit/handoffkit/urlbuild"
 )
 
 // Config holds the settings every app must give. Optional settings are

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,8 +13,8 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/flow"
+	"github.com/handoffkit/handoffkit/internal/urlbuild"
 	"github.com/handoffkit/handoffkit/middleware"
-	"github.com/handoffkit/handoffkit/urlbuild"
 )
 
 const routeManage = "manage"
@@ -74,7 +75,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	if _, given := query["redirect"]; err == nil && given { // given empty is refused too
 		var found bool
 		if base, found = k.allowed[choice]; !found {
-			err = urlbuild.ErrUnsafeURI
+			err = errors.New("not one of WithReturnURIs")
 		}
 	}
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/flow"
-	"github.com/handoffkit/handoffkit/urlbuild"
+	"github.com/handoffkit/handoffkit/internal/urlbuild"
 )
 
 const routeReturn = "return"

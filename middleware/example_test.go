@@ -114,23 +114,6 @@ func ExampleNewXFFTrustedCountStrategy() {
 	// client IP: 203.0.113.7
 }
 
-// RFC 7239 Forwarded, with an IPv6 client and a port.
-func ExampleNewForwardedStrategy() {
-	strategy, err := middleware.NewForwardedStrategy("10.0.0.0/8")
-	if err != nil {
-		log.Fatal(err)
-	}
-	handler := middleware.ClientIP(strategy)(http.HandlerFunc(whoami))
-
-	r := httptest.NewRequest(http.MethodGet, "/whoami", nil)
-	r.RemoteAddr = "10.0.0.5:41000"
-	r.Header.Add("Forwarded", `for=198.51.100.1, for="[2001:db8:cafe::17]:4711";proto=https`)
-	r.Header.Add("Forwarded", "for=10.0.0.1")
-	handler.ServeHTTP(httptest.NewRecorder(), r)
-	// Output:
-	// client IP: 2001:db8:cafe::17
-}
-
 // Construction errors name the constructor and the parameter.
 func ExampleNewXFFTrustedRangesStrategy_invalid() {
 	_, err := middleware.NewXFFTrustedRangesStrategy("10.0.0.0/8", "10.0.0.300/8")

@@ -22,9 +22,6 @@ func request(peer string, headers ...[2]string) *http.Request {
 // xff returns X-Forwarded-For header lines.
 func xff(lines ...string) [][2]string { return lines2("X-Forwarded-For", lines) }
 
-// fwd returns Forwarded header lines.
-func fwd(lines ...string) [][2]string { return lines2("Forwarded", lines) }
-
 func lines2(name string, lines []string) [][2]string {
 	out := make([][2]string, len(lines))
 	for i, l := range lines {

@@ -11,7 +11,6 @@ import (
 func TestSecurityA_HostileInputTable(t *testing.T) {
 	tcpPeer := RemoteAddrStrategy()
 	xffRanges := must(t)(NewXFFTrustedRangesStrategy("10.0.0.0/8"))
-	fwdRanges := must(t)(NewForwardedStrategy("10.0.0.0/8"))
 	count1 := must(t)(NewXFFTrustedCountStrategy(1))
 	count3 := must(t)(NewXFFTrustedCountStrategy(3))
 	realIP := must(t)(NewSingleIPHeaderStrategy("X-Real-IP", "10.0.0.0/8"))
@@ -23,12 +22,10 @@ func TestSecurityA_HostileInputTable(t *testing.T) {
 	t.Run("trusted_peer_rightmost_untrusted", func(t *testing.T) {
 		got, err := serve(t, xffRanges, request("10.0.0.5:1", xff("1.2.3.4, 99.99.99.99")...))
 		check(t, got, err, "99.99.99.99", nil)
-		got, err = serve(t, fwdRanges, request("10.0.0.5:1", fwd("for=1.2.3.4, for=99.99.99.99")...))
-		check(t, got, err, "99.99.99.99", nil)
 	})
 	t.Run("untrusted_peer_never_leftmost", func(t *testing.T) {
-		for name, s := range map[string]Strategy{"xff": xffRanges, "forwarded": fwdRanges, "x-real-ip": realIP} {
-			r := request("9.9.9.9:1", append(append(xff("1.2.3.4, 10.0.0.1"), fwd("for=1.2.3.4, for=10.0.0.1")...), [2]string{"X-Real-IP", "1.2.3.4"})...)
+		for name, s := range map[string]Strategy{"xff": xffRanges, "x-real-ip": realIP} {
+			r := request("9.9.9.9:1", append(xff("1.2.3.4, 10.0.0.1"), [2]string{"X-Real-IP", "1.2.3.4"})...)
 			got, err := serve(t, s, r)
 			if got.String() == "1.2.3.4" {
 				t.Fatalf("%s: VULNERABLE: returned the header value of an untrusted peer", name)
@@ -39,13 +36,9 @@ func TestSecurityA_HostileInputTable(t *testing.T) {
 	t.Run("mapped_trusted_is_trusted", func(t *testing.T) {
 		got, err := serve(t, xffRanges, request("10.0.0.5:1", xff("::ffff:10.0.0.5, 10.0.0.1")...))
 		check(t, got, err, "", errAllTrusted)
-		got, err = serve(t, fwdRanges, request("10.0.0.5:1", fwd(`for="[::ffff:10.0.0.5]", for=10.0.0.1`)...))
-		check(t, got, err, "", errAllTrusted)
 	})
 	t.Run("garbage_before_client", func(t *testing.T) {
 		got, err := serve(t, xffRanges, request("10.0.0.5:1", xff("203.0.113.7, garbage, 10.0.0.1")...))
-		check(t, got, err, "", errInvalidEntry)
-		got, err = serve(t, fwdRanges, request("10.0.0.5:1", fwd("for=203.0.113.7, for=garbage, for=10.0.0.1")...))
 		check(t, got, err, "", errInvalidEntry)
 	})
 	t.Run("count_3_two_entries", func(t *testing.T) {
@@ -65,7 +58,6 @@ func TestSecurityA_HostileInputTable(t *testing.T) {
 			}{
 				"xff_ranges": {xffRanges, xff(entry)},
 				"xff_count":  {count1, xff(entry)},
-				"forwarded":  {fwdRanges, fwd("for=" + entry)},
 				"x-real-ip":  {realIP, [][2]string{{"X-Real-IP", entry}}},
 			} {
 				got, err := serve(t, r.s, request("10.0.0.5:1", r.hdrs...))

@@ -3,33 +3,20 @@ package middleware
 import (
 	"net/http"
 	"net/netip"
+	"strings"
+
+	"github.com/gaissmai/bart"
 )
 
-// Strategy derives the client IP of a request. The operator picks exactly
-// one at construction (SECURITY.md A1); there is no default that reads
-// headers and no chain of strategies.
-//
-// ClientIP returns a valid, normalised address (IPv4 never in its
-// IPv4-mapped IPv6 form, no IPv6 zone, never 0.0.0.0 or ::) and a nil error,
-// or the zero [netip.Addr] and an error wrapping [ErrNoClientIP]. It must not
-// modify r and must be safe for concurrent use.
-//
-// The built-in strategies are [RemoteAddrStrategy],
-// [NewSingleIPHeaderStrategy], [NewXFFTrustedRangesStrategy],
-// [NewXFFTrustedCountStrategy] and [NewForwardedStrategy].
+// Strategy derives the client IP of a request: a valid, normalised address,
+// or an error wrapping [ErrNoClientIP]. It must not modify r and must be safe
+// for concurrent use.
 type Strategy interface {
 	ClientIP(r *http.Request) (netip.Addr, error)
 }
 
-// RemoteAddrStrategy returns the strategy for a server directly exposed to
-// the internet: the client is the TCP peer in r.RemoteAddr. It never reads a
-// header, so nothing a client sends can change its answer. Behind a proxy it
-// returns the proxy's address; use a header strategy there.
-//
-// r.RemoteAddr is parsed as "ip:port", "[ipv6]:port" or a bare IP. A
-// dual-stack listener's "::ffff:a.b.c.d" is unmapped to a.b.c.d and a
-// link-local zone is dropped. Anything else (a Unix socket's "@", an empty
-// string) is errInvalidPeer.
+// RemoteAddrStrategy returns the strategy for a server directly on the
+// internet: the client is the TCP peer in r.RemoteAddr. It reads no header.
 func RemoteAddrStrategy() Strategy { return remoteAddrStrategy{} }
 
 type remoteAddrStrategy struct{}
@@ -47,17 +34,97 @@ func (remoteAddrStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) 
 	return ip, nil
 }
 
-// trustedPeer parses the TCP peer and reports whether it is a trusted proxy.
-// It returns the error to report when it is not.
-func trustedPeer(r *http.Request, ts *trustedSet, untrusted error, t *trace) error {
+// headerStrategy reads the client IP from a header that trusted proxies
+// write: every built-in strategy but RemoteAddrStrategy.
+type headerStrategy struct {
+	key     string     // the canonical header name
+	trusted *bart.Lite // the proxies; nil for a count, which cannot check the peer
+	count   int        // > 0: the client is the count-th entry from the right
+	single  bool       // one IP per header line; the last line wins
+	name    string     // what ClientIPReport calls it
+	errs    headerErrors
+}
+
+func (s *headerStrategy) ClientIP(r *http.Request) (netip.Addr, error) { return s.derive(r, nil) }
+
+func (s *headerStrategy) describe() string { return s.name }
+
+// derive checks the TCP peer, then walks the header's entries from the right
+// (docs/SECURITY.md A2 to A4). With t set, it records each hop.
+func (s *headerStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 	peer, ok := parsePeer(r.RemoteAddr)
-	if !ok {
-		return errInvalidPeer
-	}
-	if !ts.contains(peer) {
+	switch {
+	case s.trusted == nil:
+		if ok {
+			t.add(peer, fromPeer, true, "not checked: a proxy count cannot check the peer, the network must")
+		}
+	case !ok:
+		return netip.Addr{}, errInvalidPeer
+	case !s.trusted.Contains(peer):
 		t.add(peer, fromPeer, false, "not a trusted proxy: the header is ignored")
-		return untrusted
+		return netip.Addr{}, s.errs.untrustedPeer
+	default:
+		t.add(peer, fromPeer, true, "inside the trusted ranges: the header is read")
 	}
-	t.add(peer, fromPeer, true, "inside the trusted ranges: the header is read")
-	return nil
+	values := r.Header[s.key]
+	switch {
+	case len(values) == 0:
+		return netip.Addr{}, s.errs.noHeader
+	case s.single:
+		values = values[len(values)-1:]
+	}
+	n := 0
+	for i := len(values) - 1; i >= 0; i-- {
+		for v, more := values[i], true; more; {
+			entry := v
+			if j := strings.LastIndexByte(v, ','); j >= 0 && !s.single {
+				entry, v = v[j+1:], v[:j]
+			} else {
+				more = false
+			}
+			ip, ok := parseEntry(strings.Trim(entry, " \t"))
+			if !ok {
+				t.bad(s.key)
+				return netip.Addr{}, s.errs.invalidEntry
+			}
+			n++
+			if s.count > 0 && n == s.count || s.count == 0 && !s.trusted.Contains(ip) {
+				t.add(ip, s.key, false, "the client")
+				return ip, nil
+			}
+			t.add(ip, s.key, true, "a trusted proxy")
+		}
+	}
+	if s.count > 0 {
+		return netip.Addr{}, s.errs.tooFew
+	}
+	return netip.Addr{}, s.errs.allTrusted
+}
+
+// parseEntry parses a header entry that must be exactly one IP, no port,
+// and normalises it.
+func parseEntry(s string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return normalize(ip)
+}
+
+// parsePeer parses r.RemoteAddr: "ip:port", "[ipv6]:port" or a bare IP.
+func parsePeer(remoteAddr string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		return normalize(ap.Addr())
+	}
+	return parseEntry(remoteAddr)
+}
+
+// normalize unmaps IPv4-mapped IPv6 and drops the zone (docs/SECURITY.md A5),
+// and rejects the unspecified address.
+func normalize(ip netip.Addr) (netip.Addr, bool) {
+	ip = ip.Unmap().WithZone("")
+	if ip.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return ip, ip.IsValid()
 }

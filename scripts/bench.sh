@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 count="${1:-6}"
 bench="${BENCH:-.}"
-pkgs="${BENCH_PKGS:-./handlers ./internal/flow ./urlbuild ./bluenexus ./middleware}"
+pkgs="${BENCH_PKGS:-./handlers ./internal/flow ./internal/urlbuild ./bluenexus ./middleware}"
 benchtime="${BENCH_TIME:-1s}"
 out="${BENCH_OUT:-${TMPDIR:-/tmp}/handoffkit-bench-$(date +%Y%m%d-%H%M%S).txt}"
 GO="${GO:-go}"

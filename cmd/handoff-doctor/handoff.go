@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/urlbuild"
+	"github.com/handoffkit/handoffkit/internal/urlbuild"
 )
 
 // capture holds the raw answer of one call, so that the doctor can report

@@ -15,39 +15,11 @@ func BenchmarkWhiteLabelURL(b *testing.B) {
 	}
 }
 
-// BenchmarkWhiteLabelURLValues is the baseline: the same work through a
-// url.Values round trip.
-func BenchmarkWhiteLabelURLValues(b *testing.B) {
-	base := mustParse(b, "https://connect.example.com/white-label?brand=acme")
-	b.ReportAllocs()
-	for b.Loop() {
-		u := *base
-		q := u.Query()
-		q.Set("code", "hc_4f9a2b7c1d8e3f60a5b4c3d2e1f0a9b8")
-		u.RawQuery = q.Encode()
-		u.Fragment, u.RawFragment = "", ""
-		sink = u.String()
-	}
-}
-
 func BenchmarkRedirectURI(b *testing.B) {
 	base := mustParse(b, "https://app.example.com/connections/return")
 	b.ReportAllocs()
 	for b.Loop() {
 		sink = RedirectURI(base, "Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9")
-	}
-}
-
-// BenchmarkRedirectURIValues is the baseline for BenchmarkRedirectURI.
-func BenchmarkRedirectURIValues(b *testing.B) {
-	base := mustParse(b, "https://app.example.com/connections/return")
-	b.ReportAllocs()
-	for b.Loop() {
-		u := *base
-		q := u.Query()
-		q.Set("state", "Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9")
-		u.RawQuery = q.Encode()
-		sink = u.String()
 	}
 }
 

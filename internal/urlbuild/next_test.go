@@ -1,7 +1,6 @@
 package urlbuild
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -62,8 +61,8 @@ func TestCheckNext_B6(t *testing.T) {
 			if tc.ok && err != nil {
 				t.Fatalf("CheckNext(%q) = %v, want nil", tc.next, err)
 			}
-			if !tc.ok && !errors.Is(err, ErrUnsafeNext) {
-				t.Fatalf("CheckNext(%q) = %v, want ErrUnsafeNext", tc.next, err)
+			if !tc.ok && err == nil {
+				t.Fatalf("CheckNext(%q) = %v, want a rejection", tc.next, err)
 			}
 			if err == nil {
 				checkNextOracle(t, tc.next)
@@ -78,8 +77,8 @@ func TestCheckNextErrorDoesNotQuoteValue(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "canary") {
 		t.Fatalf("CheckNext error %v: want a rejection that does not quote the value", err)
 	}
-	if !strings.HasPrefix(err.Error(), "urlbuild: ") {
-		t.Fatalf("error %q lacks the package prefix", err)
+	if strings.Contains(err.Error(), "urlbuild") {
+		t.Fatalf("error %q names the internal package: the caller names the setting", err)
 	}
 }
 

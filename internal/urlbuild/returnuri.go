@@ -1,0 +1,131 @@
+package urlbuild
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/handoffkit/handoffkit/internal/limits"
+)
+
+// The reasons CheckReturnURI gives. They never quote the value.
+var (
+	errURIEmpty        = errors.New("empty")
+	errURITooLong      = fmt.Errorf("longer than %d bytes", limits.ReturnURI)
+	errURIByte         = errors.New("contains a control character, whitespace, non-ASCII byte or backslash")
+	errURIFragment     = errors.New("has a fragment")
+	errURINotCanonical = errors.New("does not parse, or changes when parsed and printed")
+	errURIQuery        = errors.New("query is not name=value pairs joined by &")
+	errURIUserinfo     = errors.New("has userinfo")
+	errURINoScheme     = errors.New("not absolute")
+	errURIScheme       = errors.New("scheme not allowed")
+	errURIOpaque       = errors.New("has no // after the scheme")
+	errURIHost         = errors.New("host is not a lowercase DNS name or canonical IP address")
+	errURIPort         = errors.New("port is not a number from 1 to 65535")
+	errURIHTTP         = errors.New("must be https (http only on localhost, 127.0.0.0/8 or [::1])")
+	errURIAppHost      = errors.New("app scheme authority has characters other than letters, digits, '.', '-', '_', '~'")
+)
+
+// deniedSchemes run code, read local data or are not app deep links.
+var deniedSchemes = map[string]bool{
+	"about": true, "blob": true, "chrome": true, "chrome-extension": true, "content": true,
+	"data": true, "file": true, "filesystem": true, "ftp": true, "intent": true, "jar": true,
+	"javascript": true, "mailto": true, "moz-extension": true, "sms": true, "tel": true,
+	"vbscript": true, "view-source": true, "ws": true, "wss": true,
+}
+
+// CheckReturnURI reports whether raw is safe as a configured absolute URL
+// (a return URI, the return URL, the white-label page): at most 512 bytes of
+// printable ASCII that [url.Parse] prints back unchanged; no userinfo,
+// fragment or backslash; https, http on loopback only, or an app scheme
+// (not a script, local-data or browser scheme; docs/SECURITY.md B6). A host is a lowercase DNS
+// name or a canonical IP address. It returns nil or the reason.
+func CheckReturnURI(raw string) error {
+	switch {
+	case raw == "":
+		return errURIEmpty
+	case len(raw) > limits.ReturnURI:
+		return errURITooLong
+	case strings.IndexByte(raw, '#') >= 0:
+		return errURIFragment
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return errURIByte
+		}
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.String() != raw:
+		return errURINotCanonical
+	case u.User != nil:
+		return errURIUserinfo
+	case u.Scheme == "":
+		return errURINoScheme
+	case len(u.Scheme) < 2 || deniedSchemes[u.Scheme]:
+		return errURIScheme
+	case u.Opaque != "":
+		return errURIOpaque
+	}
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return errURIQuery
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		for i := 0; i < len(u.Host); i++ {
+			if c := u.Host[i]; !(isAlnum(c) || strings.IndexByte(".-_~", c) >= 0) {
+				return errURIAppHost
+			}
+		}
+		return nil
+	}
+	loopback, err := checkHost(u)
+	if err == nil && u.Scheme == "http" && !loopback {
+		return errURIHTTP
+	}
+	return err
+}
+
+// checkHost checks the host and port of an http(s) URL and reports whether
+// the host is loopback.
+func checkHost(u *url.URL) (loopback bool, err error) {
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return false, errURIPort
+		}
+	}
+	host := u.Hostname()
+	if host == "" {
+		return false, errURIHost
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		bracketed := strings.HasPrefix(u.Host, "[")
+		if a.Is6() != bracketed || a.IsUnspecified() || a.Is4In6() || a.Zone() != "" || a.String() != host {
+			return false, errURIHost
+		}
+		return a.IsLoopback(), nil
+	}
+	// A browser reads a host whose last label is a number (2130706433,
+	// 0177.0.0.1, 0x7f.1) as IPv4: only the dotted-quad form above may be one.
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if last == "" || '0' <= last[0] && last[0] <= '9' || len(host) > 253 {
+		return false, errURIHost
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false, errURIHost
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return false, errURIHost
+			}
+		}
+	}
+	return host == "localhost", nil
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
