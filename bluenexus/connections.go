@@ -114,11 +114,11 @@ func (c *Client) listConnections(ctx context.Context, op string, token AccessTok
 	if q != "" {
 		u += "?" + q
 	}
-	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
+	a, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
 	if err != nil {
 		return connectionPage{}, err
 	}
-	return decodeConnectionPage(op, body)
+	return decodeConnectionPage(op, a.body)
 }
 
 // AllConnections lists the user's connections: it walks every page of
@@ -176,11 +176,11 @@ func (c *Client) Connection(ctx context.Context, token AccessToken, id string) (
 	if err != nil {
 		return Connection{}, err
 	}
-	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
+	a, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
 	if err != nil {
 		return Connection{}, err
 	}
-	return decodeConnection(op, body)
+	return decodeConnection(op, a.body)
 }
 
 // RefreshConnection asks BlueNexus to re-authorise the provider tokens of
@@ -193,11 +193,11 @@ func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id st
 	if err != nil {
 		return Connection{}, err
 	}
-	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodPut, u, token, noRetry))
+	a, err := c.do(ctx, c.bearerCall(op, http.MethodPut, u, token, noRetry))
 	if err != nil {
 		return Connection{}, err
 	}
-	return decodeConnection(op, body)
+	return decodeConnection(op, a.body)
 }
 
 // bearerCall is a call of the Connections API, without a body.

@@ -61,7 +61,7 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		return Handoff{}, fmt.Errorf("bluenexus: %s: %w", op, err)
 	}
 
-	a, err := c.exchange(ctx, &call{
+	a, err := c.do(ctx, &call{
 		op:          op,
 		method:      http.MethodPost,
 		url:         c.initURL,

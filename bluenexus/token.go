@@ -58,17 +58,18 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		retry:       retryDial,
 		secrets:     func() []string { return cr.secrets(v) },
 	}
-	resp, sent, err := c.do(ctx, cl)
+	a, err := c.do(ctx, cl)
 	switch {
 	case err != nil && cl.got2xx:
 		return Token{}, &spentError{why: err.Error()}
 	case err != nil:
 		if ae, ok := err.(*APIError); ok {
 			classifyRefreshError(ae)
+			ae.Message, ae.Errors = "", nil // upstream text may echo a secret
 		}
 		return Token{}, err
 	}
-	return decodeToken(resp, sent, rt)
+	return decodeToken(a.body, a.sent, rt)
 }
 
 // secrets lists what a token call must never let come back in an error:

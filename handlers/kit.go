@@ -13,7 +13,6 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/middleware"
@@ -149,7 +148,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 			return nil, fmt.Errorf("handlers: default client: %w", err)
 		}
 	}
-	k.budget = bnwire.ClientTimeout(k.client)
+	k.budget = k.client.Timeout()
 	switch {
 	case o.flows != nil && len(cfg.CookieKeys) > 0:
 		return nil, errors.New("handlers: Config.CookieKeys and WithFlows both given: the Manager has its own keys")
