@@ -121,18 +121,9 @@ func (c *Client) listConnections(ctx context.Context, op string, token AccessTok
 	return decodeConnectionPage(op, a.body)
 }
 
-// AllConnections lists the user's connections: it walks every page of
-// GET /api/v1/connections from opts.Page (default 1) with opts.Limit
-// (default 100) and yields each connection. Both published pagination
-// shapes are understood; a bare JSON array is a single page.
-//
-// An error is yielded once, with a zero Connection, and ends the walk: bad
-// options or token, before any I/O (a message starting "bluenexus:
-// AllConnections: "), or a failed page. Each page is one call with its own
-// time budget. The walk stops when the pagination says there is no more, on
-// an empty page, once the reported total has been yielded, or with
-// [ErrBadResponse] after 10,000 pages, so a server whose pages never end
-// cannot hold it forever. Breaking out of the loop stops it too.
+// AllConnections yields the user's connections, walking every page of
+// GET /api/v1/connections from opts.Page with opts.Limit (default 100). An
+// error is yielded once and ends the walk; each page has its own budget.
 func (c *Client) AllConnections(ctx context.Context, token AccessToken, opts ListOptions) iter.Seq2[Connection, error] {
 	const op = "AllConnections"
 	return func(yield func(Connection, error) bool) {
