@@ -1,74 +1,58 @@
 package bluenexus
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
 )
 
-// The breaker is github.com/sony/gobreaker/v2 in its two-step form: the
-// client asks before a call and reports one outcome per call (retries
-// included). The breaker sees these values, never the call's own error.
-var (
-	errFailure  = errors.New("failure")
-	errExcluded = errors.New("excluded")
-)
-
-// outcome is what one call means to the breaker.
-type outcome uint8
-
-const (
-	succeeded outcome = iota // BlueNexus answered (2xx, 3xx, 4xx, bad body)
-	failed                   // timeout, 5xx, transport error
-	excluded                 // the caller cancelled
-)
-
-func (o outcome) err() error {
-	switch o {
-	case failed:
-		return errFailure
-	case excluded:
-		return errExcluded
-	}
-	return nil
-}
-
-func newBreaker(c *Client, s BreakerSettings) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+// newBreaker is the client's github.com/sony/gobreaker/v2 breaker. It
+// counts one outcome per call, retries included: timeouts, transport
+// errors and 5xx answers are failures; the caller's cancellation does not
+// count.
+func newBreaker(c *Client, s BreakerSettings) *gobreaker.CircuitBreaker[okReply] {
 	failures := uint32(s.ConsecutiveFailures)
-	return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        "bluenexus",
-		MaxRequests: uint32(s.HalfOpenMaxRequests),
-		Timeout:     s.OpenTimeout,
-		ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= failures },
-		IsExcluded:  func(err error) bool { return err == errExcluded },
+	return gobreaker.NewCircuitBreaker[okReply](gobreaker.Settings{
+		Name:         "bluenexus",
+		MaxRequests:  uint32(s.HalfOpenMaxRequests),
+		Timeout:      s.OpenTimeout,
+		ReadyToTrip:  func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= failures },
+		IsExcluded:   func(err error) bool { return errors.Is(err, context.Canceled) },
+		IsSuccessful: func(err error) bool { return !isFailure(err) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
-				c.openUntil.Store(c.now().Add(c.openTimeout).UnixNano())
+				c.openUntil.Store(c.now().Add(s.OpenTimeout).UnixNano())
 			}
-			if c.onChange != nil {
-				c.onChange(from.String(), to.String())
+			if s.OnStateChange != nil {
+				s.OnStateChange(from.String(), to.String())
 			}
 		},
 	})
 }
 
-// allow asks the breaker for a call. It returns the function that reports
-// the call's outcome, or the circuit-open error.
-func (c *Client) allow() (func(outcome), error) {
+// isFailure reports whether err counts as a failure: a timeout, a
+// transport error or a 5xx answer.
+func isFailure(err error) bool {
+	ae, ok := errors.AsType[*APIError](err)
+	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnection) || ok && ae.StatusCode >= 500
+}
+
+// through runs f through the breaker, if any.
+func (c *Client) through(f func() (okReply, error)) (okReply, error) {
 	if c.cb == nil {
-		return func(outcome) {}, nil
+		return f()
 	}
-	done, err := c.cb.Allow()
+	a, err := c.cb.Execute(f)
 	switch {
-	case err == nil:
-		return func(o outcome) { done(o.err()) }, nil
 	case errors.Is(err, gobreaker.ErrOpenState):
 		wait := time.Duration(c.openUntil.Load() - c.now().UnixNano())
-		return nil, &circuitOpenError{wait: max(wait, 0)}
-	default: // half-open, probes in flight: they end within the budget
-		return nil, &circuitOpenError{wait: c.timeout}
+		return a, &circuitOpenError{wait: max(wait, 0)}
+	case errors.Is(err, gobreaker.ErrTooManyRequests): // half-open, probes in flight
+		return a, &circuitOpenError{wait: c.timeout}
 	}
+	return a, err
 }
 
 // breakerState returns the breaker's state name, for tests.

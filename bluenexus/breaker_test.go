@@ -126,12 +126,12 @@ func TestD5_BreakerOpensOnFailures(t *testing.T) {
 				if u.count() != 5 {
 					t.Errorf("%d upstream hits, want 5 (none while open)", u.count())
 				}
-				if d, ok := retryAfter(err); !ok || d != 30*time.Second {
+				if d, ok := RetryAfter(err); !ok || d != 30*time.Second {
 					t.Errorf("RetryAfter = %v, %v; want 30s", d, ok)
 				}
 				time.Sleep(12 * time.Second)
 				_, err = listPage(c, context.Background(), testToken, ListOptions{})
-				if d, ok := retryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != 18*time.Second {
+				if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != 18*time.Second {
 					t.Errorf("after 12 s: %v, RetryAfter %v %v; want 18s", err, d, ok)
 				}
 				if got := strings.Join(changes(), ","); got != "closed->open" {
@@ -248,7 +248,7 @@ func TestD5_BreakerReopensWhenTheProbeFails(t *testing.T) {
 			t.Fatalf("probe: %v", err)
 		}
 		err := initCall(c)
-		if d, ok := retryAfter(err); !errors.Is(err, ErrCircuitOpen) || d != 30*time.Second || !ok {
+		if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || d != 30*time.Second || !ok {
 			t.Errorf("after a failed probe: %v, RetryAfter %v", err, d)
 		}
 		want := "closed->open,open->half-open,half-open->open"
@@ -275,7 +275,7 @@ func TestD5_BreakerHalfOpenLetsOneProbeThrough(t *testing.T) {
 		go func() { probe <- initCall(c) }()
 		synctest.Wait() // the probe is inside the upstream
 		err := initCall(c)
-		if d, ok := retryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != c.timeout {
+		if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != c.timeout {
 			t.Errorf("second call while probing: %v, RetryAfter %v", err, d)
 		}
 		close(release)

@@ -21,24 +21,13 @@ const maxRetries = 2
 // attempt number.
 const dialBackoff = 50 * time.Millisecond
 
-// retryPolicy says when a call may be sent again (SECURITY.md D4). It is
-// written here rather than taken from a retrying client library because the
-// rules are per call (a refresh token is never presented twice) and bound
-// by the call's one budget; a library's status-and-backoff loop would need
-// all of that said to it anyway.
+// retryPolicy says when a call may be sent again (docs/SECURITY.md D4).
 type retryPolicy uint8
 
 const (
-	// noRetry: sent once (RefreshConnection: not idempotent as far as the
-	// published contract says).
-	noRetry retryPolicy = iota
-	// retryDial: resent only when the request provably never left, a dial
-	// error (Refresh: a refresh token works once, and presenting it twice
-	// may revoke the session).
-	retryDial
-	// retryDialOrAsked: also resent after a 429 or 503 whose Retry-After
-	// fits in the remaining budget (handoff init, GETs).
-	retryDialOrAsked
+	noRetry          retryPolicy = iota // RefreshConnection: not idempotent
+	retryDial                           // Refresh: only when it never left (a dial error)
+	retryDialOrAsked                    // also after a 429/503 whose Retry-After fits the budget
 )
 
 // call is one logical API call.
@@ -51,71 +40,54 @@ type call struct {
 	auth        string // Authorization header value, "" for none
 	clientIP    string // "" for no client-IP header
 	retry       retryPolicy
-	secrets     func() []string // what to scrub from an error body; called only for one
+	secrets     func() []string // what to scrub from an error body
 
-	got2xx bool // set by attempts when a 2xx arrived, whatever followed
+	got2xx bool // set when a 2xx arrived, whatever followed
 }
 
 var errTooLarge = errors.New("body over the size cap")
-
-// do runs cl through the breaker within the time budget and returns the
-// body of a 2xx JSON response and when the answered attempt was sent.
-func (c *Client) do(ctx context.Context, cl *call) ([]byte, time.Time, error) {
-	a, err := c.exchange(ctx, cl)
-	return a.body, a.sent, err
-}
 
 // okReply is a 2xx JSON response.
 type okReply struct {
 	body []byte
 	sent time.Time // when the answered attempt was sent, by the client's clock
-	date time.Time // the response's Date header: BlueNexus's clock; zero when absent or unreadable
+	date time.Time // the response's Date header: BlueNexus's clock; zero when absent
 }
 
-// exchange is do, also returning the response's Date.
-func (c *Client) exchange(ctx context.Context, cl *call) (okReply, error) {
+// do runs cl through the breaker within the time budget.
+func (c *Client) do(ctx context.Context, cl *call) (okReply, error) {
 	if ctx.Err() != nil {
-		_, err := c.contextError(ctx, ctx, cl.op)
-		return okReply{}, err
+		return okReply{}, c.contextError(ctx, ctx, cl.op)
 	}
-	done, err := c.allow()
-	if err != nil {
-		return okReply{}, err
-	}
-	result := failed // also what a panic below reports
-	defer func() { done(result) }()
-
-	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	a, result, err := c.attempts(ctx, callCtx, cl)
-	return a, err
+	return c.through(func() (okReply, error) {
+		callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		return c.attempts(ctx, callCtx, cl)
+	})
 }
 
 // attempts sends cl once, and again (at most maxRetries times) when its
 // retry policy allows. parent is the caller's context, ctx the call's
-// budget on top of it. It also returns what the breaker should count.
-func (c *Client) attempts(parent, ctx context.Context, cl *call) (a okReply, result outcome, err error) {
+// budget on top of it.
+func (c *Client) attempts(parent, ctx context.Context, cl *call) (okReply, error) {
 	for attempt := 0; ; attempt++ {
 		mayRetry := cl.retry != noRetry && attempt < maxRetries
 		req, err := c.newRequest(ctx, cl)
 		if err != nil {
-			return okReply{}, excluded, err
+			return okReply{}, err
 		}
-		a = okReply{sent: c.now()}
+		a := okReply{sent: c.now()}
 		resp, err := c.hc.Do(req)
 		if err != nil {
-			result, dialErr, err := c.transportError(parent, ctx, cl.op, err)
-			if dialErr && mayRetry {
-				pause := time.Duration(attempt+1) * dialBackoff
-				if fits(ctx, pause) {
-					if c.sleep(ctx, pause) != nil {
-						result, err := c.contextError(parent, ctx, cl.op)
-						return a, result, err
-					}
-					continue
-				}
+			dialErr, err := c.transportError(parent, ctx, cl.op, err)
+			pause := time.Duration(attempt+1) * dialBackoff
+			if !dialErr || !mayRetry || !fits(ctx, pause) {
+				return a, err
 			}
-			return a, result, err
+			if c.sleep(ctx, pause) != nil {
+				return a, c.contextError(parent, ctx, cl.op)
+			}
+			continue
 		}
 
 		b, readErr := c.readBody(resp)
@@ -125,44 +97,34 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (a okReply, res
 			cl.got2xx = true
 			switch {
 			case errors.Is(readErr, errTooLarge):
-				return a, succeeded, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
+				return a, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
 			case readErr != nil:
-				result, _, err := c.transportError(parent, ctx, cl.op, readErr)
-				return a, result, err
+				_, err := c.transportError(parent, ctx, cl.op, readErr)
+				return a, err
 			case !isJSONContentType(resp.Header.Get("Content-Type")):
-				return a, succeeded, fmt.Errorf("%w: %s: content type is not JSON", ErrBadResponse, cl.op)
+				return a, fmt.Errorf("%w: %s: content type is not JSON", ErrBadResponse, cl.op)
 			}
 			a.body = b
-			if d := resp.Header.Get("Date"); d != "" {
-				a.date, _ = http.ParseTime(d) // zero when unreadable
-			}
-			return a, succeeded, nil
+			a.date, _ = http.ParseTime(resp.Header.Get("Date")) // zero when absent or unreadable
+			return a, nil
 		case status >= 300 && status <= 399:
-			return a, succeeded, fmt.Errorf("%w: %s: redirect (status %d) not followed", ErrBadResponse, cl.op, status)
+			return a, fmt.Errorf("%w: %s: redirect (status %d) not followed", ErrBadResponse, cl.op, status)
 		}
 
 		ra, hasRA := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-		if readErr != nil {
+		var secrets []string
+		if readErr == nil && len(b) > 0 {
+			secrets = cl.secrets()
+		} else {
 			b = nil // over the cap or cut short: the status alone
 		}
-		var secrets []string
-		if len(b) > 0 {
-			secrets = cl.secrets()
-		}
-		apiErr := newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
-		result = succeeded // BlueNexus answered
-		if status >= 500 {
-			result = failed
-		}
 		asked := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
-		if mayRetry && cl.retry == retryDialOrAsked && hasRA && asked && fits(ctx, ra) {
-			if c.sleep(ctx, ra) != nil {
-				result, err := c.contextError(parent, ctx, cl.op)
-				return a, result, err
-			}
-			continue
+		if !mayRetry || cl.retry != retryDialOrAsked || !hasRA || !asked || !fits(ctx, ra) {
+			return a, newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
 		}
-		return a, result, apiErr
+		if c.sleep(ctx, ra) != nil {
+			return a, c.contextError(parent, ctx, cl.op)
+		}
 	}
 }
 
@@ -172,10 +134,7 @@ func fits(ctx context.Context, d time.Duration) bool {
 	return !ok || d < time.Until(deadline)
 }
 
-// newRequest builds one attempt's request with the standard library. A
-// hand-built http.Request sharing one array for the header values saved 7
-// allocations a call, but BenchmarkInitHandoff showed no difference of 10%
-// over a loopback round trip, so it gave way.
+// newRequest builds one attempt's request.
 func (c *Client) newRequest(ctx context.Context, cl *call) (*http.Request, error) {
 	var body io.Reader
 	if cl.body != nil {
@@ -205,36 +164,31 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*http.Request, error
 
 // transportError classifies an error of the HTTP client (or of reading a
 // body). dialErr reports a dial failure: the request never left.
-func (c *Client) transportError(parent, ctx context.Context, op string, err error) (result outcome, dialErr bool, out error) {
+func (c *Client) transportError(parent, ctx context.Context, op string, err error) (dialErr bool, out error) {
 	if ue, ok := err.(*url.Error); ok {
 		err = ue.Err // drop the URL from the text
 	}
 	if parent.Err() != nil || ctx.Err() != nil {
-		result, out = c.contextError(parent, ctx, op)
-		return result, false, out
+		return false, c.contextError(parent, ctx, op)
 	}
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return failed, false, fmt.Errorf("%w: %s: %w", ErrTimeout, op, err)
+		return false, fmt.Errorf("%w: %s: %w", ErrTimeout, op, err)
 	}
-	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Op == "dial" {
-		return failed, true, fmt.Errorf("%w: %s: %w", ErrConnection, op, err)
-	}
-	return failed, false, fmt.Errorf("%w: %s: %w", ErrConnection, op, err)
+	oe, ok := errors.AsType[*net.OpError](err)
+	return ok && oe.Op == "dial", fmt.Errorf("%w: %s: %w", ErrConnection, op, err)
 }
 
-// contextError describes a call ended by a context. The caller's
-// cancellation (the browser left) wraps context.Canceled and nothing else:
-// it is neither a timeout nor a connection failure, and the breaker does
-// not count it. The caller's deadline and the client's own budget are
-// ErrTimeout wrapping context.DeadlineExceeded.
-func (c *Client) contextError(parent, ctx context.Context, op string) (outcome, error) {
+// contextError describes a call ended by a context: the caller's
+// cancellation wraps context.Canceled only; the caller's deadline and the
+// client's budget are ErrTimeout.
+func (c *Client) contextError(parent, ctx context.Context, op string) error {
 	if err := parent.Err(); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return failed, fmt.Errorf("%w: %s: the caller's deadline passed: %w", ErrTimeout, op, err)
+			return fmt.Errorf("%w: %s: the caller's deadline passed: %w", ErrTimeout, op, err)
 		}
-		return excluded, fmt.Errorf("bluenexus: %s: %w", op, err)
+		return fmt.Errorf("bluenexus: %s: %w", op, err)
 	}
-	return failed, fmt.Errorf("%w: %s: no answer within %v: %w", ErrTimeout, op, c.timeout, context.DeadlineExceeded)
+	return fmt.Errorf("%w: %s: no answer within %v: %w", ErrTimeout, op, c.timeout, context.DeadlineExceeded)
 }
 
 // readBody reads and closes the body, at most maxBody bytes. A body read to

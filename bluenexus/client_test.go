@@ -34,14 +34,14 @@ func TestNewClient_Defaults(t *testing.T) {
 	if c.timeout != 5*time.Second || c.ipHeader != "X-Forwarded-For" || c.maxBody != 1<<20 {
 		t.Errorf("defaults: timeout %v header %q body %d", c.timeout, c.ipHeader, c.maxBody)
 	}
-	if c.creds != nil || c.onChange != nil {
-		t.Errorf("defaults: credentials %v, state hook set %v", c.creds != nil, c.onChange != nil)
+	if c.creds != nil || c.breaker.OnStateChange != nil {
+		t.Errorf("defaults: credentials %v, state hook set %v", c.creds != nil, c.breaker.OnStateChange != nil)
 	}
-	if got := bnwire.ClientTimeout(c); got != 5*time.Second {
-		t.Errorf("bnwire.ClientTimeout = %v, want 5s", got)
+	if got := c.Timeout(); got != 5*time.Second {
+		t.Errorf("Timeout = %v, want 5s", got)
 	}
-	if c.cb == nil || c.openTimeout != 30*time.Second {
-		t.Errorf("breaker: %v, open timeout %v", c.cb, c.openTimeout)
+	if c.cb == nil || c.breaker.OpenTimeout != 30*time.Second {
+		t.Errorf("breaker: %v, open timeout %v", c.cb, c.breaker.OpenTimeout)
 	}
 	tr, ok := c.hc.Transport.(*http.Transport)
 	if !ok {
@@ -145,8 +145,8 @@ func TestNewClient_AcceptsGoodOptions(t *testing.T) {
 			}},
 		{name: "breaker back on", opts: []Option{WithoutBreaker(), WithBreaker(BreakerSettings{OpenTimeout: time.Second})},
 			check: func(t *testing.T, c *Client) {
-				if c.cb == nil || c.openTimeout != time.Second {
-					t.Errorf("breaker %v open %v", c.cb, c.openTimeout)
+				if c.cb == nil || c.breaker.OpenTimeout != time.Second {
+					t.Errorf("breaker %v open %v", c.cb, c.breaker.OpenTimeout)
 				}
 			}},
 		{name: "confidential client", opts: []Option{WithClientCredentials("app id", "s3cret:x")},
@@ -172,14 +172,14 @@ func TestNewClient_AcceptsGoodOptions(t *testing.T) {
 			}},
 		{name: "state hook", opts: []Option{WithBreaker(BreakerSettings{OnStateChange: func(string, string) {}})},
 			check: func(t *testing.T, c *Client) {
-				if c.onChange == nil || c.openTimeout != 30*time.Second {
-					t.Errorf("hook %v, open timeout %v", c.onChange != nil, c.openTimeout)
+				if c.breaker.OnStateChange == nil || c.breaker.OpenTimeout != 30*time.Second {
+					t.Errorf("hook %v, open timeout %v", c.breaker.OnStateChange != nil, c.breaker.OpenTimeout)
 				}
 			}},
 		{name: "timeout read back by the handlers", opts: []Option{WithTimeout(2 * time.Second)},
 			check: func(t *testing.T, c *Client) {
-				if got := bnwire.ClientTimeout(c); got != 2*time.Second {
-					t.Errorf("bnwire.ClientTimeout = %v", got)
+				if got := c.Timeout(); got != 2*time.Second {
+					t.Errorf("Timeout = %v", got)
 				}
 			}},
 	}
@@ -262,21 +262,6 @@ func TestD5_RedirectsNeverFollowed(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-// TestClientTimeoutHook: bnwire.ClientTimeout reads a *Client's budget and
-// refuses anything else loudly (a kit bug).
-func TestClientTimeoutHook(t *testing.T) {
-	for name, v := range map[string]any{"nil *Client": (*Client)(nil), "string": "x", "nil": nil, "*http.Client": &http.Client{}} {
-		t.Run(name, func(t *testing.T) {
-			defer func() {
-				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "bnwire.ClientTimeout") {
-					t.Errorf("recovered %v, want a bnwire.ClientTimeout panic", r)
-				}
-			}()
-			bnwire.ClientTimeout(v)
-		})
 	}
 }
 

@@ -114,25 +114,16 @@ func (c *Client) listConnections(ctx context.Context, op string, token AccessTok
 	if q != "" {
 		u += "?" + q
 	}
-	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
+	a, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
 	if err != nil {
 		return connectionPage{}, err
 	}
-	return decodeConnectionPage(op, body)
+	return decodeConnectionPage(op, a.body)
 }
 
-// AllConnections lists the user's connections: it walks every page of
-// GET /api/v1/connections from opts.Page (default 1) with opts.Limit
-// (default 100) and yields each connection. Both published pagination
-// shapes are understood; a bare JSON array is a single page.
-//
-// An error is yielded once, with a zero Connection, and ends the walk: bad
-// options or token, before any I/O (a message starting "bluenexus:
-// AllConnections: "), or a failed page. Each page is one call with its own
-// time budget. The walk stops when the pagination says there is no more, on
-// an empty page, once the reported total has been yielded, or with
-// [ErrBadResponse] after 10,000 pages, so a server whose pages never end
-// cannot hold it forever. Breaking out of the loop stops it too.
+// AllConnections yields the user's connections, walking every page of
+// GET /api/v1/connections from opts.Page with opts.Limit (default 100). An
+// error is yielded once and ends the walk; each page has its own budget.
 func (c *Client) AllConnections(ctx context.Context, token AccessToken, opts ListOptions) iter.Seq2[Connection, error] {
 	const op = "AllConnections"
 	return func(yield func(Connection, error) bool) {
@@ -176,11 +167,11 @@ func (c *Client) Connection(ctx context.Context, token AccessToken, id string) (
 	if err != nil {
 		return Connection{}, err
 	}
-	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
+	a, err := c.do(ctx, c.bearerCall(op, http.MethodGet, u, token, retryDialOrAsked))
 	if err != nil {
 		return Connection{}, err
 	}
-	return decodeConnection(op, body)
+	return decodeConnection(op, a.body)
 }
 
 // RefreshConnection asks BlueNexus to re-authorise the provider tokens of
@@ -193,11 +184,11 @@ func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id st
 	if err != nil {
 		return Connection{}, err
 	}
-	body, _, err := c.do(ctx, c.bearerCall(op, http.MethodPut, u, token, noRetry))
+	a, err := c.do(ctx, c.bearerCall(op, http.MethodPut, u, token, noRetry))
 	if err != nil {
 		return Connection{}, err
 	}
-	return decodeConnection(op, body)
+	return decodeConnection(op, a.body)
 }
 
 // bearerCall is a call of the Connections API, without a body.

@@ -1,10 +1,9 @@
 package bluenexus
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -17,86 +16,55 @@ import (
 	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
-// Sentinel errors. Test for them with [errors.Is]. Every error a Client
-// method returns matches at most one of ErrTimeout, ErrConnection,
-// ErrBadResponse and ErrCircuitOpen; BlueNexus's own non-2xx answers are an
-// [*APIError] (read its StatusCode with [errors.As]), which matches
-// ErrClientCriteria, ErrReauthRequired or ErrClientConfig when its answer
-// means that (see [APIError.Is]). An error that matches none of them is either the
-// caller's cancellation (it wraps [context.Canceled]) or a bad argument,
-// rejected before any I/O with a message that starts "bluenexus: ".
+// Sentinel errors, for [errors.Is]. An error of a [Client] method matches
+// at most one of ErrTimeout, ErrConnection, ErrBadResponse and
+// ErrCircuitOpen; BlueNexus's own error answers are an [*APIError]. The
+// caller's cancellation wraps [context.Canceled] only. docs/BLUENEXUS.md
+// says what each means.
 var (
 	// ErrClientCriteria: BlueNexus could not fingerprint the caller of
-	// handoff init ("Unable to determine client criterias for secure
-	// handoff"), whatever the status. It usually means the end user's IP
-	// was not forwarded ([HandoffRequest.ClientIP], [WithClientIPHeader]).
+	// handoff init; usually the end user's IP was not forwarded.
 	ErrClientCriteria = errors.New("bluenexus: client criteria not met")
-	// ErrReauthRequired: the refresh token is dead ([Client.Refresh]): the
-	// token endpoint refused it (invalid_grant) or its auth session was
-	// revoked, or it was spent on a 2xx answer the client could not use.
-	// Refreshing again cannot help: the user must sign in to BlueNexus
-	// again.
+	// ErrReauthRequired: the refresh token is dead (refused, revoked or
+	// spent on an unusable answer): the user must sign in again.
 	ErrReauthRequired = errors.New("bluenexus: the user must sign in again")
 	// ErrClientConfig: the token endpoint refused the app's client
-	// (invalid_client, unauthorized_client or unsupported_grant_type, at 400
-	// or 401): check the id and secret of [WithClientCredentials]. The
-	// user's refresh token is still good.
+	// ([WithClientCredentials]); the user's refresh token is still good.
 	ErrClientConfig = errors.New("bluenexus: the token endpoint refused the client credentials")
-	// ErrTimeout: no answer in time. Either the call's own budget
-	// ([WithTimeout]) or the caller's context deadline ran out (the error
-	// then also matches [context.DeadlineExceeded]), or a transport timeout
-	// of the HTTP client fired (dial, TLS handshake, response headers).
-	// The caller's cancellation is never ErrTimeout.
+	// ErrTimeout: no answer within [WithTimeout], the caller's deadline or
+	// a transport timeout.
 	ErrTimeout = errors.New("bluenexus: timeout")
-	// ErrConnection: the request failed in transport before an answer was
-	// read: DNS, a refused or reset connection, TLS, a body cut short. The
-	// error wraps the cause (such as a *net.OpError). The caller's
-	// cancellation is never ErrConnection.
+	// ErrConnection: the request failed in transport before an answer.
 	ErrConnection = errors.New("bluenexus: connection failed")
-	// ErrBadResponse: BlueNexus answered 2xx or 3xx with something the
-	// client cannot use: malformed or incomplete JSON, a body over the
-	// 1 MiB cap, a content type other than JSON, or a redirect (redirects
-	// are never followed).
+	// ErrBadResponse: a 2xx or 3xx answer the client cannot use.
 	ErrBadResponse = errors.New("bluenexus: bad response")
-	// ErrCircuitOpen: the circuit breaker is open after repeated upstream
-	// failures, or half-open with its probe calls in flight; no request was
-	// sent.
+	// ErrCircuitOpen: the circuit breaker is open; no request was sent.
 	ErrCircuitOpen = errors.New("bluenexus: circuit open")
 )
 
-// APIError is a non-2xx, non-3xx answer from BlueNexus, built from the
-// documented error body {error, message, statusCode, details?, errors?} or
-// OAuth's {error, error_description}, in JSON or form-encoded. When the
-// body is neither, only StatusCode (and RetryAfter) are set. It never holds
-// the raw body. Every copy of a secret the call sent (the access token, the
-// query values of a handoff's RedirectURI where a state travels, the
-// refresh token and the client secret) and every value of a token field in
-// the body (access_token, refresh_token, ...) is replaced by [REDACTED], so
-// no field can carry them.
+// APIError is a non-2xx, non-3xx answer from BlueNexus, read from its error
+// body (JSON or form-encoded) when it has one. Copies of the secrets the call
+// sent are replaced by [REDACTED]; for [Client.Refresh] only the status and
+// the error code are kept (docs/tokens.md).
 type APIError struct {
-	// StatusCode is the HTTP status of the response (not the body's copy).
+	// StatusCode is the HTTP status of the response.
 	StatusCode int
-	// Code is the body's "error" field, such as "TooManyRequestsError" or
-	// "invalid_grant", truncated to 128 bytes.
+	// Code is the body's "error" field, such as "invalid_grant", at most
+	// 128 bytes.
 	Code string
-	// Message is the body's "message" field, or else its
-	// "error_description", truncated to 1 KiB.
+	// Message is the body's "message", else its "error_description", at
+	// most 1 KiB.
 	Message string
-	// Details is the body's optional "details" value.
-	Details json.RawMessage
-	// Errors is the body's optional list of field errors (400 responses).
+	// Errors is the body's list of field errors (400 responses).
 	Errors []FieldError
-	// RetryAfter is the wait the Retry-After header asked for (seconds or an
-	// HTTP date), zero when absent or unparseable.
+	// RetryAfter is the wait the Retry-After header asked for, zero when
+	// absent or unreadable.
 	RetryAfter time.Duration
 
-	// Set by Refresh: the answer means "sign in again", or blames the
-	// app's client configuration.
-	reauth, clientConfig bool
+	reauth, clientConfig bool // set by Refresh
 }
 
-// Error describes the status, error code and message. It is safe to log:
-// the message (and an unusual code) is quoted, and secrets were scrubbed.
+// Error describes the status, error code and message, quoted.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("bluenexus: upstream status ")
@@ -120,14 +88,13 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Is matches [ErrClientCriteria] when the message contains BlueNexus's
-// client-criteria text (ignoring case), whatever the status, and
-// [ErrReauthRequired] or [ErrClientConfig] when the token endpoint's answer
-// means that ([Client.Refresh]). For every other condition read StatusCode.
+// Is matches [ErrClientCriteria] when the message holds BlueNexus's
+// client-criteria text, and [ErrReauthRequired] or [ErrClientConfig] when
+// the token endpoint's answer means that.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrClientCriteria:
-		return isClientCriteria(e.Message)
+		return strings.Contains(strings.ToLower(e.Message), lowerClientCriteria)
 	case ErrReauthRequired:
 		return e.reauth
 	case ErrClientConfig:
@@ -136,10 +103,12 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// retryAfter is bnwire.RetryAfter: the time left before an open circuit
-// breaker lets a call through, or the non-zero Retry-After of an
-// *APIError (a 429 or 503, typically).
-func retryAfter(err error) (time.Duration, bool) {
+var lowerClientCriteria = strings.ToLower(bnwire.ClientCriteriaMessage)
+
+// RetryAfter reports how long to wait before calling BlueNexus again after
+// err, an error of a [Client] method: the time left before an open circuit
+// breaker lets calls through, or an [*APIError]'s non-zero RetryAfter.
+func RetryAfter(err error) (time.Duration, bool) {
 	if ce, ok := errors.AsType[*circuitOpenError](err); ok {
 		return ce.wait, true
 	}
@@ -149,146 +118,62 @@ func retryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// circuitOpenError is returned while the breaker refuses calls. wait is
-// how long it stays open (bnwire.RetryAfter reads it).
+// circuitOpenError is returned while the breaker refuses calls; wait is
+// how long it stays open.
 type circuitOpenError struct {
 	wait time.Duration
 }
 
-func (e *circuitOpenError) Error() string {
-	return ErrCircuitOpen.Error() + ": upstream calls paused after repeated failures"
-}
+func (e *circuitOpenError) Error() string { return ErrCircuitOpen.Error() }
 
 func (e *circuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
 
-// Limits on what an error body may put into an APIError.
+// Limits on what an error answer may put into an APIError.
 const (
 	maxErrorCode    = 128
 	maxErrorMessage = 1024
 	maxRetryAfter   = 24 * time.Hour
 )
 
-// newAPIError builds the APIError for a non-2xx response. body may be nil
-// (unread or over the cap); ctype is its Content-Type. The body is read as
-// JSON, or as a form (application/x-www-form-urlencoded, as some OAuth
-// servers answer), then every copy of a secret and of the value of a token
-// field anywhere in it is replaced by [REDACTED] before any field is taken.
+// newAPIError builds the APIError for a non-2xx response. body may be nil;
+// ctype is its Content-Type. Every copy of a secret is replaced by
+// [REDACTED], longest first.
 func newAPIError(status int, retryAfter time.Duration, body []byte, ctype string, secrets []string) *APIError {
 	e := &APIError{StatusCode: status, RetryAfter: retryAfter}
-	doc, ok := parseErrorBody(body, ctype)
-	if !ok {
+	var eb bnwire.ErrorBody
+	if mt, _, _ := mime.ParseMediaType(ctype); mt == "application/x-www-form-urlencoded" {
+		q, _ := url.ParseQuery(string(body)) // keep what parsed
+		eb = bnwire.ErrorBody{Error: q.Get("error"), Message: q.Get("message"), ErrorDescription: q.Get("error_description")}
+	} else if json.Unmarshal(body, &eb) != nil {
 		return e
 	}
-	secrets = slices.Clone(secrets)
-	eachString(doc, false, func(s string, token bool) string {
-		if token && s != "" {
-			secrets = append(secrets, s) // a token the body echoes, ours or another
-		}
-		return s
-	})
-	// Longest first, so that no part of a longer secret survives a shorter
-	// one's replacement.
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	clean := eachString(doc, false, func(s string, _ bool) string {
+	scrub := func(s string, n int) string {
 		for _, x := range secrets {
 			if x != "" {
 				s = strings.ReplaceAll(s, x, redacted)
 			}
 		}
-		return s
-	})
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	var eb bnwire.ErrorBody
-	if enc.Encode(clean) != nil || json.Unmarshal(b.Bytes(), &eb) != nil {
-		return e
+		return truncate(s, n)
 	}
-	e.Code = truncate(eb.Error, maxErrorCode)
-	msg := eb.Message
-	if msg == "" {
-		msg = eb.ErrorDescription // OAuth's shape
-	}
-	e.Message = truncate(msg, maxErrorMessage)
-	if len(eb.Details) > 0 && string(eb.Details) != "null" {
-		e.Details = eb.Details
-	}
+	e.Code = scrub(eb.Error, maxErrorCode)
+	e.Message = scrub(cmp.Or(eb.Message, eb.ErrorDescription), maxErrorMessage)
 	for _, fe := range eb.Errors {
-		e.Errors = append(e.Errors, FieldError(fe))
+		e.Errors = append(e.Errors, FieldError{Field: scrub(fe.Field, maxErrorCode), Message: scrub(fe.Message, maxErrorMessage)})
 	}
 	return e
 }
 
-// parseErrorBody decodes an error body: a JSON object, or a form when ctype
-// says so (each key's first value). Numbers stay json.Number.
-func parseErrorBody(body []byte, ctype string) (any, bool) {
-	if mt, _, _ := mime.ParseMediaType(ctype); mt == "application/x-www-form-urlencoded" {
-		q, _ := url.ParseQuery(string(body)) // keep what parsed
-		doc := make(map[string]any, len(q))
-		for k, v := range q {
-			doc[k] = v[0]
-		}
-		return doc, len(doc) > 0
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc map[string]any
-	if len(body) == 0 || dec.Decode(&doc) != nil || doc == nil {
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF { // trailing data
-		return nil, false
-	}
-	return doc, true
-}
-
-// isTokenKey reports whether a key names a token: access_token,
-// refreshToken, id_token and the like, in any case.
-func isTokenKey(k string) bool {
-	switch strings.ToLower(strings.ReplaceAll(k, "_", "")) {
-	case "accesstoken", "refreshtoken", "idtoken":
-		return true
-	}
-	return false
-}
-
-// eachString replaces every string of a decoded JSON value, keys included,
-// with what f returns. token tells f the string is the value of a token
-// field: a key that isTokenKey accepts, or the value of a field error
-// whose field names a token.
-func eachString(v any, token bool, f func(s string, token bool) string) any {
-	switch v := v.(type) {
-	case string:
-		return f(v, token)
-	case []any:
-		for i := range v {
-			v[i] = eachString(v[i], token, f)
-		}
-	case map[string]any:
-		field, _ := v["field"].(string)
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[f(k, false)] = eachString(x, isTokenKey(k) || k == "value" && isTokenKey(field), f)
-		}
-		return m
-	}
-	return v
-}
-
 // minSecretQueryValue is the shortest redirect URI query value treated as
-// a secret: a state is far longer, and shorter values (page=2) are not
-// worth mangling error messages for.
+// a secret: a state is far longer.
 const minSecretQueryValue = 8
 
 // bearerSecrets lists what a bearer call must never let come back in an
-// error: the token, and the query values (raw and decoded) of the redirect
-// URI of handoff init ("" for other calls).
+// error: the token, and the query values (raw and decoded) of the
+// redirect URI of handoff init ("" for other calls).
 func bearerSecrets(token AccessToken, redirectURI string) []string {
 	s := []string{token.Reveal()}
-	_, rawQuery, ok := strings.Cut(redirectURI, "?")
-	if !ok {
-		return s
-	}
+	_, rawQuery, _ := strings.Cut(redirectURI, "?")
 	rawQuery, _, _ = strings.Cut(rawQuery, "#")
 	for pair := range strings.SplitSeq(rawQuery, "&") {
 		_, raw, _ := strings.Cut(pair, "=")
@@ -354,15 +239,6 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-var lowerClientCriteria = strings.ToLower(bnwire.ClientCriteriaMessage)
-
-// isClientCriteria reports whether msg contains bnwire.ClientCriteriaMessage,
-// ignoring case.
-func isClientCriteria(msg string) bool {
-	return len(msg) >= len(lowerClientCriteria) &&
-		strings.Contains(strings.ToLower(msg), lowerClientCriteria)
 }
 
 // firstByte returns the first non-whitespace byte of b, or 0.

@@ -177,7 +177,7 @@ func ExampleClient_Refresh() {
 	// Output:
 	// access: [REDACTED] refresh: [REDACTED]
 	// lives: 15m0s scope: connections
-	// bluenexus: upstream status 400 invalid_grant: "Refresh token reused: session revoked"
+	// bluenexus: upstream status 400 invalid_grant: "Bad Request"
 	// sign in again: true
 }
 

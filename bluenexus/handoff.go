@@ -17,27 +17,11 @@ const codeTTL = 30 * time.Second
 // BlueNexus's codes are a few dozen bytes.
 const maxCodeLen = 2048
 
-// InitHandoff mints a handoff code: POST /api/v1/auth/handoff/init with the
-// user's token as bearer and {"redirectUri", "intent"} as body. A valid
-// req.ClientIP travels in the client-IP header ([WithClientIPHeader]) in
-// canonical form (IPv4-mapped addresses unmapped, zones dropped).
-//
-// The token must be non-empty printable ASCII without spaces, RedirectURI
-// and Intent non-empty, and ClientIP, when set, not unspecified (0.0.0.0,
-// ::); otherwise the call fails before any I/O with an error that starts
-// "bluenexus: InitHandoff: ".
-//
-// The code is read from "code" or "handoffCode", at the top level or inside
-// "data"; none, or one over 2048 bytes, is [ErrBadResponse]. Its expiry is
-// judged by BlueNexus's clock, never by this client's alone, and counted
-// from when the request was sent by this client's clock: "expiresIn"
-// (seconds), else "expiresAt" (RFC 3339) less the response's Date header
-// (less a second, the Date's resolution), else the documented 30 s. Each
-// is never later than the true expiry, however far the two clocks
-// disagree. A code BlueNexus reports as dead (expiresIn <= 0, or an
-// expiresAt within a second of its Date) is no error: it comes back with
-// ExpiresAt at the send time, in the past, and the caller decides (the
-// handlers mint again).
+// InitHandoff mints a handoff code: POST /api/v1/auth/handoff/init with
+// the user's token, forwarding req.ClientIP in the client-IP header. The
+// code's ExpiresAt is judged by BlueNexus's clock and counted from the send
+// time; it may be in the past when BlueNexus says the code is dead
+// (docs/BLUENEXUS.md section 5).
 func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req HandoffRequest) (Handoff, error) {
 	const op = "InitHandoff"
 	if err := checkToken(op, token); err != nil {
@@ -61,7 +45,7 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		return Handoff{}, fmt.Errorf("bluenexus: %s: %w", op, err)
 	}
 
-	a, err := c.exchange(ctx, &call{
+	a, err := c.do(ctx, &call{
 		op:          op,
 		method:      http.MethodPost,
 		url:         c.initURL,

@@ -1,8 +1,19 @@
 package bluenexus
 
 import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"net/netip"
+	"net/textproto"
+	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Defaults applied by [NewClient], and the fixed limits.
@@ -11,134 +22,206 @@ const (
 	defaultTimeout        = 5 * time.Second
 	maxTimeout            = 15 * time.Second // a code lives 30 s: mint it far sooner
 	defaultClientIPHeader = "X-Forwarded-For"
-
-	// maxBodyBytes caps every response body: a larger success body is
-	// ErrBadResponse, a larger error body yields an APIError with the
-	// status only. BlueNexus's documents are a few KiB at most.
-	maxBodyBytes = 1 << 20
-	// userAgent is sent on every request.
-	userAgent = "handoffkit-bluenexus/1"
-
-	defaultBreakerFailures    = 5
-	defaultBreakerOpenTimeout = 30 * time.Second
-	defaultBreakerHalfOpen    = 1
+	maxBodyBytes          = 1 << 20 // every response body
+	maxCredential         = 1024    // client id and secret
+	userAgent             = "handoffkit-bluenexus/1"
 )
 
-// Option configures a [Client]. Options apply in order over secure
-// defaults, then [NewClient] validates the result. An option given a nil,
-// zero or empty value makes NewClient fail with an error naming the option;
-// no option reads such a value as "use the default". A nil Option is an
-// error too.
-type Option func(*config)
+// Option configures a [Client]. A nil, zero or empty value is an error
+// from [NewClient] naming the option.
+type Option func(*Client) error
 
-// config is what options set. NewClient fills defaults first.
-type config struct {
-	baseURL        string
-	httpClient     *http.Client
-	httpClientSet  bool
-	wrap           func(http.RoundTripper) http.RoundTripper
-	wrapSet        bool
-	timeout        time.Duration
-	clientIPHeader string
-	breaker        BreakerSettings
-	breakerOff     bool
-	clientID       string
-	clientSecret   string
-	credsSet       bool
-}
-
-func defaultConfig() config {
-	return config{
-		baseURL:        defaultBaseURL,
-		timeout:        defaultTimeout,
-		clientIPHeader: defaultClientIPHeader,
+// WithBaseURL sets the API base URL. Default "https://api.bluenexus.ai".
+// It must be an absolute https URL (http only on a loopback host) without
+// query, fragment or user info; a path prefix is kept.
+func WithBaseURL(raw string) Option {
+	return func(c *Client) error {
+		u, err := url.Parse(raw)
+		switch {
+		case raw == "":
+			return errors.New("bluenexus: WithBaseURL: empty URL")
+		case err != nil:
+			return errors.New("bluenexus: WithBaseURL: not a valid URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			return errors.New("bluenexus: WithBaseURL: scheme must be http or https")
+		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+			return errors.New("bluenexus: WithBaseURL: http only on a loopback host")
+		case u.Opaque != "" || u.Host == "":
+			return errors.New("bluenexus: WithBaseURL: must be an absolute URL with a host")
+		case u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "#"):
+			return errors.New("bluenexus: WithBaseURL: must not carry user info, a query or a fragment")
+		case strings.HasSuffix(u.Host, ":") || u.Port() != "" && !isDigits(u.Port()):
+			return errors.New("bluenexus: WithBaseURL: bad port")
+		}
+		if u.Path == "" {
+			u.Path = "/" // JoinPath keeps a relative path relative
+		}
+		c.base = u
+		return nil
 	}
 }
 
-// WithBaseURL sets the API base URL. Default "https://api.bluenexus.ai". It
-// must be an absolute https URL without query, fragment or user info; a
-// path prefix is kept. Plain http is accepted only for a loopback host
-// (localhost, 127.0.0.0/8, ::1), for local development: the access token
-// travels in the Authorization header. An empty URL is an error.
-func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
-
-// WithHTTPClient sets the HTTP client that carries requests. Default: a
-// client of the package's own with dial and TLS handshake timeouts of 2 s, a
-// response header timeout of 3 s and pooled keep-alive connections. The
-// client is copied and its CheckRedirect replaced, so redirects are never
-// followed whatever the given client does; its Transport is used as is. A
-// nil client is an error.
+// WithHTTPClient sets the HTTP client that carries requests. Default: the
+// package's own, with 2 s dial and TLS timeouts and a 3 s response header
+// timeout. The client is copied and never follows redirects.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) { c.httpClient, c.httpClientSet = hc, true }
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("bluenexus: WithHTTPClient: nil client")
+		}
+		copied := *hc
+		c.hc = &copied
+		return nil
+	}
 }
 
-// WithTransport wraps the client's transport with wrap, for tracing or
-// metrics (otelhttp.NewTransport, for one), without giving up the default
-// transport's dial, TLS and response-header timeouts and its keep-alive
-// pool: wrap receives that transport (or, with [WithHTTPClient], the given
-// client's) and returns the RoundTripper that carries every request. A nil
-// wrap, or one that returns nil, is an error.
+// WithTransport wraps the client's transport (the default one, or that of
+// [WithHTTPClient]) with wrap, for tracing or metrics. Wrap must not
+// return nil.
 func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
-	return func(c *config) { c.wrap, c.wrapSet = wrap, true }
+	return func(c *Client) error {
+		if wrap == nil {
+			return errors.New("bluenexus: WithTransport: nil function")
+		}
+		c.wrap = wrap
+		return nil
+	}
 }
 
-// WithTimeout sets the whole-call time budget: each method call, retries
-// and body read included, ends within it on top of the caller's context,
-// and running out of it is [ErrTimeout]. Default 5 s; it must be > 0 and
-// <= 15 s (a handoff code lives 30 s). [Client.AllConnections] gives each
-// page its own budget. With the default transport an attempt also ends when
-// response headers take over 3 s; pass [WithHTTPClient] for a longer wait.
-func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+// WithTimeout sets the whole-call time budget, retries and body read
+// included; running out of it is [ErrTimeout]. Default 5 s; at most 15 s.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 || d > maxTimeout {
+			return fmt.Errorf("bluenexus: WithTimeout: must be > 0 and <= %v, got %v", maxTimeout, d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
 
 // WithClientIPHeader names the header that carries the end user's IP on
 // handoff init. Default "X-Forwarded-For". It must be a valid header name
-// other than the ones the client sets itself (Authorization, Content-Type,
-// ...) and hop-by-hop headers; an empty name is an error.
+// the client does not set itself.
 func WithClientIPHeader(name string) Option {
-	return func(c *config) { c.clientIPHeader = name }
+	return func(c *Client) error {
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		switch {
+		case name == "":
+			return errors.New("bluenexus: WithClientIPHeader: empty header name")
+		case strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+			return fmt.Errorf("bluenexus: WithClientIPHeader: %q is not a valid header name", name)
+		case reservedHeaders[canon]:
+			return fmt.Errorf("bluenexus: WithClientIPHeader: %q is set by the client itself", canon)
+		}
+		c.ipHeader = canon
+		return nil
+	}
 }
 
 // WithClientCredentials sets the app's BlueNexus auth client, which
-// [Client.Refresh] authenticates as. Default: none, and Refresh fails
-// before any I/O. With a secret the client is confidential and
-// authenticates by HTTP Basic (RFC 6749 section 2.3.1, the form BlueNexus
-// recommends); with an empty secret it is a public client and sends only
-// client_id in the form body. An empty id is an error. The secret is never
-// printed, logged or put in an error.
+// [Client.Refresh] authenticates as: by HTTP Basic with a secret, as a
+// public client (client_id in the form) without. Default: none. The
+// secret is never printed or put in an error.
 func WithClientCredentials(id, secret string) Option {
-	return func(c *config) { c.clientID, c.clientSecret, c.credsSet = id, secret, true }
+	return func(c *Client) error {
+		for _, v := range []struct{ what, v string }{{"client id", id}, {"client secret", secret}} {
+			if len(v.v) > maxCredential || !utf8.ValidString(v.v) || strings.ContainsFunc(v.v, unicode.IsControl) {
+				return fmt.Errorf("bluenexus: WithClientCredentials: %s must be UTF-8 text of at most %d bytes without control characters", v.what, maxCredential)
+			}
+		}
+		if id == "" {
+			return errors.New("bluenexus: WithClientCredentials: empty client id")
+		}
+		c.creds = newCredentials(id, secret)
+		return nil
+	}
+}
+
+// WithClock sets the clock the client (and a [TokenSource] on it) judges
+// time by, for tests against an emulator on a fake clock. Default
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) error {
+		if now == nil {
+			return errors.New("bluenexus: WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
 }
 
 // BreakerSettings tunes the circuit breaker. Zero fields take their
-// defaults, so BreakerSettings{OnStateChange: fn} keeps the default
-// thresholds.
+// defaults.
 type BreakerSettings struct {
-	// ConsecutiveFailures opens the breaker after that many failed calls in
-	// a row. A failure is a timeout, a 5xx status or a transport error;
-	// other answers and calls the caller cancelled do not count. Default 5.
+	// ConsecutiveFailures (timeouts, 5xx, transport errors) open the
+	// breaker. Default 5.
 	ConsecutiveFailures int
-	// OpenTimeout is how long the breaker stays open before it lets probe
-	// calls through (half-open). Default 30 s.
+	// OpenTimeout is how long it stays open before probe calls. Default 30 s.
 	OpenTimeout time.Duration
-	// HalfOpenMaxRequests is how many probe calls the half-open breaker lets
-	// through; that many successes close it, one failure opens it again.
-	// Default 1.
+	// HalfOpenMaxRequests is how many probe calls it lets through. Default 1.
 	HalfOpenMaxRequests int
-	// OnStateChange, when set, is called on every state change with the old
-	// and new state ("closed", "open", "half-open"), for metrics. Default
-	// none. It runs synchronously while the breaker is locked: keep it quick
-	// and never call the Client from it.
+	// OnStateChange, when set, hears each change ("closed", "open",
+	// "half-open"). It runs under the breaker's lock: keep it quick.
 	OnStateChange func(from, to string)
 }
 
-// WithBreaker tunes the circuit breaker, which is on by default (5
-// consecutive failures, open for 30 s, 1 probe call, no state-change
-// callback). It undoes an earlier [WithoutBreaker]. Negative fields are
-// rejected.
+// WithBreaker tunes the circuit breaker, which is on by default, and undoes
+// [WithoutBreaker]. Negative fields are an error.
 func WithBreaker(s BreakerSettings) Option {
-	return func(c *config) { c.breaker, c.breakerOff = s, false }
+	return func(c *Client) error {
+		switch {
+		case s.ConsecutiveFailures < 0 || s.ConsecutiveFailures > math.MaxUint32:
+			return fmt.Errorf("bluenexus: WithBreaker: ConsecutiveFailures must be >= 0, got %d", s.ConsecutiveFailures)
+		case s.OpenTimeout < 0:
+			return fmt.Errorf("bluenexus: WithBreaker: OpenTimeout must be >= 0, got %v", s.OpenTimeout)
+		case s.HalfOpenMaxRequests < 0 || s.HalfOpenMaxRequests > math.MaxUint32:
+			return fmt.Errorf("bluenexus: WithBreaker: HalfOpenMaxRequests must be >= 0, got %d", s.HalfOpenMaxRequests)
+		}
+		s.ConsecutiveFailures = cmp.Or(s.ConsecutiveFailures, 5)
+		s.OpenTimeout = cmp.Or(s.OpenTimeout, 30*time.Second)
+		s.HalfOpenMaxRequests = cmp.Or(s.HalfOpenMaxRequests, 1)
+		c.breaker = &s
+		return nil
+	}
 }
 
-// WithoutBreaker turns the circuit breaker off: every call reaches
-// BlueNexus however often it fails. Default: the breaker is on.
-func WithoutBreaker() Option { return func(c *config) { c.breakerOff = true } }
+// WithoutBreaker turns the circuit breaker off.
+func WithoutBreaker() Option {
+	return func(c *Client) error {
+		c.breaker = nil
+		return nil
+	}
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && a.IsLoopback()
+}
+
+// reservedHeaders are headers the client sets or the transport owns.
+var reservedHeaders = map[string]bool{
+	"Authorization": true, "Accept": true, "Content-Type": true, "Content-Length": true,
+	"User-Agent": true, "Host": true, "Cookie": true, "Connection": true,
+	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true,
+	"Keep-Alive": true, "Proxy-Authorization": true, "Proxy-Connection": true,
+	"Accept-Encoding": true, "Expect": true,
+}
+
+// isTokenChar reports whether r may appear in an HTTP token (RFC 9110 §5.6.2).
+func isTokenChar(r rune) bool {
+	return r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -163,7 +163,7 @@ func TestD3_TimeBudget(t *testing.T) {
 				if !is(err, errRateLimited) {
 					t.Errorf("error %v, want errRateLimited", err)
 				}
-				if d, ok := retryAfter(err); !ok || d != time.Second {
+				if d, ok := RetryAfter(err); !ok || d != time.Second {
 					t.Errorf("RetryAfter = %v, %v", d, ok)
 				}
 				return
@@ -573,22 +573,22 @@ func TestTransportErrorClassification(t *testing.T) {
 		err     error
 		want    error
 		dial    bool
-		outcome outcome
+		failure bool
 	}{
-		{"dial refused", wrap(dial), ErrConnection, true, failed},
-		{"dns failure", wrap(&net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "x"}}), ErrConnection, true, failed},
-		{"dial timeout is not resent", wrap(dialTimeout), ErrTimeout, false, failed},
-		{"header timeout", wrap(timeoutErr{}), ErrTimeout, false, failed},
-		{"reset after write", wrap(&net.OpError{Op: "read", Err: syscall.ECONNRESET}), ErrConnection, false, failed},
-		{"proxy connect", wrap(&net.OpError{Op: "proxyconnect", Err: dial}), ErrConnection, false, failed},
-		{"EOF", wrap(io.EOF), ErrConnection, false, failed},
+		{"dial refused", wrap(dial), ErrConnection, true, true},
+		{"dns failure", wrap(&net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "x"}}), ErrConnection, true, true},
+		{"dial timeout is not resent", wrap(dialTimeout), ErrTimeout, false, true},
+		{"header timeout", wrap(timeoutErr{}), ErrTimeout, false, true},
+		{"reset after write", wrap(&net.OpError{Op: "read", Err: syscall.ECONNRESET}), ErrConnection, false, true},
+		{"proxy connect", wrap(&net.OpError{Op: "proxyconnect", Err: dial}), ErrConnection, false, true},
+		{"EOF", wrap(io.EOF), ErrConnection, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			result, dialErr, err := c.transportError(ctx, ctx, "Op", tc.err)
-			if !is(err, tc.want) || dialErr != tc.dial || result != tc.outcome {
-				t.Errorf("got %v dial=%v outcome=%v; want %v dial=%v outcome=%v", err, dialErr, result, tc.want, tc.dial, tc.outcome)
+			dialErr, err := c.transportError(ctx, ctx, "Op", tc.err)
+			if !is(err, tc.want) || dialErr != tc.dial || isFailure(err) != tc.failure {
+				t.Errorf("got %v dial=%v failure=%v; want %v dial=%v failure=%v", err, dialErr, isFailure(err), tc.want, tc.dial, tc.failure)
 			}
 			if strings.Contains(err.Error(), "secret-id") || !strings.HasPrefix(err.Error(), "bluenexus: ") {
 				t.Errorf("message %q", err)
@@ -598,9 +598,9 @@ func TestTransportErrorClassification(t *testing.T) {
 	t.Run("caller cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		result, dialErr, err := c.transportError(ctx, ctx, "Op", wrap(dial))
-		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrConnection) || dialErr || result != excluded {
-			t.Errorf("got %v dial=%v outcome=%v", err, dialErr, result)
+		dialErr, err := c.transportError(ctx, ctx, "Op", wrap(dial))
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrConnection) || dialErr || isFailure(err) {
+			t.Errorf("got %v dial=%v", err, dialErr)
 		}
 	})
 	t.Run("budget spent", func(t *testing.T) {
@@ -608,9 +608,9 @@ func TestTransportErrorClassification(t *testing.T) {
 		ctx, cancel := context.WithTimeout(parent, 0)
 		defer cancel()
 		<-ctx.Done()
-		result, dialErr, err := c.transportError(parent, ctx, "Op", wrap(dial))
-		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || dialErr || result != failed {
-			t.Errorf("got %v dial=%v outcome=%v", err, dialErr, result)
+		dialErr, err := c.transportError(parent, ctx, "Op", wrap(dial))
+		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || dialErr || !isFailure(err) {
+			t.Errorf("got %v dial=%v", err, dialErr)
 		}
 	})
 }

@@ -20,22 +20,14 @@ const maxTokenLife = 10 * 365 * 24 * time.Hour
 const defaultTokenLife = 15 * time.Minute
 
 // Refresh trades a refresh token for a new [Token] at the token endpoint,
-// as the client of [WithClientCredentials]. It is sent once (again only
-// after a dial error); callers serialise refreshes per user.
-//
-// Any 2xx spends rt: the new pair, or, when the answer holds none the
-// client can use, an error matching both [ErrReauthRequired] and
-// [ErrBadResponse]. Without expires_in the token lives 15 minutes;
-// without refresh_token, rt is kept. An invalid_grant or a revoked session
-// matches ErrReauthRequired; a refusal of the app's client matches
-// [ErrClientConfig]; other answers are an [*APIError] and rt stays good.
-// A timeout or a connection lost after sending is an ordinary error.
-// docs/tokens.md says why. No secret ever appears in an error.
+// as the client of [WithClientCredentials]; callers serialise refreshes
+// per user ([TokenSource] does). Errors matching [ErrReauthRequired] mean
+// rt is dead; docs/tokens.md says what each answer means.
 func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 	const op = "Refresh"
 	cr := c.creds
 	if cr == nil {
-		return Token{}, errors.New("bluenexus: Refresh: no client credentials: configure WithClientCredentials")
+		return Token{}, errors.New("bluenexus: Refresh: the client needs WithClientCredentials")
 	}
 	v := rt.Reveal()
 	if v == "" {
@@ -58,17 +50,18 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		retry:       retryDial,
 		secrets:     func() []string { return cr.secrets(v) },
 	}
-	resp, sent, err := c.do(ctx, cl)
+	a, err := c.do(ctx, cl)
 	switch {
 	case err != nil && cl.got2xx:
 		return Token{}, &spentError{why: err.Error()}
 	case err != nil:
 		if ae, ok := err.(*APIError); ok {
 			classifyRefreshError(ae)
+			ae.Message, ae.Errors = "", nil // upstream text may echo a secret
 		}
 		return Token{}, err
 	}
-	return decodeToken(resp, sent, rt)
+	return decodeToken(a.body, a.sent, rt)
 }
 
 // secrets lists what a token call must never let come back in an error:

@@ -12,41 +12,18 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
 )
 
 const (
-	// tokenSkew: an access token that expires within this, at the moment
-	// of use, is refreshed first (SECURITY.md E4).
-	tokenSkew = 60 * time.Second
-	// loadRoom is added to the client's budget for the token call;
-	// loadTimeout bounds each load of the pair.
-	loadRoom    = time.Second
-	loadTimeout = time.Second
-	// saveBudget bounds the saves of a new pair, counted from the end of
-	// the token call, so that the pair whose refresh token BlueNexus has
-	// just rotated gets this long to reach the store: long enough to
-	// outlast a Redis failover or restart (docs/scale.md measures up to
-	// 12 s with one replica), while the lease is still held.
-	saveBudget = 20 * time.Second
-	// The pause before save attempt n (from 1) is n times saveBackoff, at
-	// most saveMaxPause; attempts go on until the budget is spent, or
-	// until the pauses alone would exceed it.
-	saveBackoff  = 50 * time.Millisecond
-	saveMaxPause = time.Second
-	// leaseRoom is added to the token call's and the saves' budgets for
-	// the lease's time to live, so that a live holder always finishes
-	// within its lease; leaseWaitRoom is added to the lease's time to
-	// live for a waiter's budget, so that a holder that died is outwaited.
-	leaseRoom     = 5 * time.Second
-	leaseWaitRoom = 5 * time.Second
-	// leaseTries bounds the attempts of one Lease call that fails with an
-	// error (the same holder each time: a lease whose reply was lost is
-	// found again).
-	leaseTries = 3
-	// defaultCacheSize is how many users' pairs a TokenSource keeps in
-	// memory unless WithCacheSize says otherwise.
+	tokenSkew        = 60 * time.Second      // refresh a token that expires within this (docs/SECURITY.md E4)
+	loadRoom         = time.Second           // added to the client's budget for the token call
+	loadTimeout      = time.Second           // bounds each store call but the saves
+	saveBudget       = 20 * time.Second      // the saves of a new pair: outlasts a Redis failover
+	saveBackoff      = 50 * time.Millisecond // pause n is n times this,
+	saveMaxPause     = time.Second           // at most this
+	leaseRoom        = 5 * time.Second       // added to the lease's life, and to a waiter's budget
+	leaseTries       = 3                     // Lease calls that fail with an error
 	defaultCacheSize = 10_000
 )
 
@@ -61,56 +38,29 @@ const (
 
 // Errors of a TokenSource that mean the user must sign in again.
 var (
-	errNoPair         = fmt.Errorf("%w: TokenSource: no token pair is stored for the user", ErrReauthRequired)
-	errNoRefreshToken = fmt.Errorf("%w: TokenSource: the stored pair has no refresh token "+
-		"(BlueNexus refused it, or it may have been spent on an answer the kit could not use)", ErrReauthRequired)
-	errRefreshExpired = fmt.Errorf("%w: TokenSource: the stored refresh token has expired", ErrReauthRequired)
-	errKnownDead      = fmt.Errorf("%w: TokenSource: the stored refresh token no longer works "+
-		"(it was spent on a pair that could not be saved)", ErrReauthRequired)
+	errNoPair         = fmt.Errorf("%w: no token pair is stored", ErrReauthRequired)
+	errNoRefreshToken = fmt.Errorf("%w: the stored pair is dead", ErrReauthRequired)
+	errRefreshExpired = fmt.Errorf("%w: the refresh token has expired", ErrReauthRequired)
+	errKnownDead      = fmt.Errorf("%w: the refresh token was spent on a pair that could not be saved", ErrReauthRequired)
 )
 
 // errConflict: the store held another pair when the refreshed one was
-// saved. See TokenSource.
-var errConflict = errors.New("bluenexus: TokenSource: another writer replaced the user's token pair during the refresh; " +
-	"the refreshed pair was discarded and the next call uses the stored one")
+// saved; the refreshed pair was dropped.
+var errConflict = errors.New("bluenexus: another writer replaced the token pair during the refresh")
 
-// lostPairError is a refreshed pair that could not be saved: BlueNexus has
-// rotated the refresh token, so the one in the store no longer works and
-// the user must sign in again. It matches ErrReauthRequired and the store's
-// error.
+// lostPairError is a refreshed pair that could not be saved: the stored
+// refresh token is spent. It matches ErrReauthRequired and the store's error.
 type lostPairError struct{ err error }
 
 func (e *lostPairError) Error() string {
-	return "bluenexus: the refreshed token pair could not be saved; BlueNexus has rotated the refresh token, " +
-		"so the user must sign in again: " + e.err.Error()
+	return "bluenexus: the refreshed token pair could not be saved: " + e.err.Error()
 }
 
 func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.err} }
 
-// TokenSource hands out each user's access token and keeps it fresh: it
-// reads the pair the app saved at sign-in ([TokenSource.Save]) from a
-// [TokenStore], refreshes it with [Client.Refresh] when the access token
-// is about to expire, and saves the new pair before anyone uses it. Create
-// one per process with [NewTokenSource] and share it; it is safe for
-// concurrent use.
-//
-// Call [TokenSource.Token] before every use of the access token (handoff
-// init, the Connections API), and [TokenSource.Renew] when BlueNexus
-// answered 401 to it. Both return an error matching [ErrReauthRequired]
-// when the user must sign in again. Never loop on a refresh: the token
-// endpoint allows 10 calls a minute.
-//
-// It refreshes only when the access token is expired or expires within
-// 60 s at the moment of use (SECURITY.md E4). It never presents a refresh
-// token the server may have spent (SECURITY.md E6): one refresh per
-// rotation across every instance sharing the store, by the store's lease;
-// a refused token, or one spent on an answer the kit could not use, is
-// stored as a dead pair and never presented again. docs/tokens.md says
-// how, and what happens when a token call goes unanswered.
-//
-// It keeps at most [WithCacheSize] pairs in memory, and is not told when the app deletes a pair from its
-// store: a cached access token is served until it comes within 60 s of its
-// expiry. No token appears in an error or an event.
+// TokenSource hands out each user's access token, refreshed once per
+// rotation across every instance that shares its [TokenStore]. It is safe
+// for concurrent use; docs/tokens.md says how it works.
 type TokenSource struct {
 	client *Client
 	store  TokenStore
@@ -119,26 +69,34 @@ type TokenSource struct {
 	tokens singleflight.Group // refreshes of Token, keyed by user
 	renews singleflight.Group // refreshes of Renew, keyed by renewKey
 
-	// Seams for tests.
-	now        func() time.Time
-	sleep      func(ctx context.Context, d time.Duration) error
 	saveBudget time.Duration
-	leaseWait  time.Duration
+	sleep      func(ctx context.Context, d time.Duration) error // a seam for tests
 }
 
 // TokenSourceOption configures a TokenSource.
 type TokenSourceOption func(*TokenSource) error
 
-// WithCacheSize sets how many users' pairs a TokenSource keeps in memory
-// (at least 1; 10,000 by default); when it is full, a new user's pair
-// takes the place of an arbitrary other.
-// A dropped user's next call loads the pair from the store.
+// WithCacheSize sets how many users' pairs a TokenSource keeps in memory,
+// at least 1; default 10,000.
 func WithCacheSize(n int) TokenSourceOption {
 	return func(s *TokenSource) error {
 		if n < 1 {
-			return fmt.Errorf("bluenexus: WithCacheSize: %d pairs; want at least 1", n)
+			return fmt.Errorf("bluenexus: WithCacheSize: must be at least 1, got %d", n)
 		}
 		s.users = newUserCache(n)
+		return nil
+	}
+}
+
+// WithSaveBudget sets how long a TokenSource tries to save a refreshed
+// pair before it is lost; make it outlast a failover of the store.
+// Default 20 s.
+func WithSaveBudget(d time.Duration) TokenSourceOption {
+	return func(s *TokenSource) error {
+		if d <= 0 {
+			return fmt.Errorf("bluenexus: WithSaveBudget: must be > 0, got %v", d)
+		}
+		s.saveBudget = d
 		return nil
 	}
 }
@@ -146,8 +104,7 @@ func WithCacheSize(n int) TokenSourceOption {
 // userEntry is what a TokenSource knows about one user.
 type userEntry struct {
 	pair atomic.Pointer[cachedPair] // nil: nothing known, ask the store
-	// rejected is the access token last reported to Renew: never served
-	// again, even while the store still holds it.
+	// rejected is the access token last reported to Renew: never served again.
 	rejected atomic.Pointer[AccessToken]
 }
 
@@ -161,9 +118,7 @@ func (e *userEntry) isRejected(at AccessToken) bool {
 type cachedPair struct {
 	tok     Token
 	staleAt time.Time // tok.Expiry - tokenSkew
-	// dead: tok.RefreshToken was spent on a pair that could not be
-	// saved. Never served, never presented.
-	dead bool
+	dead    bool      // tok.RefreshToken was spent on a pair that could not be saved
 }
 
 func newCachedPair(tok Token, dead bool) *cachedPair {
@@ -175,27 +130,6 @@ func (p *cachedPair) fresh(now time.Time) bool {
 	return !p.dead && p.tok.AccessToken != "" && now.Before(p.staleAt)
 }
 
-// init sets bnwire.SetTokenClock and bnwire.SetTokenSaveBudget for the
-// tests of other packages.
-func init() {
-	bnwire.SetTokenClock = func(s any, now func() time.Time) {
-		ts, ok := s.(*TokenSource)
-		if !ok || ts == nil || now == nil {
-			panic(fmt.Sprintf("bnwire.SetTokenClock: %T is not a non-nil *bluenexus.TokenSource, or a nil clock", s))
-		}
-		ts.now = now
-		ts.client.now = now // the expiry of a refreshed pair counts from the send time
-	}
-	bnwire.SetTokenSaveBudget = func(s any, d time.Duration) {
-		ts, ok := s.(*TokenSource)
-		if !ok || ts == nil || d <= 0 {
-			panic(fmt.Sprintf("bnwire.SetTokenSaveBudget: %T is not a non-nil *bluenexus.TokenSource, or a budget of %v", s, d))
-		}
-		ts.saveBudget = d
-		ts.leaseWait = ts.leaseTTL() + leaseWaitRoom
-	}
-}
-
 // NewTokenSource returns a TokenSource that refreshes with c (which needs
 // [WithClientCredentials]) and keeps pairs in store. It does no I/O.
 func NewTokenSource(c *Client, store TokenStore, opts ...TokenSourceOption) (*TokenSource, error) {
@@ -203,18 +137,19 @@ func NewTokenSource(c *Client, store TokenStore, opts ...TokenSourceOption) (*To
 	case c == nil:
 		return nil, errors.New("bluenexus: NewTokenSource: nil client")
 	case c.creds == nil:
-		return nil, errors.New("bluenexus: NewTokenSource: the client has no credentials to refresh with: configure WithClientCredentials")
+		return nil, errors.New("bluenexus: NewTokenSource: the client needs WithClientCredentials")
 	case store == nil:
 		return nil, errors.New("bluenexus: NewTokenSource: nil store")
 	}
-	s := &TokenSource{client: c, store: store, now: time.Now, sleep: sleepCtx, saveBudget: saveBudget}
-	s.users = newUserCache(defaultCacheSize)
-	for _, o := range opts {
+	s := &TokenSource{client: c, store: store, users: newUserCache(defaultCacheSize), saveBudget: saveBudget, sleep: sleepCtx}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("bluenexus: NewTokenSource: option %d is nil", i)
+		}
 		if err := o(s); err != nil {
 			return nil, err
 		}
 	}
-	s.leaseWait = s.leaseTTL() + leaseWaitRoom
 	return s, nil
 }
 
@@ -224,9 +159,8 @@ func (s *TokenSource) leaseTTL() time.Duration {
 	return loadRoom + s.client.timeout + s.saveBudget + leaseRoom
 }
 
-// Save stores tok as the user's pair, replacing any other: call it with
-// the pair BlueNexus gave the app at sign-in or re-authentication. It
-// clears the user's cached pair, so the next Token uses tok.
+// Save stores tok, the pair BlueNexus gave the app at sign-in or
+// re-authentication, as the user's pair, and drops the cached one.
 func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
 	if user == "" {
 		return errors.New("bluenexus: TokenSource.Save: empty user")
@@ -240,19 +174,12 @@ func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
 	return nil
 }
 
-// Token returns the user's access token, refreshing the pair first when the
-// access token is expired or expires within 60 s. user is the id the app
-// stored the pair under; it must not be empty.
-//
-// It fails with an error matching [ErrReauthRequired] when the user must
-// sign in again: no pair is stored (the user never signed in, or the pair
-// was removed), the refresh token has expired, or BlueNexus refused it. A
-// refresh that fails otherwise returns the client's error (an
-// [*APIError] for 429 or 5xx, [ErrTimeout], ...) or the store's, and the
-// stored pair is left as it was: try again later.
+// Token returns the user's access token, refreshing the pair first when it
+// expires within 60 s. An error matching [ErrReauthRequired] means the user
+// must sign in again; other errors leave the stored pair as it was.
 func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, error) {
 	if e, ok := s.users.get(user); ok {
-		if p := e.pair.Load(); p != nil && p.fresh(s.now()) {
+		if p := e.pair.Load(); p != nil && p.fresh(s.client.now()) {
 			obsctx.TokenEvent(ctx, eventCached)
 			return p.tok.AccessToken, nil
 		}
@@ -263,15 +190,9 @@ func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, erro
 	return s.flight(ctx, "Token", &s.tokens, user, user, "")
 }
 
-// Renew is for an access token that BlueNexus answered 401 to: it drops
-// rejected from the cache (and Token no longer serves it, even while the
-// store still holds it) and refreshes the user's pair, once however many
-// callers report the same token. If the store already holds
-// another access token that is fresh (another request or instance renewed
-// it), that one is returned without a token call. Errors are those of
-// [TokenSource.Token]. Call it once per 401, never in a loop: a 401 to the
-// token Renew returned means the session is gone, and the next Renew will
-// say so.
+// Renew returns another access token than rejected, which BlueNexus
+// answered 401 to: a fresh one from the store, or a refreshed one. Call it
+// once per 401, never in a loop. Errors are those of [TokenSource.Token].
 func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessToken) (AccessToken, error) {
 	switch {
 	case user == "":
@@ -368,7 +289,7 @@ func (s *TokenSource) entry(user string) *userEntry {
 // It runs on base, a context no caller can cancel.
 func (s *TokenSource) resolve(base context.Context, user string, rejected AccessToken) (AccessToken, string, error) {
 	e := s.entry(user)
-	if p := e.pair.Load(); p != nil && p.fresh(s.now()) && p.tok.AccessToken != rejected {
+	if p := e.pair.Load(); p != nil && p.fresh(s.client.now()) && p.tok.AccessToken != rejected {
 		return p.tok.AccessToken, eventCached, nil // a flight that just ended cached it
 	}
 	tok, ok, err := s.load(base, user)
@@ -387,7 +308,7 @@ func (s *TokenSource) load(base context.Context, user string) (Token, bool, erro
 	defer cancel()
 	tok, ok, err := s.store.Load(ctx, user)
 	if err != nil {
-		return Token{}, false, fmt.Errorf("bluenexus: TokenSource: loading the user's token pair: %w", err)
+		return Token{}, false, fmt.Errorf("bluenexus: loading the token pair: %w", err)
 	}
 	return tok, ok, nil
 }
@@ -405,7 +326,7 @@ func (s *TokenSource) check(e *userEntry, tok Token, ok bool, rejected AccessTok
 	if p := e.pair.Load(); p != nil && p.dead && p.tok.RefreshToken == tok.RefreshToken {
 		return "", eventReauth, errKnownDead
 	}
-	now := s.now()
+	now := s.client.now()
 	if p := newCachedPair(tok, false); p.fresh(now) && tok.AccessToken != rejected && !e.isRejected(tok.AccessToken) {
 		e.pair.Store(p)
 		return tok.AccessToken, eventCached, nil
@@ -424,21 +345,19 @@ func (s *TokenSource) check(e *userEntry, tok Token, ok bool, rejected AccessTok
 // saves the new one, which ends the lease.
 func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, tok Token, rejected AccessToken) (AccessToken, string, error) {
 	holder := rand.Text()
-	wctx, cancel := context.WithTimeout(base, s.leaseWait)
+	wctx, cancel := context.WithTimeout(base, s.leaseTTL()+leaseRoom)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		leased, err := s.lease(wctx, user, tok.RefreshToken, holder)
 		if err != nil {
-			return "", eventFailed, fmt.Errorf("bluenexus: TokenSource: the lease of the user's token pair could not be taken, "+
-				"so no refresh was attempted: %w", err)
+			return "", eventFailed, fmt.Errorf("bluenexus: leasing the token pair: %w", err)
 		}
 		if leased {
 			break
 		}
 		// Another holder is refreshing: wait for its pair.
 		if err := s.sleep(wctx, min(time.Duration(attempt+1)*saveBackoff, saveMaxPause)); err != nil {
-			return "", eventFailed, fmt.Errorf("bluenexus: TokenSource: another refresh of the user's pair outlasted the wait of %v, "+
-				"so no refresh was attempted: %w", s.leaseWait, err)
+			return "", eventFailed, fmt.Errorf("bluenexus: waiting for another refresh of the token pair: %w", err)
 		}
 		next, ok, err := s.load(wctx, user)
 		if err != nil {

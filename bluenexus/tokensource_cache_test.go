@@ -17,7 +17,6 @@ func TestCacheBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.now = h.clk.Now
 	loads := &countingStore{TokenStore: h.store}
 	ts.store = loads
 	for _, u := range []string{"a", "b", "c"} {

@@ -6,21 +6,11 @@ import (
 	"time"
 )
 
-// TokenStore is where the app keeps each user's token pair, keyed by the
-// app's own user id. A [TokenSource] reads it, leases a pair while it
-// refreshes it, and stores the new pair with a compare-and-swap on the old
-// refresh token. The lease is what makes one refresh per rotation hold
-// across every instance that shares the store (SECURITY.md E1, E9);
-// docs/tokens.md says why. [NewMemoryTokenStore] keeps pairs in memory;
-// package redisflow has one on Redis.
-//
-// Absent is ok false with a nil error; an error means nothing is known.
-// Every field of a pair is stored and returned as given (times to the
-// second or better), a pair with an empty RefreshToken included (a dead
-// pair: the user must sign in again). Errors never carry a token. All
-// methods honour ctx and are safe for concurrent use, across processes
-// when the store is shared. How tokens are protected at rest is the
-// implementation's to document (SECURITY.md E5).
+// TokenStore keeps each user's token pair under the app's user id, with
+// a lease that makes one refresh per rotation hold across every instance
+// sharing it (docs/tokens.md). Absent is ok false with a nil error; errors
+// never carry a token. [NewMemoryTokenStore] keeps pairs in memory;
+// redisflow and pgtokens keep them in Redis and PostgreSQL.
 //
 // In SQL (Postgres), one row per user; an UPDATE that changed exactly one
 // row means leased or swapped:
@@ -63,11 +53,8 @@ type TokenStore interface {
 	CompareAndSwap(ctx context.Context, user string, old RefreshToken, next Token) (swapped bool, err error)
 }
 
-// NewMemoryTokenStore returns a [TokenStore] that keeps pairs in this
-// process's memory, for tests, demos and an app that runs as a single
-// instance and lets its users sign in again after a restart: nothing is
-// written anywhere, so nothing is at rest (SECURITY.md E5), and every pair
-// is lost when the process exits. Leases are timed by the process's clock.
+// NewMemoryTokenStore returns a [TokenStore] in this process's memory, for
+// tests, demos and a single instance: every pair is lost on exit.
 func NewMemoryTokenStore() TokenStore {
 	return &memoryTokenStore{pairs: make(map[string]*memoryPair), now: time.Now}
 }

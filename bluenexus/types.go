@@ -91,7 +91,6 @@ type ConnectionMetadata struct {
 
 // FieldError is one entry of a 400 response's errors list.
 type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-	Value   any    `json:"value,omitempty"`
+	Field   string
+	Message string
 }

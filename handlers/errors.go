@@ -9,7 +9,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/flow"
 	"github.com/handoffkit/handoffkit/internal/replay"
 )
@@ -117,7 +116,7 @@ func upstreamError(ctx context.Context, err error) *Error {
 	case errors.Is(err, bluenexus.ErrCircuitOpen):
 		e = newError(OutcomeUnavailable, http.StatusServiceUnavailable, err)
 		e.upstream = "circuit_open"
-		if d, ok := bnwire.RetryAfter(err); ok {
+		if d, ok := bluenexus.RetryAfter(err); ok {
 			e.RetryAfter = min(d, maxRetryAfter)
 		}
 	case errors.Is(err, bluenexus.ErrTimeout):

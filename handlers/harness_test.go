@@ -20,7 +20,6 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 )
@@ -114,6 +113,9 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 			return rec.Result(), nil
 		})}))
 	}
+	if hc.tokens && hc.clock != nil {
+		clientOpts = append(clientOpts, bluenexus.WithClock(hc.clock))
+	}
 	client, err := bluenexus.NewClient(clientOpts...)
 	if err != nil {
 		t.Fatal(err)
@@ -149,9 +151,6 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 		}
 		if h.tokens, err = bluenexus.NewTokenSource(client, h.tokenStore); err != nil {
 			t.Fatal(err)
-		}
-		if hc.clock != nil {
-			bnwire.SetTokenClock(h.tokens, hc.clock)
 		}
 		cfg.AccessToken = nil
 		cfg.Tokens = h.tokens

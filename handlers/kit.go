@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/internal/urlbuild"
 	"github.com/handoffkit/handoffkit/middleware"
@@ -145,7 +144,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 			return nil, fmt.Errorf("handlers: default client: %w", err)
 		}
 	}
-	k.budget = bnwire.ClientTimeout(k.client)
+	k.budget = k.client.Timeout()
 	switch {
 	case o.flows != nil && len(cfg.CookieKeys) > 0:
 		return nil, errors.New("handlers: Config.CookieKeys and WithFlows: give one (the Manager has its own keys)")

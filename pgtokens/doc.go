@@ -22,32 +22,15 @@
 //
 // # Statements
 //
-// Each method is one statement, its own transaction, on the user's row:
-// Load a SELECT; Save an INSERT ... ON CONFLICT (user_id) DO UPDATE that
-// clears the lease; Lease and CompareAndSwap an UPDATE whose WHERE clause
-// compares the stored refresh token (and, for Lease, that the lease is
-// free, run out or the holder's own), so that they succeed when exactly
-// one row changed. Leases are timed by the database's clock (now()), so
-// instances whose clocks disagree still agree on when a lease runs out.
-// A dead pair (an empty refresh token) is never leased.
+// Each method is one statement on the user's row, the SQL of
+// [bluenexus.TokenStore]'s documentation; leases are timed by the
+// database's clock (now()).
 //
 // # Tokens at rest
 //
-// The table holds the access and refresh tokens in clear (SECURITY.md E5).
-// Protecting them at rest is the app's part: keep the database on an
-// encrypted volume (or a managed database encrypted at rest), let only the
-// app's role read the table, and treat backups like the database. To
-// encrypt the columns as well, wrap the store in a TokenStore of your own
-// that encrypts the tokens on the way in and decrypts them on the way out;
-// the refresh token must encrypt deterministically (the same token, the
-// same ciphertext, as with AES-SIV), because Lease and CompareAndSwap
-// compare it in SQL. A refresh token buys access tokens for its whole
-// life: guard it like a password hash or better.
-//
-// The store never logs. Its errors never hold a token: a server's error
-// keeps its code and message, never its detail (which may quote a row),
-// and an error that quotes a token anyway is replaced by its type. Every
-// error of its methods wraps [session.ErrUnavailable], which the kit's
-// handlers answer with 503: with the database down the kit refreshes
-// nothing.
+// The table holds the tokens in clear (docs/SECURITY.md E5): keep the
+// database encrypted at rest and readable by the app's role only. An
+// encrypting wrapper must encrypt the refresh token deterministically,
+// since Lease and CompareAndSwap compare it in SQL. Errors never hold a
+// token, and wrap [session.ErrUnavailable].
 package pgtokens

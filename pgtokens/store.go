@@ -134,12 +134,9 @@ func orZero(t *time.Time) time.Time {
 	return *t
 }
 
-// fail is the error of a method that op could not complete: it wraps
-// session.ErrUnavailable, which the kit's handlers answer with 503, and
-// the cause without any token. A server error keeps its code, message and
-// the names of the table, column and constraint, never its detail (which
-// may quote a row); an error whose text holds one of the secrets is
-// replaced by its type.
+// fail wraps session.ErrUnavailable and err without any token: a server
+// error loses its detail (which may quote a row), and an error that quotes
+// a secret is replaced by its type.
 func fail(op string, err error, secrets ...string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

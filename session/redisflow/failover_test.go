@@ -22,7 +22,6 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -158,7 +157,7 @@ func newFailoverFleet(t *testing.T) *failoverFleet {
 		}
 		tokenStore = ts
 		id, secret := f.emu.ClientCredentials()
-		client, err := bluenexus.NewClient(bluenexus.WithBaseURL(f.emu.URL()), bluenexus.WithClientCredentials(id, secret))
+		client, err := bluenexus.NewClient(bluenexus.WithBaseURL(f.emu.URL()), bluenexus.WithClientCredentials(id, secret), bluenexus.WithClock(f.clock.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +165,6 @@ func newFailoverFleet(t *testing.T) *failoverFleet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bnwire.SetTokenClock(tokens, f.clock.Now)
 		kit, err := handlers.New(handlers.Config{
 			WhiteLabelURL: f.emu.WhiteLabelURL(),
 			ReturnURL:     f.lb.URL + "/connections/return",

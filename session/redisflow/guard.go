@@ -3,8 +3,10 @@ package redisflow
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,37 +24,11 @@ type replayGuard struct {
 	nonce    func() string // the value each call writes; a seam for tests
 }
 
-// NewReplayGuard returns a [session.ReplayGuard] on Redis, shared by every
-// instance of an app: a state is accepted once across the whole fleet
-// until it expires (SECURITY.md B4). It records used states in rdb, under
-// "handoffkit:used:" unless [WithKeyPrefix] says otherwise, with each
-// call bounded by [WithTimeout] (default 500 ms). It does no I/O: an
-// unreachable Redis shows on the first return, not at start-up. It is safe
-// for concurrent use.
-//
-// Pass it to session.WithReplayGuard on every instance, with the same
-// Redis (or cluster) and prefix, and [WithClock] set to the Manager's clock
-// when the Manager has one.
-//
-// Each first use is one command, SET key nonce NX PX ttl, where key is the
-// prefix followed by the id the Manager passes (the hex SHA-256 of the
-// state, never the state) and ttl is what is left of the flow's life. An
-// id already set is a replay: [session.ErrReplayed]. Anything else that
-// keeps the SET from answering (Redis down, slow, read-only, out of memory,
-// or fewer replicas than [WithReplicas] acknowledging it) is
-// [session.ErrUnavailable], and the Manager fails the return closed. A
-// state whose expiry is not after the guard's clock is [session.ErrExpired],
-// and nothing is written.
-//
-// The id must be what the Manager passes: 64 lowercase hexadecimal digits.
-// Anything else is refused before any Redis call, so that no state can end
-// up in Redis by mistake.
-//
-// The value written is a random nonce of the call: when go-redis retries a
-// SET whose reply was lost, the guard finds its own nonce and still
-// reports the first use, instead of a false replay. A SET that outlives
-// the timeout may still land: the state then counts as used, which is
-// harmless, since the return it belonged to has already failed closed.
+// NewReplayGuard returns a [session.ReplayGuard] on Redis that every
+// instance of the app shares: a state is accepted once across the fleet
+// until it expires (docs/SECURITY.md B4). Each first use is one SET NX PX
+// of the state's hash; a Redis that cannot answer fails the return closed
+// with [session.ErrUnavailable]. It does no I/O.
 func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (session.ReplayGuard, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("redisflow: NewReplayGuard: %w", errNilClient)
@@ -107,15 +83,8 @@ var errBadID = errors.New("redisflow: guard: id is not a hex SHA-256")
 
 // isSHA256Hex reports whether id is 64 lowercase hexadecimal digits.
 func isSHA256Hex(id string) bool {
-	if len(id) != 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	_, err := hex.DecodeString(id)
+	return err == nil && len(id) == 64 && strings.ToLower(id) == id
 }
 
 // unavailable wraps a Redis or context error in [session.ErrUnavailable].

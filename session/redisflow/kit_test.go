@@ -17,7 +17,6 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
 	"github.com/handoffkit/handoffkit/middleware"
@@ -101,7 +100,7 @@ func seedAlice(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenSto
 func tokenKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time) http.Handler {
 	t.Helper()
 	id, secret := emu.ClientCredentials()
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret))
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret), bluenexus.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +108,6 @@ func tokenKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStor
 	if err != nil {
 		t.Fatal(err)
 	}
-	bnwire.SetTokenClock(tokens, clock)
 	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: emu.WhiteLabelURL(), ReturnURL: "https://app.example.com/connections/return",
 		CookieKeys: []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},

@@ -32,43 +32,24 @@ type config struct {
 	replicas int
 }
 
-// WithKeyPrefix sets the prefix of every Redis key written. Default
-// "handoffkit:used:" for the guard.
-// It must not be empty. Give each app (and each environment sharing a
-// Redis) its own prefix, and never give the guard and the token store the
-// same one.
+// WithKeyPrefix sets the prefix of every Redis key written: default
+// "handoffkit:used:" for the guard, "handoffkit:token:" for the token
+// store. Give each app, and the guard and the token store, their own.
 func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithTimeout bounds each Redis call, through its context, on top of the
-// request's own deadline. Default 500 ms; it must be positive and
-// at most 10 s. A call that runs out of time fails closed with
-// [session.ErrUnavailable].
+// WithTimeout bounds each Redis call. Default 500 ms; at most 10 s.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithClock sets the clock that turns an expiry time into a Redis key's time
-// to live: a state's expiry for the guard (give it the clock of the
-// session.Manager, session.WithClock), a refresh token's for the token
-// store. Default time.Now.
+// WithClock sets the clock that turns an expiry into a key's time to live:
+// give the guard the session.Manager's clock. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// WithReplicas makes every write wait until n replicas have acknowledged
-// it, with Redis's WAIT on the connection that wrote, and fail closed
-// (an error wrapping [session.ErrUnavailable]) when fewer do within the
-// timeout. Default 0: a write is done when the master has it.
-//
-// Set it to the number of replicas each master has, behind Sentinel or in
-// a Redis Cluster with replicas. Redis replicates asynchronously: a write
-// the master acknowledged and lost before a replica copied it is gone
-// after a failover, and a lost state lets a replay through, a lost lock
-// lets two instances refresh, and a lost token pair strands a spent
-// refresh token. With WithReplicas(1) and one replica, every write the
-// kit relied on is on the replica that Sentinel promotes. A write whose
-// acknowledgement did not come may still be on the master; the kit
-// treats it as failed, which is always the safe reading. WAIT does not
-// make Redis strongly consistent (two failures in a row can still lose
-// a write); docs/scale.md measures what a failover costs.
+// WithReplicas makes every write wait until n replicas acknowledged it
+// (Redis's WAIT), and fail closed otherwise, so that a failover loses no
+// used state, lease or pair. Set it to the number of replicas each master
+// has. Default 0.
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
 func newConfig(fn, defaultPrefix string, opts []Option) (config, error) {

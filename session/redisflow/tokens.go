@@ -91,48 +91,12 @@ type tokenStore struct {
 	now      func() time.Time
 }
 
-// NewTokenStore returns a [bluenexus.TokenStore] on rdb that every
-// instance of the app shares, for [bluenexus.NewTokenSource]: its lease
-// makes the instances refresh a user's pair once between them
-// (SECURITY.md E1). [WithKeyPrefix] (default "handoffkit:token:"),
-// [WithTimeout] (each Redis call, default 500 ms), [WithClock] (which
-// turns a pair's refresh expiry into its key's time to live; default
-// time.Now) and [WithReplicas] apply. It does no I/O.
-//
-// # What Redis holds
-//
-// One string key per user: the prefix followed by the hex SHA-256 of the
-// user id in braces (so any id makes a valid key), holding the whole pair
-// and its lease as one JSON document, with the refresh token's remaining
-// life as its time to live (none when the pair has no refresh expiry; a
-// dead pair keeps the time to live of the pair it replaced). Every command
-// touches that one key, so Redis Cluster and Sentinel work through
-// [redis.UniversalClient].
-//
-// The tokens are stored in clear (SECURITY.md E5): whoever can read
-// this Redis, or its backups, can act as every user until their refresh
-// tokens expire (7 days by default). Keep it private to the app (a
-// password or ACL user, TLS when it is not on the same host, no public
-// network), and either keep it without persistence or put its disk and
-// backups under encryption at rest. A user who is signed out should be
-// revoked at BlueNexus too.
-//
-// # Leases and swaps
-//
-// Lease and CompareAndSwap are Lua scripts that read the record, compare
-// its refresh token (and the lease, timed by Redis's own clock, TIME), and
-// write it back, atomically; Save is one SET. With [WithReplicas], each
-// write waits for the replicas' acknowledgement, so a master failover
-// loses neither a lease (which would let a second instance spend the same
-// refresh token) nor a pair (which would leave the spent one in the
-// store). A lease whose reply is lost is the holder's still: the
-// TokenSource asks again with the same holder, and uses or releases it.
-//
-// # Failing closed
-//
-// When Redis is down, slow, read-only or out of memory, every method
-// returns an error wrapping session.ErrUnavailable. The TokenSource then
-// refreshes nothing. Errors never hold a token or a user id.
+// NewTokenStore returns a [bluenexus.TokenStore] on Redis that every
+// instance of the app shares: one key per user holding the pair and its
+// lease, with Lease and CompareAndSwap as Lua scripts timed by Redis's
+// clock. Tokens are stored in clear: keep the Redis private (docs/tokens.md).
+// A Redis that cannot answer is an error wrapping [session.ErrUnavailable].
+// It does no I/O.
 func NewTokenStore(rdb redis.UniversalClient, opts ...Option) (bluenexus.TokenStore, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("redisflow: NewTokenStore: %w", errNilClient)
@@ -247,11 +211,7 @@ func (s *tokenStore) script(ctx context.Context, user string, sc *redis.Script, 
 	n, err := within(ctx, s.timeout, func(ctx context.Context) (int64, error) {
 		var cmd *redis.Cmd
 		if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) {
-			if s.replicas == 0 {
-				cmd = sc.Run(ctx, c, []string{key}, args...)
-			} else {
-				cmd = sc.Eval(ctx, c, []string{key}, args...) // EVALSHA's fallback cannot run in a pipeline
-			}
+			cmd = sc.Eval(ctx, c, []string{key}, args...) // EVALSHA's fallback cannot run in a pipeline
 		}); err != nil {
 			return 0, err
 		}

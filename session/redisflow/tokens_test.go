@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/tokentest"
 	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
 	"github.com/handoffkit/handoffkit/session"
@@ -155,7 +154,7 @@ func TestTokenStoreCorruptRecord(t *testing.T) {
 // instance is one app instance: its own Redis client, token store,
 // BlueNexus client and TokenSource. Each Lease call sends on asked, when
 // given and not full.
-func instance(t *testing.T, addr, prefix string, ep *tokentest.Endpoint, asked ...chan struct{}) (*tokenStore, *bluenexus.TokenSource) {
+func instance(t *testing.T, addr, prefix string, ep *tokentest.Endpoint, asked chan struct{}, opts ...bluenexus.TokenSourceOption) (*tokenStore, *bluenexus.TokenSource) {
 	t.Helper()
 	bs, err := NewTokenStore(newClient(t, addr), WithKeyPrefix(prefix), WithTimeout(slowMachine))
 	if err != nil {
@@ -166,10 +165,10 @@ func instance(t *testing.T, addr, prefix string, ep *tokentest.Endpoint, asked .
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(asked) > 0 {
-		bs = askingStore{s, asked[0]}
+	if asked != nil {
+		bs = askingStore{s, asked}
 	}
-	ts, err := bluenexus.NewTokenSource(c, bs)
+	ts, err := bluenexus.NewTokenSource(c, bs, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +276,7 @@ func TestTokenLeaseHolderDies(t *testing.T) {
 	prefix := uniquePrefix(t)
 	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
 	ep := tokentest.New(t)
-	s, ts := instance(t, rdb.Options().Addr, prefix, ep)
+	s, ts := instance(t, rdb.Options().Addr, prefix, ep, nil)
 	const ttl = time.Second
 	tok := seedStale(t, s, ep, "u")
 	if ok, err := s.Lease(context.Background(), "u", tok.RefreshToken, "dead-instance", ttl); err != nil || !ok { // and never swaps
@@ -302,7 +301,7 @@ func TestTokenLeaseHolderDies(t *testing.T) {
 func TestTokenStoreRedisDown(t *testing.T) {
 	p := startRedis(t)
 	ep := tokentest.New(t)
-	s, ts := instance(t, p.addr, "handoffkit:test:down:", ep)
+	s, ts := instance(t, p.addr, "handoffkit:test:down:", ep, nil)
 	s.timeout = 300 * time.Millisecond
 	seedStale(t, s, ep, "u")
 	p.stop()
@@ -387,10 +386,11 @@ func heldRefresh(t *testing.T, prefix string, saves time.Duration) (*redisProces
 	t.Helper()
 	p := startRedis(t)
 	ep := tokentest.New(t)
-	s, ts := instance(t, p.addr, prefix, ep)
+	var opts []bluenexus.TokenSourceOption
 	if saves > 0 {
-		bnwire.SetTokenSaveBudget(ts, saves)
+		opts = append(opts, bluenexus.WithSaveBudget(saves))
 	}
+	s, ts := instance(t, p.addr, prefix, ep, nil, opts...)
 	s.timeout = 300 * time.Millisecond
 	seedStale(t, s, ep, "u")
 	arrived, release := ep.Hold()

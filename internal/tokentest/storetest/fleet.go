@@ -12,7 +12,6 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -73,7 +72,7 @@ func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore
 func fleetKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time, log io.Writer) http.Handler {
 	t.Helper()
 	id, secret := emu.ClientCredentials()
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret))
+	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret), bluenexus.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +80,6 @@ func fleetKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStor
 	if err != nil {
 		t.Fatal(err)
 	}
-	bnwire.SetTokenClock(tokens, clock)
 	kit, err := handlers.New(handlers.Config{
 		WhiteLabelURL: emu.WhiteLabelURL(), ReturnURL: "https://app.example/connections/return",
 		CookieKeys: []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},
