@@ -46,14 +46,13 @@ test: deps vet
 
 # The Expo example (docs/mobile.md): its flow logic against the demo (part
 # of `make test`), and the app type-checked against the expo,
-# expo-web-browser and expo-linking types (CI; its npm ci fetches about
-# 390 MB, so `make test` leaves it out).
+# expo-web-browser and expo-linking types (CI runs it; its install fetches
+# about 390 MB, so `make test` leaves it out).
 expo-test:
 	GO=$(GO) scripts/expo-tests.sh
 
 expo-typecheck:
-	cd examples/expo && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && npx tsc --noEmit
-	@echo "expo-typecheck: examples/expo type-checks"
+	scripts/expo-typecheck.sh
 
 bench:
 	scripts/bench.sh $(BENCH_COUNT)
