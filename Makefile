@@ -51,7 +51,7 @@ test: deps vet
 expo-test:
 	GO=$(GO) scripts/expo-tests.sh
 
-expo-typecheck:
+expo-typecheck: deps
 	scripts/expo-typecheck.sh
 
 bench:

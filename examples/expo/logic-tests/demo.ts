@@ -2,7 +2,7 @@
 // BlueNexus emulator, on free loopback ports, and a scripted user on the
 // emulator's white-label page (its HTML form contract, docs/emulator.md).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -27,7 +27,9 @@ function demoBinary(): string {
     if (dirname(root) === root) throw new Error("no go.work above " + __dirname + ": set HANDOFF_DEMO_BIN");
     root = dirname(root);
   }
-  built = join(mkdtempSync(join(tmpdir(), "handoff-demo-")), "handoff-demo");
+  const dir = mkdtempSync(join(tmpdir(), "handoff-demo-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  built = join(dir, "handoff-demo");
   execFileSync(process.env.GO ?? "go", ["build", "-o", built, "./cmd/handoff-demo"], { cwd: root, stdio: "inherit" });
   return built;
 }
