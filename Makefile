@@ -13,7 +13,7 @@ PKGS := github.com/handoffkit/handoffkit/...
 BENCH_COUNT ?= 6
 FUZZTIME ?= 30s
 
-.PHONY: demo test vet bench fuzz load load-http soak capacity deps emulator
+.PHONY: demo test vet bench fuzz load load-http soak capacity deps emulator expo-test expo-typecheck
 
 ADDR ?= 127.0.0.1:8080
 EMULATOR_ADDR ?= 127.0.0.1:8081
@@ -40,8 +40,19 @@ test: deps vet
 	@echo "the replay guard's memory budget, without -race (the race detector changes what it measures)"
 	PKGS=./internal/replay GO=$(GO) scripts/test.sh -count=1 -run '^TestDefaultCapacityMemory$$'
 	GO=$(GO) scripts/consumer-modules.sh
+	GO=$(GO) scripts/expo-tests.sh
 	@echo "brief fuzzing of the client-IP parsers (longer: make fuzz)"
 	FUZZ_PKGS=./middleware scripts/fuzz.sh 3s
+
+# The Expo example (docs/mobile.md): its flow logic against the demo (part
+# of `make test`), and the app type-checked against the expo,
+# expo-web-browser and expo-linking types (CI runs it; its install fetches
+# about 390 MB, so `make test` leaves it out).
+expo-test:
+	GO=$(GO) scripts/expo-tests.sh
+
+expo-typecheck: deps
+	scripts/expo-typecheck.sh
 
 bench:
 	scripts/bench.sh $(BENCH_COUNT)

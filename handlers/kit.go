@@ -125,14 +125,14 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	}
 	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
-	if k.whiteLabel, err = parseReturn("Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
+	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
 	}
-	if k.returnURL, err = parseReturn("Config.ReturnURL", cfg.ReturnURL); err != nil {
+	if k.returnURL, err = parseReturn(&o, "Config.ReturnURL", cfg.ReturnURL); err != nil {
 		return nil, err
 	}
 	for _, raw := range o.returnURIs {
-		if k.allowed[raw], err = parseReturn("WithReturnURIs", raw); err != nil {
+		if k.allowed[raw], err = parseReturn(&o, "WithReturnURIs", raw); err != nil {
 			return nil, err
 		}
 	}
@@ -168,15 +168,19 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	if k.tokens != nil {
 		k.tokenObs = newTokenObserver(o.observer, o.logger)
 	}
+	if o.devHTTP {
+		o.logger.Warn().Str("event", "handoff.insecure_dev_http").
+			Msg("plain http to private-network addresses is allowed: development only (WithInsecureDevHTTP)")
+	}
 	k.manage = noStore(http.HandlerFunc(k.serveManage))
 	k.ret = noStore(http.HandlerFunc(k.serveReturn))
 	return k, nil
 }
 
 // parseReturn parses a URL that will carry a code or a state: https, or
-// plain http on loopback only; a mobile app's own scheme only in
-// WithReturnURIs.
-func parseReturn(setting, raw string) (*url.URL, error) {
+// plain http on loopback only (and on private-network addresses with
+// WithInsecureDevHTTP); a mobile app's own scheme only in WithReturnURIs.
+func parseReturn(o *options, setting, raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("handlers: %s is required", setting)
 	}
@@ -190,6 +194,13 @@ func parseReturn(setting, raw string) (*url.URL, error) {
 	}
 	if err == nil {
 		err = urlbuild.CheckReturnURI(raw)
+	}
+	if rest, ok := strings.CutPrefix(raw, "http://"); ok && err != nil && privateHTTP(raw) {
+		if !o.devHTTP {
+			rule += "; plain http to a private-network address only with WithInsecureDevHTTP, for development"
+		} else {
+			err = urlbuild.CheckReturnURI("https://" + rest) // every other rule of https holds
+		}
 	}
 	if err != nil {
 		return nil, ruleError(setting+" "+strconv.Quote(raw), rule, err)

@@ -36,6 +36,7 @@ type options struct {
 	hookTimeout   time.Duration
 	hookLogOnly   bool
 	observer      Observer
+	devHTTP       bool
 	errs          []error
 }
 
@@ -180,4 +181,25 @@ func WithHookErrorsLogged() Option { return func(o *options) { o.hookLogOnly = t
 // one). Default: none.
 func WithObserver(obs Observer) Option {
 	return func(o *options) { o.check(obs != nil, "WithObserver: nil observer"); o.observer = obs }
+}
+
+// WithInsecureDevHTTP also allows plain http to private-network IP
+// addresses (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7) in
+// Config.WhiteLabelURL, Config.ReturnURL and [WithReturnURIs], for
+// development with a phone on the local network or the Android emulator,
+// which reaches the host at 10.0.2.2 (docs/mobile.md). Codes and states
+// then cross that network in clear text: never use it in production. New
+// logs a warning when it is on. Default: off; plain http is allowed on
+// loopback only.
+func WithInsecureDevHTTP() Option { return func(o *options) { o.devHTTP = true } }
+
+// privateHTTP reports whether raw is a plain http URL to a private-network
+// IP address.
+func privateHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	return err == nil && a.IsPrivate()
 }

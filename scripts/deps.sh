@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing and this machine can:
 # Chromium (browser tests), redis-server and redis-sentinel (multi-instance,
-# cluster and sentinel tests, started by scripts/redis-topology.sh) and
-# postgresql (the pgtokens tests, started by scripts/with-postgres.sh), from
+# cluster and sentinel tests, started by scripts/redis-topology.sh),
+# postgresql (the pgtokens tests, started by scripts/with-postgres.sh) and
+# node with npm (the Expo example's tests, scripts/expo-tests.sh), from
 # Debian's packages. Without root or apt-get it says so and goes on: the
 # tests that need them then skip loudly, except under CI=true where they fail.
 #
@@ -18,6 +19,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ "${1:-}" = "--load" ]; then command -v wrk >/dev/null 2>&1 || need+=(wrk); fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

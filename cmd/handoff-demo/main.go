@@ -6,6 +6,11 @@
 //
 //	go run ./cmd/handoff-demo -insecure-dev-cookies
 //
+// Mobile apps (examples/expo, docs/mobile.md) register their deep link with
+// -return-uris yourapp://connections and sign in at POST /api/signin for a
+// bearer token; -addr, -emulator-addr, -white-label-url and
+// -insecure-dev-http let a phone on the local network reach both servers.
+//
 // Point it at a real BlueNexus with -api-base, -white-label-url, -public-url
 // and -tokens (or the HANDOFF_DEMO_TOKENS environment variable).
 //
@@ -34,6 +39,7 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/cmd/internal/demoapp"
+	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/metrics"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -62,7 +68,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	addr := fs.String("addr", "127.0.0.1:8080", "address the app listens on")
 	emulatorAddr := fs.String("emulator-addr", "127.0.0.1:8081", "address of the embedded emulator")
 	apiBase := fs.String("api-base", "", "real BlueNexus API base (e.g. https://api.bluenexus.ai); empty embeds the emulator")
-	whiteLabel := fs.String("white-label-url", "", "white-label page URL (required with -api-base)")
+	whiteLabel := fs.String("white-label-url", "", "white-label page URL (required with -api-base); with the embedded emulator, its page as phones reach it (e.g. http://10.0.2.2:8081/white-label)")
 	publicURL := fs.String("public-url", "", "the app's public origin (default http://ADDR)")
 	tokens := fs.String("refresh-tokens", os.Getenv("HANDOFF_DEMO_REFRESH_TOKENS"), "user=refresh-token pairs, comma separated (with -api-base)")
 	clientID := fs.String("client-id", os.Getenv("BLUENEXUS_CLIENT_ID"), "BlueNexus client id, to refresh tokens (with -api-base)")
@@ -72,6 +78,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fs.Var(&variants, "token-variants", "the embedded emulator's token endpoint variants, a comma-separated `LIST`: no-rotation, no-expires-in, lowercase-token-type, form-errors, invalid-client, reuse-grace:DURATION (docs/emulator.md)")
 	keys := fs.String("cookie-keys", os.Getenv("HANDOFF_DEMO_COOKIE_KEYS"), "hashkey:blockkey in hex, newest first, comma separated")
 	insecure := fs.Bool("insecure-dev-cookies", false, "allow cookies over plain http (development on loopback only)")
+	devHTTP := fs.Bool("insecure-dev-http", false, "allow plain http to private-network addresses in the app's and the white-label URLs (development with a phone or the Android emulator)")
+	returnURIs := fs.String("return-uris", "", "more redirectUris, comma separated, chosen by /manage-connections?redirect=: mobile deep links such as yourapp://connections")
+	control := fs.Bool("emulator-control", false, "serve the embedded emulator's control API under /_emulator/ (unauthenticated: loopback only)")
 	mux := fs.String("mux", "chi", "router: chi or servemux")
 	trusted := fs.String("trusted-proxies", "", "trust X-Forwarded-For from these CIDRs (default: the TCP peer is the client)")
 	logLevel := fs.String("log-level", "info", "zerolog level")
@@ -108,8 +117,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	var emu *bluenexustest.Server
 	var pairs map[string]bluenexus.Token
 	if *apiBase == "" {
-		emu, err = bluenexustest.New(bluenexustest.WithAddr(*emulatorAddr), bluenexustest.WithTokenTTL(*tokenTTL),
-			bluenexustest.WithTokenVariants(variants), bluenexustest.WithUser("alice"), bluenexustest.WithUser("bob"))
+		emuOpts := []bluenexustest.Option{bluenexustest.WithAddr(*emulatorAddr), bluenexustest.WithTokenTTL(*tokenTTL),
+			bluenexustest.WithTokenVariants(variants), bluenexustest.WithUser("alice"), bluenexustest.WithUser("bob")}
+		if *control {
+			emuOpts = append(emuOpts, bluenexustest.WithControlAPI())
+		}
+		emu, err = bluenexustest.New(emuOpts...)
 		if err != nil {
 			return err
 		}
@@ -117,12 +130,18 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		emu.Connect("alice", "notion")
 		cfg.Users = []string{"alice", "bob"}
 		cfg.WhiteLabelURL = emu.WhiteLabelURL()
+		if *whiteLabel != "" {
+			cfg.WhiteLabelURL = *whiteLabel
+		}
 		id, secret := emu.ClientCredentials()
 		clientOpts = append(clientOpts, bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret))
 		if *keys == "" {
 			*keys = devKeys
 		}
-		fmt.Fprintf(stdout, "BlueNexus emulator: API %s, white-label page %s, access tokens live %v\n", emu.URL(), emu.WhiteLabelURL(), *tokenTTL)
+		fmt.Fprintf(stdout, "BlueNexus emulator: API %s, white-label page %s, access tokens live %v\n", emu.URL(), cfg.WhiteLabelURL, *tokenTTL)
+		if *control {
+			fmt.Fprintf(stdout, "BlueNexus emulator: control API %s/_emulator/\n", emu.URL())
+		}
 		if v := variants.String(); v != "" {
 			fmt.Fprintf(stdout, "BlueNexus emulator: token endpoint variants %s\n", v)
 		}
@@ -141,6 +160,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	if cfg.Keys, err = session.ParseKeys(*keys); err != nil {
 		return err
+	}
+	if *returnURIs != "" {
+		uris := strings.Split(*returnURIs, ",")
+		cfg.KitOptions = append(cfg.KitOptions, handlers.WithReturnURIs(uris...))
+		fmt.Fprintf(stdout, "Return URIs: %s (GET /manage-connections?redirect=URI with Accept: application/json)\n", strings.Join(uris, ", "))
+	}
+	if *devHTTP {
+		cfg.KitOptions = append(cfg.KitOptions, handlers.WithInsecureDevHTTP())
 	}
 	if *trusted != "" {
 		if cfg.Strategy, err = middleware.NewXFFTrustedRangesStrategy(strings.Split(*trusted, ",")...); err != nil {
@@ -168,6 +195,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	fmt.Fprintf(stdout, "Example app: open %s and sign in as alice or bob (router: %s)\n", *publicURL, *mux)
 	if *insecure {
 		fmt.Fprintln(stdout, "Development mode: cookies are not Secure; use this only on loopback.")
+	}
+	if *devHTTP {
+		fmt.Fprintln(stdout, "Development mode: plain http to private-network addresses; codes and states cross your network in clear text.")
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -142,5 +143,152 @@ func TestHelp(t *testing.T) {
 	err := run(t.Context(), []string{"-h"}, &out, nil)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run -h = %v, want flag.ErrHelp", err)
+	}
+}
+
+// TestDemoMobileBearerFlow: the path of examples/expo with no cookie jar.
+// A bearer token from POST /api/signin, the JSON start with the deep link
+// of -return-uris, the white-label page (its own cookie, as the phone's
+// auth session keeps it), the POST return with the deep link's state, the
+// refreshed connections at /api/connections. A bad bearer token is refused
+// even beside a good sign-in cookie.
+func TestDemoMobileBearerFlow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	out := &testkit.SyncBuffer{}
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-emulator-addr", "127.0.0.1:0",
+			"-return-uris", "yourapp://connections"}, out, ready)
+	}()
+	var app string
+	select {
+	case app = <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo shutdown: %v", err)
+		}
+	}()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	api := &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: noRedirect}
+	call := func(method, target, bearer, body string, want int) string {
+		t.Helper()
+		req, _ := http.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set("Accept", "application/json")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := api.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: status %d, want %d: %s", method, target, resp.StatusCode, want, b)
+		}
+		return string(b)
+	}
+	var signin struct{ User, Token string }
+	if err := json.Unmarshal([]byte(call("POST", app+"/api/signin", "", `{"user":"alice"}`, 200)), &signin); err != nil || signin.Token == "" {
+		t.Fatalf("sign-in: %v %+v", err, signin)
+	}
+	call("GET", app+"/api/connections", "", "", 401)
+	call("GET", app+"/api/connections", signin.Token+"x", "", 401)
+	call("POST", app+"/api/signin", "", `{"user":"mallory"}`, 400)
+
+	var start struct {
+		URL       string `json:"url"`
+		ExpiresIn int    `json:"expiresIn"`
+	}
+	q := url.Values{"redirect": {"yourapp://connections"}, "next": {"/"}}
+	if err := json.Unmarshal([]byte(call("GET", app+"/manage-connections?"+q.Encode(), signin.Token, "", 200)), &start); err != nil || start.URL == "" || start.ExpiresIn <= 0 {
+		t.Fatalf("start: %v %+v", err, start)
+	}
+	// The auth session: a browser of its own, with the page's cookie.
+	jar, _ := cookiejar.New(nil)
+	var deepLink string
+	browser := &http.Client{Transport: tr, Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Scheme == "yourapp" {
+			deepLink = req.URL.String()
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	resp, err := browser.Get(start.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfToken.FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("white-label page %d:\n%s", resp.StatusCode, page)
+	}
+	base := resp.Request.URL.Scheme + "://" + resp.Request.URL.Host + "/white-label"
+	for _, form := range []struct {
+		path string
+		v    url.Values
+	}{{"/connect", url.Values{"provider": {"google"}, "csrf_token": {m[1]}}}, {"/done", url.Values{"csrf_token": {m[1]}}}} {
+		resp, err := browser.PostForm(base+form.path, form.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	link, err := url.Parse(deepLink)
+	if err != nil || !strings.HasPrefix(deepLink, "yourapp://connections?") || link.Query().Get("state") == "" {
+		t.Fatalf("deep link %q", deepLink)
+	}
+	body, _ := json.Marshal(map[string]string{"state": link.Query().Get("state")})
+	if got := call("POST", app+"/connections/return", signin.Token, string(body), 200); !strings.Contains(got, `"outcome":"success"`) {
+		t.Errorf("return: %s", got)
+	}
+	if got := call("POST", app+"/connections/return", signin.Token, string(body), 403); !strings.Contains(got, `"error":"replayed"`) {
+		t.Errorf("replayed return: %s", got)
+	}
+	if got := call("GET", app+"/api/connections", signin.Token, "", 200); !strings.Contains(got, `"providerId":"google"`) || !strings.Contains(got, `"providerId":"notion"`) {
+		t.Errorf("connections after the return: %s", got)
+	}
+}
+
+// TestDemoRefusesPrivateHTTPWithoutSwitch: a white-label URL on a private
+// network address over plain http stops the demo unless -insecure-dev-http.
+// Nothing is sent to that address: the kit refuses it at construction.
+func TestDemoRefusesPrivateHTTPWithoutSwitch(t *testing.T) {
+	args := []string{"-addr", "127.0.0.1:0", "-emulator-addr", "127.0.0.1:0", "-white-label-url", "http://10.0.2.2:8081/white-label"}
+	err := run(t.Context(), args, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "WithInsecureDevHTTP") {
+		t.Fatalf("run without -insecure-dev-http = %v, want the kit's refusal", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	out := &testkit.SyncBuffer{}
+	go func() { done <- run(ctx, append(args, "-insecure-dev-http"), out, ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("demo with -insecure-dev-http stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo shutdown: %v", err)
+	}
+	if !strings.Contains(out.String(), "white-label page http://10.0.2.2:8081/white-label") {
+		t.Errorf("output:\n%s", out.String())
 	}
 }

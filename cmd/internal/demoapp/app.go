@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +193,8 @@ func (a *App) routes() http.Handler {
 		mux.HandleFunc("GET /signin", a.signinPage)
 		mux.HandleFunc("POST /signin", a.signin)
 		mux.HandleFunc("POST /signout", a.signout)
+		mux.HandleFunc("POST /api/signin", a.apiSignin)
+		mux.Handle("GET /api/connections", a.requireUser(http.HandlerFunc(a.apiConnections)))
 		mux.Handle("GET /manage-connections", a.requireUser(manage))
 		mux.Handle("/connections/return", a.requireUser(ret))
 		if a.cfg.Metrics != nil {
@@ -209,6 +212,8 @@ func (a *App) routes() http.Handler {
 	r.Get("/signin", a.signinPage)
 	r.Post("/signin", a.signin)
 	r.Post("/signout", a.signout)
+	r.Post("/api/signin", a.apiSignin)
+	r.With(a.requireUser).Get("/api/connections", a.apiConnections)
 	r.With(a.requireUser).Get("/manage-connections", manage.ServeHTTP)
 	r.With(a.requireUser).Handle("/connections/return", ret)
 	if a.cfg.Metrics != nil {
@@ -217,14 +222,15 @@ func (a *App) routes() http.Handler {
 	return r
 }
 
-// requireUser is the app's own auth middleware: it reads the sign-in
-// cookie and puts the user (with their BlueNexus token) in the context.
-// Browsers without a session are sent to /signin; API clients get 401.
+// requireUser is the app's own auth middleware: it reads the bearer token
+// of an API client (Authorization: Bearer, from POST /api/signin) or else
+// the sign-in cookie, and puts the user in the context. Browsers without a
+// session are sent to /signin; API clients get 401.
 func (a *App) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := a.currentUser(r)
 		if !ok {
-			if r.Method == http.MethodGet && r.Header.Get("Accept") != "application/json" {
+			if r.Method == http.MethodGet && r.Header.Get("Accept") != "application/json" && r.Header.Get("Authorization") == "" {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 				return
 			}
@@ -235,12 +241,23 @@ func (a *App) requireUser(next http.Handler) http.Handler {
 	})
 }
 
+// bearerName names the demo's bearer tokens in their MAC, so that a
+// sign-in cookie's value is no bearer token, and the other way round.
+const bearerName = "demo-bearer"
+
 func (a *App) currentUser(r *http.Request) (user, bool) {
+	var name string
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || a.auth.Decode(bearerName, tok, &name) != nil {
+			return user{}, false // a bad bearer token never falls back to the cookie
+		}
+		return user{name: name}, slices.Contains(a.cfg.Users, name)
+	}
 	c, err := r.Cookie(a.authKey)
 	if err != nil {
 		return user{}, false
 	}
-	var name string
 	if err := a.auth.Decode(a.authKey, c.Value, &name); err != nil {
 		return user{}, false
 	}

@@ -1,9 +1,11 @@
 package demoapp
 
 import (
+	"encoding/json"
 	"errors"
 	"html/template"
 	"math"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -189,29 +191,42 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 	}
 	a.mu.Lock()
-	conns, cached := a.cache[u.name]
 	if j, ok := a.journeys[u.name]; ok {
 		data.Journey = newJourneyView(*j)
 	}
 	a.mu.Unlock()
-	if !cached {
-		tok, err := a.cfg.Tokens.Token(r.Context(), u.name)
-		if err == nil {
-			conns, err = a.readConnections(r.Context(), tok)
-		}
-		if err != nil {
-			hlogError(r, err)
-			a.render(w, a.pages.failure, http.StatusBadGateway,
-				failureData(u.name, "Connections unavailable", "upstream_error", http.StatusBadGateway))
-			return
-		}
-		a.mu.Lock()
-		a.cache[u.name] = conns
-		a.mu.Unlock()
+	conns, err := a.connections(r, u.name)
+	if err != nil {
+		hlogError(r, err)
+		a.render(w, a.pages.failure, http.StatusBadGateway,
+			failureData(u.name, "Connections unavailable", "upstream_error", http.StatusBadGateway))
+		return
 	}
 	data.Connections = conns
 	w.Header().Set("Cache-Control", "no-store")
 	a.render(w, a.pages.home, http.StatusOK, data)
+}
+
+// connections returns the app's copy of the user's connections, reading
+// them from BlueNexus when it has none yet.
+func (a *App) connections(r *http.Request, name string) ([]bluenexus.Connection, error) {
+	a.mu.Lock()
+	conns, cached := a.cache[name]
+	a.mu.Unlock()
+	if cached {
+		return conns, nil
+	}
+	tok, err := a.cfg.Tokens.Token(r.Context(), name)
+	if err == nil {
+		conns, err = a.readConnections(r.Context(), tok)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.cache[name] = conns
+	a.mu.Unlock()
+	return conns, nil
 }
 
 func (a *App) signinPage(w http.ResponseWriter, r *http.Request) {
@@ -229,18 +244,9 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown user", http.StatusBadRequest)
 		return
 	}
-	if a.cfg.SignIn != nil {
-		// The pair BlueNexus issued at this sign-in replaces any older one:
-		// the one moment the app saves a pair (docs/tokens.md).
-		pair, ok, err := a.cfg.SignIn(r.Context(), name)
-		if err == nil && ok {
-			err = a.cfg.Tokens.Save(r.Context(), name, pair)
-		}
-		if err != nil {
-			loggerFrom(r).Error().Err(err).Str("event", "signin.failed").Msg("saving the sign-in's token pair")
-			http.Error(w, "sign-in failed", http.StatusInternalServerError)
-			return
-		}
+	if err := a.saveSignIn(r, name); err != nil {
+		http.Error(w, "sign-in failed", http.StatusInternalServerError)
+		return
 	}
 	v, err := a.auth.Encode(a.authKey, name)
 	if err != nil {
@@ -250,6 +256,74 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: a.authKey, Value: v, Path: "/", MaxAge: 8 * 3600,
 		Secure: !a.cfg.InsecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// saveSignIn saves the token pair BlueNexus issued at this sign-in, which
+// replaces any older one: the one moment the app saves a pair
+// (docs/tokens.md).
+func (a *App) saveSignIn(r *http.Request, name string) error {
+	if a.cfg.SignIn == nil {
+		return nil
+	}
+	pair, ok, err := a.cfg.SignIn(r.Context(), name)
+	if err == nil && ok {
+		err = a.cfg.Tokens.Save(r.Context(), name, pair)
+	}
+	if err != nil {
+		loggerFrom(r).Error().Err(err).Str("event", "signin.failed").Msg("saving the sign-in's token pair")
+	}
+	return err
+}
+
+// apiSignin is the sign-in of the app's API clients (the Expo example):
+// POST {"user": "alice"} as JSON answers {"user", "token"}, a bearer token
+// for the Authorization header, valid 8 hours. Like the sign-in page, it
+// has no password: the demo's users are picked, not proven.
+func (a *App) apiSignin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		User string `json:"user"`
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		http.Error(w, "content type must be application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&body); err != nil || !slices.Contains(a.cfg.Users, body.User) {
+		http.Error(w, "unknown user", http.StatusBadRequest)
+		return
+	}
+	if err := a.saveSignIn(r, body.User); err != nil {
+		http.Error(w, "sign-in failed", http.StatusInternalServerError)
+		return
+	}
+	tok, err := a.auth.Encode(bearerName, body.User)
+	if err != nil {
+		http.Error(w, "sign-in failed", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]string{"user": body.User, "token": tok})
+}
+
+// apiConnections answers the signed-in user's connections as the app last
+// read them (after a return, as the on-return hook read them):
+// {"connections": [...]} in the Connections API's shape.
+func (a *App) apiConnections(w http.ResponseWriter, r *http.Request) {
+	u, _ := r.Context().Value(ctxKey{}).(user)
+	conns, err := a.connections(r, u.name)
+	if err != nil {
+		hlogError(r, err)
+		http.Error(w, "connections unavailable", http.StatusBadGateway)
+		return
+	}
+	if conns == nil {
+		conns = []bluenexus.Connection{}
+	}
+	writeJSON(w, map[string]any{"connections": conns})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
 }
 
 func (a *App) signout(w http.ResponseWriter, r *http.Request) {
