@@ -26,13 +26,12 @@ import (
 	"github.com/handoffkit/handoffkit/session"
 )
 
-// The benchmarks run the kit's handlers and the two hand-written baselines
-// (internal/baseline: gorilla, the first-time version on gorilla/sessions,
-// and lean, securecookie directly) side by side on the same work: each
-// request goes through ServeHTTP with a shared template request and a
-// reused writer. The sub-benchmarks are named impl=kit, impl=lean and
-// impl=gorilla, so that `benchstat -col /impl` sets them side by side
-// (scripts/bench.sh).
+// The benchmarks run the kit's handlers and the hand-written lean baseline
+// (internal/baseline: the state sealed with the standard library's AES-GCM)
+// side by side on the same work: each request goes through ServeHTTP with a
+// shared template request and a reused writer. The sub-benchmarks are named
+// impl=kit and impl=lean, so that `benchstat -col /impl` sets them side by
+// side (scripts/bench.sh).
 //
 // Two upstreams: the emulator over a loopback keep-alive connection (the
 // benchmarks without a suffix and ...Stack: the whole request, most of it
@@ -42,20 +41,18 @@ import (
 
 const benchReturnURL = "https://app.example.com/connections/return"
 
-// benchEnv is one upstream with the kit and both baselines configured
+// benchEnv is one upstream with the kit and the baseline configured
 // against it, each once with the client IP read from r.RemoteAddr (bare
 // handlers) and once from middleware.ClientIP (the recommended stack).
 type benchEnv struct {
-	emu       *bluenexustest.Server // nil with the in-memory upstream
-	token     bluenexus.AccessToken
-	flows     *session.Manager
-	kit       *handlers.Kit // client IP from RemoteAddr
-	kitMW     *handlers.Kit // client IP from middleware.ClientIP
-	gorilla   *baseline.Handlers
-	gorillaMW *baseline.Handlers
-	lean      *baseline.Lean
-	leanMW    *baseline.Lean
-	logger    zerolog.Logger
+	emu    *bluenexustest.Server // nil with the in-memory upstream
+	token  bluenexus.AccessToken
+	flows  *session.Manager
+	kit    *handlers.Kit // client IP from RemoteAddr
+	kitMW  *handlers.Kit // client IP from middleware.ClientIP
+	lean   *baseline.Lean
+	leanMW *baseline.Lean
+	logger zerolog.Logger
 }
 
 type benchUserKey struct{}
@@ -84,7 +81,7 @@ func newMemBenchEnv(tb testing.TB) *benchEnv {
 	return e
 }
 
-// configure builds the kit and the baselines; a nil transport is each
+// configure builds the kit and the baseline; a nil transport is each
 // one's default (pooled keep-alive connections).
 func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transport http.RoundTripper) {
 	tb.Helper()
@@ -129,6 +126,7 @@ func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transpor
 		APIBase:       apiBase,
 		WhiteLabelURL: whiteLabel,
 		ReturnURL:     benchReturnURL,
+		User:          cfg.User,
 		Token: func(r *http.Request) (string, bool) {
 			tok, ok := r.Context().Value(benchUserKey{}).(bluenexus.AccessToken)
 			return tok.Reveal(), ok
@@ -138,9 +136,6 @@ func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transpor
 			return host, err == nil
 		},
 		Transport: transport,
-	}
-	if e.gorilla, err = baseline.New(bcfg); err != nil {
-		tb.Fatal(err)
 	}
 	if e.lean, err = baseline.NewLean(bcfg); err != nil {
 		tb.Fatal(err)
@@ -152,13 +147,10 @@ func (e *benchEnv) configure(tb testing.TB, apiBase, whiteLabel string, transpor
 		}
 		return ip.String(), true
 	}
-	if e.gorillaMW, err = baseline.New(bcfg); err != nil {
-		tb.Fatal(err)
-	}
 	if e.leanMW, err = baseline.NewLean(bcfg); err != nil {
 		tb.Fatal(err)
 	}
-	for _, c := range []*http.Client{e.gorilla.Client(), e.gorillaMW.Client(), e.lean.Client(), e.leanMW.Client()} {
+	for _, c := range []*http.Client{e.lean.Client(), e.leanMW.Client()} {
 		tb.Cleanup(c.CloseIdleConnections)
 	}
 }
@@ -213,7 +205,7 @@ func remoteAddrIP(r *http.Request) (netip.Addr, bool) {
 	return ap.Addr(), err == nil
 }
 
-// auth is the app's auth middleware, the same for the kit and the baselines.
+// auth is the app's auth middleware, the same for the kit and the baseline.
 func (e *benchEnv) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), benchUserKey{}, e.token)))
@@ -264,8 +256,7 @@ func (w *benchWriter) reset() {
 	w.status = 0
 }
 
-// serve runs one request on a shallow copy of tmpl (gorilla's registry
-// writes into the request it is given) and checks the status.
+// serve runs one request on a shallow copy of tmpl and checks the status.
 func serve(b *testing.B, h http.Handler, w *benchWriter, tmpl *http.Request, want int) {
 	w.reset()
 	r := *tmpl
@@ -279,7 +270,7 @@ func serve(b *testing.B, h http.Handler, w *benchWriter, tmpl *http.Request, wan
 // benchmark timer runs, reported as cpu-ns/op beside the wall time. On a
 // shared machine it moves less with other processes' load than ns/op does.
 // It counts the emulator's work too when it runs in the same process (the
-// same for all three), and the garbage collector's on the other core.
+// same for both), and the garbage collector's on the other core.
 type cpuClock struct {
 	started time.Duration
 	total   time.Duration
@@ -315,8 +306,7 @@ func benchManage(b *testing.B, h http.Handler) {
 // for the return benchmarks: each return consumes its flow.
 const returnBatch = 512
 
-// minter returns n fresh /return requests, each with its own flow cookie
-// and state.
+// minter returns n fresh /return requests, each with its own state.
 type minter func(b *testing.B, n int) []*http.Request
 
 func benchReturn(b *testing.B, h http.Handler, mint minter) {
@@ -339,23 +329,9 @@ func benchReturn(b *testing.B, h http.Handler, mint minter) {
 	cpu.report(b)
 }
 
-// returnRequest is the browser coming back with state and its flow cookie.
-func returnRequest(state, cookie string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, benchReturnURL+"?state="+state, nil)
-	if cookie != "" {
-		r.Header.Set("Cookie", cookie)
-	}
-	return r
-}
-
-// cookieOf returns "name=value" of the first Set-Cookie on h.
-func cookieOf(b *testing.B, h http.Header) string {
-	sc := h.Get("Set-Cookie")
-	c, _, _ := strings.Cut(sc, ";")
-	if c == "" {
-		b.Fatal("no Set-Cookie")
-	}
-	return c
+// returnRequest is the browser coming back with state.
+func returnRequest(state string) *http.Request {
+	return httptest.NewRequest(http.MethodGet, benchReturnURL+"?state="+state, nil)
 }
 
 // mintKit seals flows the way the kit's /manage-connections does, on the
@@ -369,26 +345,18 @@ func (e *benchEnv) mintKit(b *testing.B, n int) []*http.Request {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = returnRequest(state.Reveal(), "")
+		out[i] = returnRequest(state.Reveal())
 	}
 	return out
 }
 
-// mintBy begins flows with a baseline's Begin, the first half of its
+// mintLean seals flows with the baseline's Begin, the first half of its
 // Manage.
-func mintBy(begin func(http.ResponseWriter, *http.Request) (string, error)) minter {
+func mintLean(l *baseline.Lean) minter {
 	return func(b *testing.B, n int) []*http.Request {
-		w := &benchWriter{h: http.Header{}}
-		tmpl := httptest.NewRequest(http.MethodGet, "https://app.example.com/manage-connections", nil)
 		out := make([]*http.Request, n)
 		for i := range out {
-			w.reset()
-			r := *tmpl
-			state, err := begin(w, &r)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out[i] = returnRequest(state, cookieOf(b, w.h))
+			out[i] = returnRequest(l.Begin("alice", "/"))
 		}
 		return out
 	}
@@ -396,39 +364,35 @@ func mintBy(begin func(http.ResponseWriter, *http.Request) (string, error)) mint
 
 // runImpls runs one sub-benchmark per implementation, named with
 // benchstat's key=value convention so that `benchstat -col /impl` puts
-// them in columns: impl=kit, impl=lean, impl=gorilla, one right after the
-// other.
-func runImpls(b *testing.B, kit, lean, gorilla func(*testing.B)) {
+// them in columns: impl=kit, then impl=lean right after.
+func runImpls(b *testing.B, kit, lean func(*testing.B)) {
 	b.Run("impl=kit", kit)
 	b.Run("impl=lean", lean)
-	b.Run("impl=gorilla", gorilla)
 }
 
-// manageAll benchmarks /manage-connections of the three implementations,
-// each wrapped by wrap (the app's auth, or the whole stack).
-func manageAll(b *testing.B, e *benchEnv, wrap func(http.Handler) http.Handler, kit *handlers.Kit, lean *baseline.Lean, gorilla *baseline.Handlers) {
+// manageAll benchmarks /manage-connections of both implementations, each
+// wrapped by wrap (the app's auth, or the whole stack).
+func manageAll(b *testing.B, e *benchEnv, wrap func(http.Handler) http.Handler, kit *handlers.Kit, lean *baseline.Lean) {
 	runImpls(b,
 		func(b *testing.B) { benchManage(b, wrap(kit.ManageConnections())) },
-		func(b *testing.B) { benchManage(b, wrap(http.HandlerFunc(lean.Manage))) },
-		func(b *testing.B) { benchManage(b, wrap(http.HandlerFunc(gorilla.Manage))) })
+		func(b *testing.B) { benchManage(b, wrap(http.HandlerFunc(lean.Manage))) })
 }
 
-// returnAll benchmarks /connections/return of the three implementations,
-// each wrapped by wrap, with flows minted outside the timer.
-func returnAll(b *testing.B, e *benchEnv, wrap func(http.Handler) http.Handler, kit *handlers.Kit, lean *baseline.Lean, gorilla *baseline.Handlers) {
+// returnAll benchmarks /connections/return of both implementations, each
+// wrapped by wrap, with flows minted outside the timer.
+func returnAll(b *testing.B, e *benchEnv, wrap func(http.Handler) http.Handler, kit *handlers.Kit, lean *baseline.Lean) {
 	runImpls(b,
 		func(b *testing.B) { benchReturn(b, wrap(kit.Return()), e.mintKit) },
-		func(b *testing.B) { benchReturn(b, wrap(http.HandlerFunc(lean.Return)), mintBy(lean.Begin)) },
-		func(b *testing.B) { benchReturn(b, wrap(http.HandlerFunc(gorilla.Return)), mintBy(gorilla.Begin)) })
+		func(b *testing.B) { benchReturn(b, wrap(http.HandlerFunc(lean.Return)), mintLean(lean)) })
 }
 
 // BenchmarkManageConnections: GET /manage-connections behind the app's auth
-// middleware, upstream the emulator over loopback: state, cookie, handoff
-// init, 302. Time and allocations include the round trip and the
-// emulator's work, the same for all three.
+// middleware, upstream the emulator over loopback: state, handoff init,
+// 302. Time and allocations include the round trip and the emulator's
+// work, the same for both.
 func BenchmarkManageConnections(b *testing.B) {
 	e := newBenchEnv(b)
-	manageAll(b, e, e.auth, e.kit, e.lean, e.gorilla)
+	manageAll(b, e, e.auth, e.kit, e.lean)
 }
 
 // BenchmarkManageConnectionsCPU is BenchmarkManageConnections with the
@@ -436,30 +400,30 @@ func BenchmarkManageConnections(b *testing.B) {
 // net/http's request building), nothing of a socket or an emulator.
 func BenchmarkManageConnectionsCPU(b *testing.B) {
 	e := newMemBenchEnv(b)
-	manageAll(b, e, e.auth, e.kit, e.lean, e.gorilla)
+	manageAll(b, e, e.auth, e.kit, e.lean)
 }
 
 // BenchmarkReturnCPU: GET /connections/return behind the app's auth
-// middleware: cookie decode, state check, cookie save or deletion, 303. It
+// middleware: the state opened, its TTL, user and nonce checked, 303. It
 // calls no upstream; the env is the in-memory one, so nothing else runs in
 // the process.
 func BenchmarkReturnCPU(b *testing.B) {
 	e := newMemBenchEnv(b)
-	returnAll(b, e, e.auth, e.kit, e.lean, e.gorilla)
+	returnAll(b, e, e.auth, e.kit, e.lean)
 }
 
 // BenchmarkManageConnectionsStack is BenchmarkManageConnections inside the
 // recommended middleware stack, with an enabled logger.
 func BenchmarkManageConnectionsStack(b *testing.B) {
 	e := newBenchEnv(b)
-	manageAll(b, e, e.stack, e.kitMW, e.leanMW, e.gorillaMW)
+	manageAll(b, e, e.stack, e.kitMW, e.leanMW)
 }
 
 // BenchmarkReturnStack is BenchmarkReturnCPU inside the recommended
 // middleware stack, with an enabled logger.
 func BenchmarkReturnStack(b *testing.B) {
 	e := newMemBenchEnv(b)
-	returnAll(b, e, e.stack, e.kitMW, e.leanMW, e.gorillaMW)
+	returnAll(b, e, e.stack, e.kitMW, e.leanMW)
 }
 
 // countingProxy forwards TCP connections to target and counts those it
@@ -518,12 +482,11 @@ func (p *countingProxy) URL() string { return "http://" + p.ln.Addr().String() }
 // TestD3_ManageConnectionsReusesOneConnection: 1,000 sequential
 // /manage-connections through the kit open exactly one TCP connection to
 // BlueNexus (SECURITY.md D3: the client is shared and keeps its connection
-// alive), and so do the baselines the benchmarks compare it with.
+// alive), and so does the baseline the benchmarks compare it with.
 func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 	const requests = 1000
 	e := newBenchEnv(t)
 	kitProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
-	gorillaProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
 	leanProxy := newCountingProxy(t, strings.TrimPrefix(e.emu.URL(), "http://"))
 
 	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(kitProxy.URL()))
@@ -541,16 +504,11 @@ func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 	}
 	bcfg := baseline.Config{
 		HashKey: testKeys.Hash, BlockKey: testKeys.Block,
-		APIBase: gorillaProxy.URL(), WhiteLabelURL: e.emu.WhiteLabelURL(), ReturnURL: benchReturnURL,
+		APIBase: leanProxy.URL(), WhiteLabelURL: e.emu.WhiteLabelURL(), ReturnURL: benchReturnURL,
+		User:     func(*http.Request) (string, bool) { return "alice", true },
 		Token:    func(*http.Request) (string, bool) { return e.token.Reveal(), true },
 		ClientIP: func(*http.Request) (string, bool) { return "192.0.2.1", true },
 	}
-	gorilla, err := baseline.New(bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gorilla.Client().CloseIdleConnections)
-	bcfg.APIBase = leanProxy.URL()
 	lean, err := baseline.NewLean(bcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -563,7 +521,6 @@ func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 		proxy *countingProxy
 	}{
 		{"kit", kit.ManageConnections(), kitProxy},
-		{"gorilla", http.HandlerFunc(gorilla.Manage), gorillaProxy},
 		{"lean", http.HandlerFunc(lean.Manage), leanProxy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -579,7 +536,7 @@ func TestD3_ManageConnectionsReusesOneConnection(t *testing.T) {
 			}
 		})
 	}
-	if hits := e.emu.Hits(bluenexustest.PathHandoffInit); hits != 3*requests {
-		t.Errorf("emulator saw %d handoff inits, want %d", hits, 3*requests)
+	if hits := e.emu.Hits(bluenexustest.PathHandoffInit); hits != 2*requests {
+		t.Errorf("emulator saw %d handoff inits, want %d", hits, 2*requests)
 	}
 }

@@ -7,9 +7,9 @@
 # Writes the raw output to $BENCH_OUT (default a new file under $TMPDIR) and
 # prints two benchstat summaries of it:
 #   - the handler benchmarks, one column per implementation
-#     (`benchstat -col /impl@(lean kit gorilla)`): medians of time, process
-#     CPU time, bytes and allocations per operation, with kit and gorilla
-#     each compared with lean (+50% is 1.5x lean);
+#     (`benchstat -col /impl@(lean kit)`): medians of time, process CPU
+#     time, bytes and allocations per operation, the kit compared with the
+#     lean baseline (+50% is 1.5x lean);
 #   - every other benchmark, by name (`benchstat -filter '-/impl:/./'`).
 # BENCH selects benchmarks (default all), BENCH_PKGS the packages,
 # BENCH_TIME the -benchtime (default 1s). benchstat is installed with
@@ -36,8 +36,8 @@ echo "bench: writing $out"
 
 # One test binary per package, run COUNT times in rounds rather than with
 # -count: `go test -count` repeats each sub-benchmark back to back, while a
-# round runs impl=kit, impl=lean and impl=gorilla one right after the other,
-# so that all three see the same machine load in every round.
+# round runs impl=kit and impl=lean one right after the other, so that both
+# see the same machine load in every round.
 bins=()
 for pkg in $pkgs; do
 	bin="$work/$(echo "$pkg" | tr -c 'a-zA-Z0-9\n' _).test"
@@ -63,14 +63,14 @@ if [ -z "$benchstat" ]; then
 	else
 		echo "bench: benchstat could not be installed (is the Go module proxy reachable?): no summary." >&2
 		echo "bench: the raw results are in $out; summarize them later with" >&2
-		echo "bench:   benchstat -col '/impl@(lean kit gorilla)' $out" >&2
+		echo "bench:   benchstat -col '/impl@(lean kit)' $out" >&2
 		exit 1
 	fi
 fi
 
 echo
-echo "bench: handlers, kit and gorilla against lean: $(basename "$benchstat") -col '/impl@(lean kit gorilla)' $out"
-"$benchstat" -col '/impl@(lean kit gorilla)' "$out"
+echo "bench: handlers, kit against lean: $(basename "$benchstat") -col '/impl@(lean kit)' $out"
+"$benchstat" -col '/impl@(lean kit)' "$out"
 if grep -v '/impl=' "$out" | grep -q '^Benchmark'; then
 	echo
 	echo "bench: the other benchmarks: $(basename "$benchstat") -filter '-/impl:/./' $out"

@@ -1,6 +1,6 @@
 // Command handoff-benchserver serves /manage-connections for HTTP load tests
 // (scripts/load-http.sh, `make load-http`), either through handoffkit or
-// through the hand-written baseline (internal/baseline), against an
+// through the hand-written lean baseline (internal/baseline), against an
 // embedded BlueNexus emulator on loopback:
 //
 //	go run ./cmd/handoff-benchserver -app kit -addr 127.0.0.1:8090
@@ -161,12 +161,13 @@ func tokenOf(r *http.Request) (bluenexus.AccessToken, bool) {
 // newHandler builds the kit's or the baseline's /manage-connections.
 func newHandler(app string, emu *bluenexustest.Server, token bluenexus.AccessToken, returnURL string) (http.Handler, error) {
 	if app == "baseline" {
-		h, err := baseline.New(baseline.Config{
+		h, err := baseline.NewLean(baseline.Config{
 			HashKey:       hashKey,
 			BlockKey:      blockKey,
 			APIBase:       emu.URL(),
 			WhiteLabelURL: emu.WhiteLabelURL(),
 			ReturnURL:     returnURL,
+			User:          func(*http.Request) (string, bool) { return "bench-user", true },
 			Token: func(r *http.Request) (string, bool) {
 				tok, ok := tokenOf(r)
 				return tok.Reveal(), ok

@@ -1,145 +1,203 @@
 package baseline_test
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/internal/baseline"
 )
 
-// impl is what both baselines offer.
-type impl interface {
-	Manage(http.ResponseWriter, *http.Request)
-	Return(http.ResponseWriter, *http.Request)
-	Begin(http.ResponseWriter, *http.Request) (string, error)
-	Client() *http.Client
+// userKey carries the signed-in user in a test request's context.
+type userKey struct{}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
 }
 
-func newImpls(t *testing.T) (map[string]impl, *bluenexustest.Server) {
+func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// newLean returns the lean handlers against emu, the user read from the
+// "user" cookie or the context, and their clock.
+func newLean(t *testing.T, emu *bluenexustest.Server, returnURL string) (*baseline.Lean, *fakeClock) {
 	t.Helper()
-	emu := bluenexustest.NewServer()
-	t.Cleanup(emu.Close)
 	token := emu.AddUser("alice")
-	cfg := baseline.Config{
+	clk := &fakeClock{t: time.Now()}
+	l, err := baseline.NewLean(baseline.Config{
 		HashKey:       []byte("0123456789abcdef0123456789abcdef"),
 		BlockKey:      []byte("fedcba9876543210fedcba9876543210"),
 		APIBase:       emu.URL(),
 		WhiteLabelURL: emu.WhiteLabelURL(),
-		ReturnURL:     "https://app.example.com/connections/return",
-		Token:         func(*http.Request) (string, bool) { return token.Reveal(), true },
-		ClientIP:      func(*http.Request) (string, bool) { return "192.0.2.1", true },
-	}
-	gorilla, err := baseline.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lean, err := baseline.NewLean(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	impls := map[string]impl{"gorilla": gorilla, "lean": lean}
-	for _, h := range impls {
-		t.Cleanup(h.Client().CloseIdleConnections)
-	}
-	return impls, emu
-}
-
-// TestRoundTrip: each baseline does the flow's work (the yardstick must be
-// honest): a 302 to the white-label page with a code the emulator minted
-// for the state's redirectUri, a flow cookie with the kit's attributes, then
-// a 303 for the matching state only.
-func TestRoundTrip(t *testing.T) {
-	impls, emu := newImpls(t)
-	for _, name := range []string{"gorilla", "lean"} {
-		h := impls[name]
-		t.Run(name, func(t *testing.T) {
-			rec := httptest.NewRecorder()
-			h.Manage(rec, httptest.NewRequest(http.MethodGet, "https://app.example.com/manage-connections", nil))
-			if rec.Code != http.StatusFound {
-				t.Fatalf("manage: status %d, want 302", rec.Code)
+		ReturnURL:     returnURL,
+		User: func(r *http.Request) (string, bool) {
+			if u, ok := r.Context().Value(userKey{}).(string); ok {
+				return u, true
 			}
-			loc, err := url.Parse(rec.Header().Get("Location"))
-			if err != nil || !strings.HasPrefix(loc.String(), emu.WhiteLabelURL()+"?") || loc.Query().Get("code") == "" {
-				t.Fatalf("manage: Location %q, want the white-label page with a code", rec.Header().Get("Location"))
-			}
-			for _, h := range []string{"Cache-Control", "Pragma", "Referrer-Policy"} {
-				if rec.Header().Get(h) == "" {
-					t.Errorf("manage: no %s header", h)
-				}
-			}
-			cookies := rec.Result().Cookies()
-			if len(cookies) != 1 {
-				t.Fatalf("manage: %d cookies, want 1", len(cookies))
-			}
-			c := cookies[0]
-			if c.Name != baseline.CookieName || c.Path != "/" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode ||
-				c.MaxAge != 600 || c.Expires.IsZero() || c.Domain != "" {
-				t.Errorf("flow cookie %+v: want Path=/, Secure, HttpOnly, SameSite=Lax, Max-Age=600, Expires, no Domain", c)
-			}
-
-			// The state travels in the redirectUri; read it back from the
-			// cookie by beginning a flow directly.
-			w := httptest.NewRecorder()
-			state, err := h.Begin(w, httptest.NewRequest(http.MethodGet, "/", nil))
+			c, err := r.Cookie("user")
 			if err != nil {
-				t.Fatal(err)
+				return "", false
 			}
-			flow := w.Result().Cookies()[0]
-			tests := []struct {
-				name   string
-				state  string
-				cookie *http.Cookie
-				want   int
-			}{
-				{"matching state", state, flow, http.StatusSeeOther},
-				{"wrong state", strings.Repeat("A", len(state)), flow, http.StatusForbidden},
-				{"no cookie", state, nil, http.StatusForbidden},
-				{"empty state", "", flow, http.StatusForbidden},
-				{"forged cookie", state, &http.Cookie{Name: flow.Name, Value: "x" + flow.Value}, http.StatusForbidden},
-			}
-			for _, tc := range tests {
-				t.Run(tc.name, func(t *testing.T) {
-					r := httptest.NewRequest(http.MethodGet, "https://app.example.com/connections/return?state="+tc.state, nil)
-					if tc.cookie != nil {
-						r.AddCookie(tc.cookie)
-					}
-					rec := httptest.NewRecorder()
-					h.Return(rec, r)
-					if rec.Code != tc.want {
-						t.Errorf("status %d, want %d", rec.Code, tc.want)
-					}
-					if loc := rec.Header().Get("Location"); tc.want == http.StatusSeeOther && loc != "/" {
-						t.Errorf("Location %q, want /", loc)
-					}
-				})
-			}
-		})
-	}
-}
-
-// TestLeanDeletesCookie: the lean return deletes the flow cookie with the
-// same attributes it was set with.
-func TestLeanDeletesCookie(t *testing.T) {
-	impls, _ := newImpls(t)
-	h := impls["lean"]
-	w := httptest.NewRecorder()
-	state, err := h.Begin(w, httptest.NewRequest(http.MethodGet, "/", nil))
+			return c.Value, true
+		},
+		Token: func(*http.Request) (string, bool) { return token.Reveal(), true },
+		ClientIP: func(r *http.Request) (string, bool) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			return host, err == nil
+		},
+		Now: clk.Now,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := httptest.NewRequest(http.MethodGet, "https://app.example.com/connections/return?state="+state, nil)
-	r.AddCookie(w.Result().Cookies()[0])
-	rec := httptest.NewRecorder()
-	h.Return(rec, r)
-	cookies := rec.Result().Cookies()
-	if len(cookies) != 1 {
-		t.Fatalf("%d cookies, want 1", len(cookies))
+	t.Cleanup(l.Client().CloseIdleConnections)
+	return l, clk
+}
+
+// TestRoundTrip: the lean baseline does the flow's work (the yardstick must
+// be honest): a 302 to the white-label page with a code the emulator minted
+// for a redirectUri carrying the state, no cookie, the no-store headers;
+// through the white-label page back to a 303 to next; the same return
+// again is refused.
+func TestRoundTrip(t *testing.T) {
+	emu := bluenexustest.NewServer()
+	t.Cleanup(emu.Close)
+	mux := http.NewServeMux()
+	app := httptest.NewServer(mux)
+	t.Cleanup(app.Close)
+	l, _ := newLean(t, emu, app.URL+"/connections/return")
+	mux.HandleFunc("GET /manage-connections", l.Manage)
+	mux.HandleFunc("GET /connections/return", l.Return)
+
+	browser := bluenexustest.NewBrowser(app)
+	t.Cleanup(browser.CloseIdleConnections)
+	appURL, _ := url.Parse(app.URL)
+	browser.Jar.SetCookies(appURL, []*http.Cookie{{Name: "user", Value: "alice"}})
+
+	start, err := browser.Get(app.URL + "/manage-connections?next=/settings")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c := cookies[0]; c.Name != baseline.CookieName || c.MaxAge != -1 || c.Path != "/" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
-		t.Errorf("cookie %+v: want a deletion (Max-Age<0) with Path=/, Secure, HttpOnly, SameSite=Lax", c)
+	if start.StatusCode != http.StatusFound {
+		t.Fatalf("manage: status %d, want 302", start.StatusCode)
+	}
+	loc, err := start.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), emu.WhiteLabelURL()+"?") || loc.Query().Get("code") == "" {
+		t.Fatalf("manage: Location %v, want the white-label page with a code", loc)
+	}
+	for h, want := range map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy": "no-referrer"} {
+		if got := start.Header.Get(h); got != want {
+			t.Errorf("manage: %s %q, want %q", h, got, want)
+		}
+	}
+	if sc := start.Header.Values("Set-Cookie"); len(sc) != 0 {
+		t.Errorf("manage: Set-Cookie %q, want none", sc)
+	}
+
+	ret, err := bluenexustest.NewUser(emu, browser).Done(context.Background(), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret.URL.Query().Get("state") == "" {
+		t.Errorf("redirectUri %v has no state", ret.URL)
+	}
+	if ret.Response.StatusCode != http.StatusSeeOther || ret.Response.Header.Get("Location") != "/settings" {
+		t.Fatalf("return: status %d, Location %q, want 303 to /settings", ret.Response.StatusCode, ret.Response.Header.Get("Location"))
+	}
+	if got := ret.Response.Header.Get("Referrer-Policy"); got != "no-referrer" {
+		t.Errorf("return: Referrer-Policy %q, want no-referrer", got)
+	}
+	again, err := browser.Get(ret.URL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != http.StatusForbidden {
+		t.Errorf("second return: status %d, want 403", again.StatusCode)
+	}
+}
+
+// TestReturn: the return accepts a state only once, within its TTL, for
+// the user it was sealed for, and untouched.
+func TestReturn(t *testing.T) {
+	emu := bluenexustest.NewServer()
+	t.Cleanup(emu.Close)
+	l, clk := newLean(t, emu, "https://app.example.com/connections/return")
+	ret := func(user, state string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "https://app.example.com/connections/return?state="+state, nil)
+		if user != "" {
+			r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+		}
+		rec := httptest.NewRecorder()
+		l.Return(rec, r)
+		return rec
+	}
+
+	state := l.Begin("alice", "/next")
+	if rec := ret("bob", state); rec.Code != http.StatusForbidden {
+		t.Errorf("another user: status %d, want 403", rec.Code)
+	}
+	if rec := ret("", state); rec.Code != http.StatusUnauthorized {
+		t.Errorf("no user: status %d, want 401", rec.Code)
+	}
+	tampered := []byte(state)
+	tampered[len(tampered)/2] ^= 'A' ^ 'B' // still base64url, or at worst not: either way refused
+	for name, s := range map[string]string{"tampered": string(tampered), "empty": "", "not base64url": "a.b"} {
+		if rec := ret("alice", s); rec.Code != http.StatusForbidden {
+			t.Errorf("%s state: status %d, want 403", name, rec.Code)
+		}
+	}
+	rec := ret("alice", state)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/next" {
+		t.Fatalf("status %d, Location %q, want 303 to /next", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := ret("alice", state); rec.Code != http.StatusForbidden {
+		t.Errorf("replay: status %d, want 403", rec.Code)
+	}
+
+	late := l.Begin("alice", "/")
+	clk.Advance(10 * time.Minute)
+	if rec := ret("alice", late); rec.Code != http.StatusForbidden {
+		t.Errorf("after the TTL: status %d, want 403", rec.Code)
+	}
+	// Past the sweep, a used nonce is forgotten only once its flow expired:
+	// a fresh flow still works, and its replay is still refused.
+	fresh := l.Begin("alice", "/")
+	clk.Advance(2 * time.Minute)
+	if rec := ret("alice", fresh); rec.Code != http.StatusSeeOther {
+		t.Errorf("fresh flow after a sweep: status %d, want 303", rec.Code)
+	}
+	clk.Advance(2 * time.Minute)
+	if rec := ret("alice", fresh); rec.Code != http.StatusForbidden {
+		t.Errorf("replay after a sweep: status %d, want 403", rec.Code)
+	}
+}
+
+// TestManageRefusesNext: a next that is not a local path is refused
+// before any upstream call.
+func TestManageRefusesNext(t *testing.T) {
+	emu := bluenexustest.NewServer()
+	t.Cleanup(emu.Close)
+	l, _ := newLean(t, emu, "https://app.example.com/connections/return")
+	for _, next := range []string{"https://evil.example", "//evil.example", "/\\evil.example", "/a%2F%2Fb", strings.Repeat("/a", 300)} {
+		r := httptest.NewRequest(http.MethodGet, "https://app.example.com/manage-connections?next="+url.QueryEscape(next), nil)
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, "alice"))
+		rec := httptest.NewRecorder()
+		l.Manage(rec, r)
+		if rec.Code != http.StatusBadRequest {
+			t.Errorf("next %q: status %d, want 400", next, rec.Code)
+		}
+	}
+	if hits := emu.Hits(bluenexustest.PathHandoffInit); hits != 0 {
+		t.Errorf("%d handoff inits, want 0", hits)
 	}
 }
