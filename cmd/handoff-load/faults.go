@@ -35,17 +35,15 @@ type window struct {
 	firstFail  time.Time
 }
 
-// limit is the end of the window: its first success after the fault, at
-// most recovery after the fault's end.
+// limit is the end of the window: recovery after the fault's end. Not the
+// fleet's first success after the fault: each instance's Redis
+// connections recover on their own, so one instance may still fail its
+// first request after another has served again.
 func (w *window) limit(recovery time.Duration) time.Time {
 	if w.end.IsZero() {
 		return time.Now().Add(time.Hour)
 	}
-	capped := w.end.Add(recovery)
-	if !w.closedAt.IsZero() && w.closedAt.Before(capped) {
-		return w.closedAt
-	}
-	return capped
+	return w.end.Add(recovery)
 }
 
 // closed reports whether the window closed within its cap.

@@ -35,13 +35,14 @@ func TestClassify(t *testing.T) {
 			{"503 in the fault", failure{route: routeReturn, start: at(500), end: at(600), status: 503, outcome: "state_unavailable"}, "redis"},
 			{"begun before the fault", failure{route: routeManage, start: at(-200), end: at(100), status: 503, outcome: "state_unavailable"}, "redis"},
 			{"hook failed before the first success", failure{route: routeReturn, start: at(1400), end: at(1600), status: 303, outcome: "hook_failed"}, "redis"},
-			{"503 begun after the first success", failure{route: routeReturn, start: at(1600), end: at(1700), status: 503, outcome: "state_unavailable"}, ""},
+			{"503 on an instance still reconnecting after another's first success", failure{route: routeReturn, start: at(1600), end: at(1700), status: 503, outcome: "state_unavailable"}, "redis"},
+			{"503 begun past the recovery cap", failure{route: routeReturn, start: at(3100), end: at(3200), status: 503, outcome: "state_unavailable"}, ""},
 			{"403 in the fault", failure{route: routeReturn, start: at(500), end: at(600), status: 403}, ""},
 			{"500 internal in the fault", failure{route: routeManage, start: at(500), end: at(600), status: 500, outcome: "internal"}, ""},
 			{"white-label page in the fault", failure{route: routeWhiteLabel, start: at(500), end: at(600), status: 410}, ""},
 		})
-		if w.failed != 3 || !w.firstFail.Equal(at(0)) {
-			t.Errorf("window counted %d failures from %v, want 3 from the fault's start", w.failed, w.firstFail)
+		if w.failed != 4 || !w.firstFail.Equal(at(0)) {
+			t.Errorf("window counted %d failures from %v, want 4 from the fault's start", w.failed, w.firstFail)
 		}
 		if !w.closed(recovery) {
 			t.Errorf("window not closed")

@@ -63,11 +63,11 @@
 // A failed request is explained when
 //
 //   - it is a 5xx (or a return whose hook failed) that overlaps a Redis
-//     fault window: from the fault's start to the first request that
-//     started after the fault's end and succeeded (on any instance),
-//     capped at the fault's end plus -recovery. Each window reports its
-//     failed requests and its length, from the first failure to that
-//     first success;
+//     fault window: from the fault's start to the fault's end plus
+//     -recovery (each instance reconnects on its own, so one may still
+//     fail after another served again). Each window reports its failed
+//     requests and its length, from the first failure to the first
+//     request that started after the fault's end and succeeded;
 //   - it is an upstream failure (502, 503, or a return whose hook failed)
 //     that overlaps an upstream fault burst, within a budget of one failure
 //     per fault (two on the token endpoint, whose refresh the two tabs of
