@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
@@ -266,7 +267,7 @@ func TestMobileBearerNoCookies(t *testing.T) {
 // succeeds once, and the shared guard refuses it on the first instance
 // afterwards.
 func TestKeyRotationAcrossInstances(t *testing.T) {
-	guard := replay.New(nil, 0)
+	guard := replay.New(time.Now, replay.DefaultMaxEntries)
 	h := newHarness(t, harnessConfig{mount: "chi", sessionOpts: []session.Option{session.WithReplayGuard(guard)}})
 	newKeys := session.KeyPair{Hash: []byte("a new hash key of 32 bytes......"), Block: []byte("a new block key of 32 bytes.....")}
 	rotated, err := session.New([]session.KeyPair{newKeys, testKeys}, session.WithReplayGuard(guard))

@@ -11,11 +11,11 @@ import (
 	"github.com/handoffkit/handoffkit/handlers"
 )
 
-// defaultBuckets are the mint duration histogram's upper bounds in
+// mintBuckets are the mint duration histogram's upper bounds in
 // seconds, from 10 ms to 10 s: a healthy handoff init takes tens to
 // hundreds of milliseconds, and the client's whole-call budget defaults to
 // 5 s (at most 15 s).
-var defaultBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+var mintBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Label values for anything outside the fixed sets.
 const other = "other"
@@ -56,45 +56,16 @@ type Metrics struct {
 
 var _ handlers.Observer = (*Metrics)(nil)
 
-// Option configures [New].
-type Option func(*config)
-
-type config struct {
-	buckets []float64
-}
-
-// WithBuckets sets the upper bounds, in seconds, of the mint duration
-// histogram's buckets. Default the default buckets. They must be positive and
-// strictly increasing.
-func WithBuckets(upperBounds ...float64) Option {
-	return func(c *config) { c.buckets = slices.Clone(upperBounds) }
-}
-
 // New creates the metrics and registers them with reg. It fails when reg is
-// nil, an option is invalid, or a metric of the same name is already
+// nil or a metric of the same name is already
 // registered (one kit per registerer; see the package doc for several); on
 // failure nothing stays registered.
 //
 // The upstream error counter starts with every class at zero, so rates are
 // defined before the first failure. The breaker gauge starts at 0 (closed).
-func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
+func New(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("metrics: New: nil prometheus.Registerer")
-	}
-	cfg := config{buckets: defaultBuckets}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("metrics: New: nil Option")
-		}
-		o(&cfg)
-	}
-	if len(cfg.buckets) == 0 {
-		return nil, errors.New("metrics: WithBuckets: no buckets")
-	}
-	for i, b := range cfg.buckets {
-		if !(b > 0) || i > 0 && !(b > cfg.buckets[i-1]) {
-			return nil, fmt.Errorf("metrics: WithBuckets: bounds must be positive and strictly increasing, got %v", cfg.buckets)
-		}
 	}
 
 	m := &Metrics{
@@ -105,7 +76,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		mintDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "handoffkit_mint_duration_seconds",
 			Help:    "Time the handoff init call took, per minted code.",
-			Buckets: cfg.buckets,
+			Buckets: mintBuckets,
 		}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "handoffkit_outcomes_total",

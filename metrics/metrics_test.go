@@ -13,10 +13,10 @@ import (
 	"github.com/handoffkit/handoffkit/metrics"
 )
 
-func newMetrics(t *testing.T, opts ...metrics.Option) (*metrics.Metrics, *prometheus.Registry) {
+func newMetrics(t *testing.T) (*metrics.Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	m, err := metrics.New(reg, opts...)
+	m, err := metrics.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,16 +141,12 @@ func TestNewRejects(t *testing.T) {
 	tests := []struct {
 		name string
 		reg  prometheus.Registerer
-		opts []metrics.Option
 	}{
-		{"nil registerer", nil, nil},
-		{"no buckets", prometheus.NewRegistry(), []metrics.Option{metrics.WithBuckets()}},
-		{"decreasing buckets", prometheus.NewRegistry(), []metrics.Option{metrics.WithBuckets(1, 0.5)}},
-		{"zero bucket", prometheus.NewRegistry(), []metrics.Option{metrics.WithBuckets(0, 1)}},
+		{"nil registerer", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := metrics.New(tc.reg, tc.opts...)
+			m, err := metrics.New(tc.reg)
 			if err == nil || m != nil {
 				t.Fatalf("New = %v, %v; want an error", m, err)
 			}
@@ -209,26 +205,6 @@ func TestFailedNewLeavesNothingRegistered(t *testing.T) {
 		if mf.GetName() != "handoffkit_breaker_state" {
 			t.Errorf("%s stayed registered after a failed New", mf.GetName())
 		}
-	}
-	if _, err := metrics.New(prometheus.NewRegistry(), metrics.WithBuckets(0.1, 1)); err != nil {
-		t.Errorf("custom buckets: %v", err)
-	}
-}
-
-func TestWithBuckets(t *testing.T) {
-	m, reg := newMetrics(t, metrics.WithBuckets(0.5, 1))
-	m.Minted(700 * time.Millisecond)
-	want := `
-# HELP handoffkit_mint_duration_seconds Time the handoff init call took, per minted code.
-# TYPE handoffkit_mint_duration_seconds histogram
-handoffkit_mint_duration_seconds_bucket{le="0.5"} 0
-handoffkit_mint_duration_seconds_bucket{le="1"} 1
-handoffkit_mint_duration_seconds_bucket{le="+Inf"} 1
-handoffkit_mint_duration_seconds_sum 0.7
-handoffkit_mint_duration_seconds_count 1
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "handoffkit_mint_duration_seconds"); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -52,7 +52,7 @@ func New(keys []KeyPair, c Config) (*Manager, error) {
 	}
 	guard := c.Guard
 	if guard == nil {
-		guard = replay.New(c.Now, 0)
+		guard = replay.New(c.Now, replay.DefaultMaxEntries)
 	}
 	m := &Manager{
 		name:  cookieName,

@@ -12,46 +12,40 @@
 //
 // # Design
 //
-// An entry is a 64-bit digest of id, [hash/maphash] with a seed drawn in
-// [New], so no one outside the process can aim two ids at one digest. The
-// expiry is not stored per entry: entries live in buckets by expiry time,
-// one minute wide, each a map[uint64]struct{}, kept in a slice ordered by
-// the bucket's end. A call looks in every live bucket (a replay is found
-// whatever expiresAt it gives), and a bucket whose end has passed is
-// forgotten whole, O(1): there is no sweep, and no map ever sees a delete,
-// so none collects tombstones and grows under churn. The lock is held for
-// one lookup per live bucket, 11 for the default 10-minute TTL: about 1 to
-// 2 µs, against the tens of milliseconds of the BlueNexus round trip of the
-// same return. Ten-second buckets took 7 µs (60 lookups); a single map with
-// deletes grew from 23 to 37 MiB in under three hours of steady load.
+// One map under one mutex, from a 64-bit digest of id ([hash/maphash], with
+// a seed drawn in [New], so no one outside the process can aim two ids at
+// one digest) to its expiresAt. Once a minute a call sweeps: it copies the
+// unexpired entries to a new map and drops the old one, O(n) once a minute,
+// a few entries per call amortised. Copying rather than deleting keeps the
+// map from growing under churn: a map deleted from grew from 18 to 36 MiB
+// in 25 simulated minutes of steady load (TestSustainedLoad).
 //
 // No library fits: TTL and LRU caches evict unexpired keys when full, which
-// here would accept a replay, and store a key, a value and list links per
-// entry (100 bytes and more), where this needs 8 bytes of digest.
+// here would accept a replay.
 //
 // # Memory
 //
 // Take 2,000 returns/s sustained, each 5 s to 9 min after its flow began
 // (uniformly), with a 10-minute TTL. An id is held from its return until
-// its bucket ends: its remaining life, 10 min minus its delay (60 s to
-// 595 s), plus up to one bucket, 60 s.
+// the first sweep after its expiry: its remaining life, 10 min minus its
+// delay (60 s to 595 s), plus up to a minute.
 //
 //   - Uniform delays: the mean remaining life is 600 s − 272.5 s = 327.5 s,
 //     so by Little's law 2,000 × 327.5 = 655,000 unexpired ids, plus, just
-//     before a bucket ends, the 2,000 × 60 = 120,000 whose expiry already
-//     passed in it: a peak of 775,000 (775,701 measured by
-//     TestSustainedLoad).
+//     before a sweep, the 2,000 × 60 = 120,000 expired since the last one:
+//     a peak of 775,000 (775,681 measured by TestSustainedLoad).
 //   - The worst case in that range, every return 5 s after its flow
 //     began: 2,000 × (595 s + 60 s) = 1,310,000.
 //
 // [DefaultMaxEntries] is 1,500,000: the worst case with 14% to spare, 1.9
-// times the uniform peak. Each id costs one slot of a Go map, 16 bytes (the empty
-// value is padded to the key's alignment) and one control byte, in tables
-// kept 7/16 to 7/8 full: 19 to 39 bytes, 31 to 32 measured. A full guard is
-// therefore at most 1,500,000 × 39 B = 55.6 MiB (45.1 MiB measured by
-// TestDefaultCapacityMemory), and 23.8 MiB at the 2,000/s peak: under
-// 64 MiB of live heap. (The Go collector lets the heap grow past what is
-// live, by GOGC, as for any allocation.)
+// times the uniform peak. Each id costs one slot of a Go map, 16 bytes of
+// key and value and one control byte, in tables kept 7/16 to 7/8 full: 19
+// to 39 bytes, 24 to 25 measured. A full guard is therefore at most
+// 1,500,000 × 39 B = 55.6 MiB (36.0 MiB measured by
+// TestDefaultCapacityMemory), and 18.0 MiB at the 2,000/s peak: under
+// 64 MiB of live heap. A sweep holds the old map and the new one for its
+// duration. (The Go collector lets the heap grow past what is live, by
+// GOGC, as for any allocation.)
 //
 // # Collisions
 //
@@ -65,16 +59,15 @@
 //
 // # Under pressure
 //
-// When the guard is full it never refuses fresh flows wholesale and never
-// accepts a replay: it drops the bucket that expires first and remembers a
-// floor, the latest expiresAt among the ids dropped. From then on a call
-// with expiresAt at or before the floor returns an error wrapping
-// [ErrExpired] ("refused as expired: replay guard under pressure"), since
-// the guard can no longer tell its first use from a replay: the effective
-// TTL shrinks, by at most a minute per drop, while a flow begun after the
-// dropped ones (a fresh one) is still accepted. So one client finishing
-// flows in a loop cannot make another client's fresh return fail, and only
-// makes returns of flows older than its own refused once it has filled the
-// guard. The guard counts the ids dropped and the calls refused under pressure;
-// its tests read them.
+// When the guard is full of unexpired ids it never refuses fresh flows
+// wholesale and never accepts a replay: it forgets the ids in the first
+// eighth of their span of expiries (at least one) and remembers the end of
+// that eighth as a floor. From then on a call with expiresAt at or before
+// the floor returns [ErrUnderPressure], which wraps [ErrExpired], since the
+// guard can no longer tell its first use from a replay: the effective TTL
+// shrinks, while a flow begun after the dropped ones (a fresh one) is still
+// accepted. So one client finishing flows in a loop cannot make another
+// client's fresh return fail, and only makes returns of flows older than
+// its own refused once it has filled the guard. A drop scans the map, once
+// per eighth of it filled.
 package replay

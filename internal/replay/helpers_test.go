@@ -8,8 +8,7 @@ import (
 	"time"
 )
 
-// t0 is where the fake clocks start: a whole minute (a multiple of the
-// bucket width), so that tests can tell which bucket an expiry falls in.
+// t0 is where the fake clocks start.
 var t0 = time.Unix(1_699_999_980, 0)
 
 const ttl = 10 * time.Minute

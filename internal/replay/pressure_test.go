@@ -3,94 +3,69 @@ package replay
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 )
 
-// TestFullGuard fills a small guard with 100 entries in ten buckets and
-// checks what happens when one more comes.
+// TestFullGuard fills a small guard with 100 entries spread over ten
+// minutes and checks what happens when one more comes: the first to expire
+// are forgotten, their replays and older flows refused as expired, never
+// accepted, and a fresh flow accepted.
 func TestFullGuard(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	g := New(clk.Now, 100)
-	// Entry k is the (k%10+1)th of bucket k/10, which ends at t0 + w*(k/10+2).
-	w := time.Duration(bucketWidth)
-	expOf := func(k int) time.Time { return t0.Add(w*time.Duration(k/10+1) + w*time.Duration(k%10+1)/20) }
+	expOf := func(k int) time.Time { return t0.Add(time.Duration(k+1) * ttl / 100) }
 	for k := range 100 {
 		if err := g.Consume(ctx, idFor(uint64(k)), expOf(k)); err != nil {
 			t.Fatalf("filling, entry %d: %v", k, err)
 		}
 	}
-	check := func(when string, want Stats) {
-		t.Helper()
-		if s := g.Stats(); s != want {
-			t.Fatalf("%s: Stats() = %+v, want %+v", when, s, want)
-		}
-	}
-	check("full", Stats{Entries: 100})
-
-	// A fresh flow is accepted: the first bucket (entries 0-9) goes.
-	if err := g.Consume(ctx, "fresh", t0.Add(ttl)); err != nil {
+	if err := g.Consume(ctx, "fresh", t0.Add(ttl+time.Second)); err != nil {
 		t.Fatalf("fresh flow on a full guard: %v", err)
 	}
-	floor := expOf(9)
-	check("after one drop", Stats{Entries: 91, Floor: floor, Dropped: 10})
-
-	steps := []struct {
-		name string
-		id   string
-		exp  time.Time
-		want error
-	}{
-		{"replay of a dropped id is refused as expired", idFor(3), expOf(3), ErrExpired},
-		{"replay of the last dropped id is refused as expired", idFor(9), expOf(9), ErrExpired},
-		{"replay of a kept id is replayed", idFor(50), expOf(50), ErrReplayed},
-		{"replay of the first kept id is replayed", idFor(10), expOf(10), ErrReplayed},
-		{"replay of the fresh flow is replayed", "fresh", t0.Add(ttl), ErrReplayed},
-		// The price: an unseen flow expiring no later than the floor is
-		// refused too (the effective TTL shrank by what was dropped).
-		{"unseen flow at the floor is refused", "old", floor, ErrExpired},
+	if n := len(g.ids); n >= 100 || n < 80 {
+		t.Fatalf("%d entries after a drop, want a few dropped", n)
 	}
-	for _, st := range steps {
-		err := g.Consume(ctx, st.id, st.exp)
-		if !errors.Is(err, st.want) {
-			t.Fatalf("%s: Consume = %v, want %v", st.name, err, st.want)
+	floor := time.Unix(0, g.floor)
+	for k := range 100 {
+		want := ErrReplayed
+		if !expOf(k).After(floor) {
+			want = ErrExpired
 		}
-		if errors.Is(err, ErrExpired) && errors.Is(err, ErrReplayed) {
-			t.Fatalf("%s: %v is both expired and replayed", st.name, err)
+		err := g.Consume(ctx, idFor(uint64(k)), expOf(k))
+		if !errors.Is(err, want) || errors.Is(err, ErrExpired) && errors.Is(err, ErrReplayed) {
+			t.Fatalf("replay of entry %d: %v, want %v", k, err, want)
 		}
 	}
-	check("after the refusals", Stats{Entries: 91, Floor: floor, Dropped: 10, RefusedUnderPressure: 3})
-
-	// Fill the free slots, then an unseen flow just past the floor, in the
-	// second bucket: that bucket is dropped to make room, so the flow
-	// (first use) is accepted unrecorded and its replay refused by the new
-	// floor.
-	for k := 100; k < 109; k++ {
-		if err := g.Consume(ctx, idFor(uint64(k)), t0.Add(ttl)); err != nil {
+	if err := g.Consume(ctx, "fresh", t0.Add(ttl+time.Second)); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay of the fresh flow: %v, want ErrReplayed", err)
+	}
+	// The price: an unseen flow expiring no later than the floor is refused
+	// too (the effective TTL shrank by what was dropped).
+	if err := g.Consume(ctx, "old", floor); !errors.Is(err, ErrExpired) {
+		t.Fatalf("unseen flow at the floor: %v, want ErrExpired", err)
+	}
+	// An unseen flow just past the floor whose own entries are dropped to
+	// make room is accepted unrecorded; the raised floor refuses its replay.
+	for k := 0; len(g.ids) < 100; k++ {
+		if err := g.Consume(ctx, idFor(uint64(1000+k)), t0.Add(ttl+time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	late := expOf(15).Add(100 * time.Millisecond)
+	late := floor.Add(time.Millisecond)
 	if err := g.Consume(ctx, "late", late); err != nil {
 		t.Fatalf("unseen flow past the floor: %v", err)
 	}
 	if err := g.Consume(ctx, "late", late); !errors.Is(err, ErrExpired) {
-		t.Fatalf("replay of the flow accepted in a dropped bucket: %v, want ErrExpired", err)
+		t.Fatalf("replay of the flow accepted while dropping: %v, want ErrExpired", err)
 	}
-	check("after the second drop", Stats{Entries: 90, Floor: expOf(19), Dropped: 20, RefusedUnderPressure: 4})
-
-	// Once the floor is past, Stats shows no floor and time alone expires.
-	clk.ns.Store(expOf(19).UnixNano())
-	check("floor passed", Stats{Entries: 90, Dropped: 20, RefusedUnderPressure: 4})
-	clk.ns.Store(t0.Add(4 * w).UnixNano()) // the end of entries 20-29
-	check("third bucket ended", Stats{Entries: 80, Dropped: 20, RefusedUnderPressure: 4})
 }
 
-// TestFullGuardOneBucket is the tightest case: every entry in the bucket
-// the new flow belongs to.
-func TestFullGuardOneBucket(t *testing.T) {
+// TestFullGuardOneEntry is the tightest case: a guard of one entry.
+func TestFullGuardOneEntry(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	g := New(clk.Now, 1)
@@ -132,7 +107,7 @@ func TestLoopCannotFailAnotherUsersReturn(t *testing.T) {
 	}
 	t.Run("default capacity, flow begun before the loop", func(t *testing.T) {
 		clk := newClock()
-		g := New(clk.Now, 0)
+		g := New(clk.Now, DefaultMaxEntries)
 		victim := clk.Now().Add(ttl) // began now
 		clk.Advance(time.Minute)
 		loop(g, clk, 50_000) // 50 s of a return every millisecond
@@ -140,17 +115,16 @@ func TestLoopCannotFailAnotherUsersReturn(t *testing.T) {
 		if err := g.Consume(ctx, "victim", victim); err != nil {
 			t.Fatalf("victim's return after the loop: %v", err)
 		}
-		if s := g.Stats(); s.Dropped != 0 || s.RefusedUnderPressure != 0 {
-			t.Fatalf("Stats() = %+v, want no pressure", s)
+		if g.floor != math.MinInt64 {
+			t.Fatal("the guard came under pressure")
 		}
 	})
 	t.Run("small guard, flow begun after the loop", func(t *testing.T) {
 		clk := newClock()
 		g := New(clk.Now, 1000)
 		loop(g, clk, 20_000)
-		s := g.Stats()
-		if s.Dropped == 0 || s.Entries > 1000 {
-			t.Fatalf("Stats() = %+v, want drops and at most 1000 entries", s)
+		if g.floor == math.MinInt64 || len(g.ids) > 1000 {
+			t.Fatalf("%d entries, floor %d: want drops and at most 1000 entries", len(g.ids), g.floor)
 		}
 		clk.Advance(time.Millisecond)
 		victim := clk.Now().Add(ttl)
@@ -206,17 +180,16 @@ func TestOverloadNeverAcceptsReplay(t *testing.T) {
 			if err := g.Consume(ctx, "fresh"+idFor(n), now.Add(ttl)); err != nil {
 				t.Fatalf("flow begun at t0+%v: %v", now.Sub(t0), err)
 			}
-			if s := g.Stats(); s.Entries > maxEntries {
-				t.Fatalf("Stats() = %+v: over the bound", s)
+			if n := len(g.ids); n > maxEntries {
+				t.Fatalf("%d entries: over the bound", n)
 			}
 		}
 	}
-	s := g.Stats()
-	t.Logf("%d accepted, %d valid refused as expired; %+v", len(done), refusedValid, s)
+	t.Logf("%d accepted, %d valid refused as expired", len(done), refusedValid)
 	if acceptedReplays != 0 {
 		t.Fatalf("%d replays accepted", acceptedReplays)
 	}
-	if s.Dropped == 0 || s.RefusedUnderPressure == 0 || int(s.RefusedUnderPressure) < refusedValid {
-		t.Fatalf("Stats() = %+v: want drops and refusals counted", s)
+	if refusedValid == 0 {
+		t.Fatal("no return refused under pressure: the guard was not full")
 	}
 }

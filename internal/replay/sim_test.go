@@ -3,17 +3,17 @@ package replay
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
 )
 
-// maxBytesPerEntry bounds what one id held costs in its bucket's map: a
-// slot for a uint64 key and an empty value is 16 bytes (the value is
-// padded to the key's alignment) plus one control byte, and a table is
-// between 7/16 and 7/8 full, so 17 / (7/16) ≈ 38.9 bytes at worst. Maps
-// never see a delete (buckets go whole), so no tombstones add to it.
+// maxBytesPerEntry bounds what one id held costs in the guard's map: a
+// slot for a uint64 key and an int64 value is 16 bytes plus one control
+// byte, and a table is between 7/16 and 7/8 full, so 17 / (7/16) ≈ 38.9
+// bytes at worst.
 const maxBytesPerEntry = 17.0 * 16 / 7
 
 const budget = 64 << 20 // 64 MiB
@@ -56,7 +56,7 @@ func TestSustainedLoad(t *testing.T) {
 	// detector an atomic load per call.
 	now := t0.UnixNano()
 	before := liveHeap()
-	g := New(func() time.Time { return time.Unix(0, now) }, 0)
+	g := New(func() time.Time { return time.Unix(0, now) }, DefaultMaxEntries)
 
 	var (
 		refused, accepted, replays int
@@ -65,8 +65,7 @@ func TestSustainedLoad(t *testing.T) {
 		heaps                      []uint64 // at the end of each minute
 	)
 	measure := func() {
-		s := g.Stats()
-		peakHeld = max(peakHeld, s.Entries)
+		peakHeld = max(peakHeld, len(g.ids))
 		h := liveHeap() - before
 		heaps = append(heaps, h)
 		if h > peakHeap {
@@ -109,26 +108,25 @@ func TestSustainedLoad(t *testing.T) {
 			}
 		}
 		if st%perMinute == perMinute-1 {
-			// The last step before a whole minute, when a bucket ends: the
-			// guard is at the top of its sawtooth.
+			// The last step before a whole minute, when the guard sweeps:
+			// it is at the top of its sawtooth.
 			measure()
 		}
 	}
 	runtime.KeepAlive(ids)
 	runtime.KeepAlive(ring)
-	s := g.Stats()
-	t.Logf("%d returns over %v, %d replays; peak %d ids held, live heap %.1f MiB (%.1f B/id); end %+v",
-		total, simulated, replays, peakHeld, float64(peakHeap)/(1<<20), float64(peakHeap)/float64(peakHeld), s)
+	t.Logf("%d returns over %v, %d replays; peak %d ids held, live heap %.1f MiB (%.1f B/id)",
+		total, simulated, replays, peakHeld, float64(peakHeap)/(1<<20), float64(peakHeap)/float64(peakHeld))
 
 	if refused != 0 || accepted != 0 {
 		t.Fatalf("%d valid returns refused, %d replays accepted; want none", refused, accepted)
 	}
-	if s.Dropped != 0 || s.RefusedUnderPressure != 0 {
-		t.Fatalf("Stats() = %+v: the guard came under pressure", s)
+	if g.floor != math.MinInt64 {
+		t.Fatal("the guard came under pressure")
 	}
-	// Little's law: rate × mean life, 10 min − mean delay, plus the whole
-	// bucket about to end.
-	life := ttl - (minDelay+maxDelay)/2 + time.Duration(bucketWidth)
+	// Little's law: rate × mean life, 10 min − mean delay, plus the minute
+	// since the last sweep.
+	life := ttl - (minDelay+maxDelay)/2 + time.Minute
 	if want := rate * life.Seconds(); float64(peakHeld) > 1.02*want || float64(peakHeld) < 0.98*want {
 		t.Errorf("peak %d ids held, want about %.0f (rate × %v)", peakHeld, want, life)
 	}
@@ -138,8 +136,7 @@ func TestSustainedLoad(t *testing.T) {
 	if peakHeap >= budget {
 		t.Errorf("measured %.1f MiB at the peak, want under 64 MiB", float64(peakHeap)/(1<<20))
 	}
-	// From minute 11 the load is steady: memory must not creep (as a map
-	// kept for ever and deleted from does, with its tombstones).
+	// From minute 11 the load is steady: memory must not creep.
 	if steady, last := heaps[10], heaps[len(heaps)-1]; float64(last) > 1.05*float64(steady) {
 		t.Errorf("heap grew from %.1f MiB at minute 11 to %.1f MiB at minute 25 under a steady load",
 			float64(steady)/(1<<20), float64(last)/(1<<20))
@@ -154,7 +151,7 @@ func TestDefaultCapacityMemory(t *testing.T) {
 	clk := newClock()
 	ids := idArena(DefaultMaxEntries) // id i is ids[i:i+64], no allocation per call
 	before := liveHeap()
-	g := New(clk.Now, 0)
+	g := New(clk.Now, DefaultMaxEntries)
 	span := int64(ttl)
 	for i := range DefaultMaxEntries {
 		exp := t0.Add(time.Second + time.Duration(int64(i)*span/DefaultMaxEntries))
@@ -163,11 +160,10 @@ func TestDefaultCapacityMemory(t *testing.T) {
 		}
 	}
 	heap := liveHeap() - before
-	s := g.Stats()
-	t.Logf("%d entries in %d buckets: live heap %.1f MiB (%.1f B/entry)",
-		s.Entries, len(g.buckets), float64(heap)/(1<<20), float64(heap)/float64(s.Entries))
-	if s.Entries != DefaultMaxEntries || s.Dropped != 0 {
-		t.Fatalf("Stats() = %+v, want %d entries and no drop", s, DefaultMaxEntries)
+	t.Logf("%d entries: live heap %.1f MiB (%.1f B/entry)",
+		len(g.ids), float64(heap)/(1<<20), float64(heap)/float64(len(g.ids)))
+	if len(g.ids) != DefaultMaxEntries || g.floor != math.MinInt64 {
+		t.Fatalf("%d entries, floor %d: want %d and no drop", len(g.ids), g.floor, DefaultMaxEntries)
 	}
 	if heap >= budget {
 		t.Fatalf("full default guard: %.1f MiB, want under 64 MiB", float64(heap)/(1<<20))
@@ -175,14 +171,13 @@ func TestDefaultCapacityMemory(t *testing.T) {
 	if bound := DefaultMaxEntries * maxBytesPerEntry; bound >= budget {
 		t.Fatalf("computed bound %.1f MiB, want under 64 MiB", bound/(1<<20))
 	}
-	// One more drops exactly the first bucket.
+	// One more drops the eighth of the span that expires first.
 	if err := g.Consume(ctx, "one more", t0.Add(ttl)); err != nil {
 		t.Fatal(err)
 	}
-	first := time.Duration(bucketWidth) - time.Second // of the span, in the first bucket
-	wantDropped := uint64(float64(DefaultMaxEntries) * first.Seconds() / ttl.Seconds())
-	if s := g.Stats(); s.Dropped < wantDropped-1 || s.Dropped > wantDropped+1 || s.Floor.After(t0.Add(time.Duration(bucketWidth))) {
-		t.Fatalf("after one more: Stats() = %+v, want the first bucket, about %d entries, dropped", s, wantDropped)
+	want := DefaultMaxEntries - DefaultMaxEntries/8
+	if n := len(g.ids); n < want-2 || n > want+2 {
+		t.Fatalf("after one more: %d entries, want about %d", n, want)
 	}
 	runtime.KeepAlive(g)
 	runtime.KeepAlive(ids)
