@@ -117,7 +117,7 @@ func ExampleClient_AllConnections() {
 		panic(err)
 	}
 
-	for conn, err := range client.AllConnections(context.Background(), "user-token", bluenexus.ListOptions{Limit: 2}) {
+	for conn, err := range client.AllConnections(context.Background(), "user-token") {
 		if err != nil {
 			fmt.Println("error:", err)
 			break

@@ -53,7 +53,7 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		contentType: "application/json",
 		auth:        "Bearer " + token.Reveal(),
 		clientIP:    ip,
-		retry:       retryDialOrAsked,
+		retryAsked:  true,
 		secrets:     func() []string { return bearerSecrets(token, req.RedirectURI) },
 	})
 	if err != nil {

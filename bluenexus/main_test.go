@@ -180,6 +180,6 @@ func isArgumentError(err error, op string) bool {
 }
 
 // listPage reads one page the way AllConnections does.
-func listPage(c *Client, ctx context.Context, token AccessToken, o ListOptions) (connectionPage, error) {
-	return c.listConnections(ctx, "AllConnections", token, o)
+func listPage(c *Client, ctx context.Context, token AccessToken) (*connectionPage, error) {
+	return c.listConnections(ctx, "AllConnections", token, 1)
 }

@@ -309,7 +309,7 @@ func (a *App) refresh(ctx context.Context, ev handlers.ReturnEvent) error {
 // readConnections reads the user's connections for the home page.
 func (a *App) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
-	for c, err := range a.cfg.Client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+	for c, err := range a.cfg.Client.AllConnections(ctx, tok) {
 		if err != nil {
 			return nil, fmt.Errorf("demoapp: listing connections: %w", err)
 		}
