@@ -76,8 +76,8 @@ func TestNewClient_RejectsBadOptions(t *testing.T) {
 		{"base empty fragment", WithBaseURL("https://api.example.com/#"), "bluenexus: WithBaseURL:"},
 		{"base userinfo", WithBaseURL("https://user:pw@api.example.com"), "bluenexus: WithBaseURL:"},
 		{"base empty port", WithBaseURL("https://api.example.com:"), "bluenexus: WithBaseURL:"},
-		{"base plain http off loopback", WithBaseURL("http://api.example.com"), "bluenexus: WithBaseURL: http only on a loopback host"},
-		{"base empty", WithBaseURL(""), "bluenexus: WithBaseURL: empty URL"},
+		{"base plain http off loopback", WithBaseURL("http://api.example.com"), "bluenexus: WithBaseURL: must be https (http only on localhost"},
+		{"base empty", WithBaseURL(""), "bluenexus: WithBaseURL: empty"},
 		{"nil http client", WithHTTPClient(nil), "bluenexus: WithHTTPClient:"},
 		{"empty ip header", WithClientIPHeader(""), "bluenexus: WithClientIPHeader:"},
 		{"ip header space", WithClientIPHeader("X Forwarded"), "bluenexus: WithClientIPHeader:"},
@@ -123,8 +123,6 @@ func TestNewClient_AcceptsGoodOptions(t *testing.T) {
 			wantInit: "https://example.com/bn/api/v1/auth/handoff/init"},
 		{name: "path prefix no slash", opts: []Option{WithBaseURL("http://127.0.0.1:8080/bn")},
 			wantInit: "http://127.0.0.1:8080/bn/api/v1/auth/handoff/init"},
-		{name: "upper-case scheme", opts: []Option{WithBaseURL("HTTPS://api.example.com")},
-			wantInit: "https://api.example.com/api/v1/auth/handoff/init"},
 		{name: "timeout 15s", opts: []Option{WithTimeout(15 * time.Second)},
 			check: func(t *testing.T, c *Client) {
 				if c.timeout != 15*time.Second {
