@@ -93,7 +93,7 @@ type Journey struct {
 	RefreshedAtManage, RefreshedAtReturn bool
 	Before                               []string
 	After                                []string
-	// Added, Removed and Changed are what bluenexus.Diff found between the
+	// Added, Removed and Changed are what diff found between the
 	// app's copy of the connections and the reading after the return:
 	// provider names, and "provider: status" for a changed status.
 	Added, Removed, Changed []string
@@ -296,7 +296,7 @@ func (a *App) refresh(ctx context.Context, ev handlers.ReturnEvent) error {
 		return fmt.Errorf("demoapp: listing connections: %w", err)
 	}
 	j.After = providerNames(conns)
-	added, removed, changed := bluenexus.Diff(a.cache[ev.User], conns)
+	added, removed, changed := diff(a.cache[ev.User], conns)
 	j.Added, j.Removed = providerNames(added), providerNames(removed)
 	j.Changed = nil
 	for _, c := range changed {
