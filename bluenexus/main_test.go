@@ -183,3 +183,18 @@ func isArgumentError(err error, op string) bool {
 func listPage(c *Client, ctx context.Context, token AccessToken) (*connectionPage, error) {
 	return c.listConnections(ctx, "AllConnections", token, 1)
 }
+
+// breakerState returns the breaker's state name, for tests.
+func (c *Client) breakerState() string {
+	if c.cb == nil {
+		return "off"
+	}
+	return c.cb.State().String()
+}
+
+// len reports how many users are kept.
+func (c *userCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.users)
+}
