@@ -54,11 +54,3 @@ func (c *Client) through(f func() (okReply, error)) (okReply, error) {
 	}
 	return a, err
 }
-
-// breakerState returns the breaker's state name, for tests.
-func (c *Client) breakerState() string {
-	if c.cb == nil {
-		return "off"
-	}
-	return c.cb.State().String()
-}

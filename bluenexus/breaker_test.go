@@ -130,7 +130,7 @@ func TestD5_BreakerOpensOnFailures(t *testing.T) {
 					t.Errorf("RetryAfter = %v, %v; want 30s", d, ok)
 				}
 				time.Sleep(12 * time.Second)
-				_, err = listPage(c, context.Background(), testToken, ListOptions{})
+				_, err = listPage(c, context.Background(), testToken)
 				if d, ok := RetryAfter(err); !errors.Is(err, ErrCircuitOpen) || !ok || d != 18*time.Second {
 					t.Errorf("after 12 s: %v, RetryAfter %v %v; want 18s", err, d, ok)
 				}

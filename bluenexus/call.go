@@ -21,25 +21,16 @@ const maxRetries = 2
 // attempt number.
 const dialBackoff = 50 * time.Millisecond
 
-// retryPolicy says when a call may be sent again (docs/SECURITY.md D4).
-type retryPolicy uint8
-
-const (
-	noRetry          retryPolicy = iota // RefreshConnection: not idempotent
-	retryDial                           // Refresh: only when it never left (a dial error)
-	retryDialOrAsked                    // also after a 429/503 whose Retry-After fits the budget
-)
-
 // call is one logical API call.
 type call struct {
 	op          string // method name, for error messages
 	method      string
 	url         string
-	body        []byte // nil for no body
-	contentType string // of body
-	auth        string // Authorization header value, "" for none
-	clientIP    string // "" for no client-IP header
-	retry       retryPolicy
+	body        []byte          // nil for no body
+	contentType string          // of body
+	auth        string          // Authorization header value, "" for none
+	clientIP    string          // "" for no client-IP header
+	retryAsked  bool            // resend after a 429/503 whose Retry-After fits the budget, not only after a dial error (docs/SECURITY.md D4)
 	secrets     func() []string // what to scrub from an error body
 
 	got2xx bool // set when a 2xx arrived, whatever followed
@@ -71,7 +62,7 @@ func (c *Client) do(ctx context.Context, cl *call) (okReply, error) {
 // budget on top of it.
 func (c *Client) attempts(parent, ctx context.Context, cl *call) (okReply, error) {
 	for attempt := 0; ; attempt++ {
-		mayRetry := cl.retry != noRetry && attempt < maxRetries
+		mayRetry := attempt < maxRetries
 		req, err := c.newRequest(ctx, cl)
 		if err != nil {
 			return okReply{}, err
@@ -119,7 +110,7 @@ func (c *Client) attempts(parent, ctx context.Context, cl *call) (okReply, error
 			b = nil // over the cap or cut short: the status alone
 		}
 		asked := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
-		if !mayRetry || cl.retry != retryDialOrAsked || !hasRA || !asked || !fits(ctx, ra) {
+		if !mayRetry || !cl.retryAsked || !hasRA || !asked || !fits(ctx, ra) {
 			return a, newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
 		}
 		if c.sleep(ctx, ra) != nil {

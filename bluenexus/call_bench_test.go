@@ -68,14 +68,14 @@ func BenchmarkInitHandoffBaseline(b *testing.B) {
 	}
 }
 
-// BenchmarkConnection is the whole GET of one connection.
-func BenchmarkConnection(b *testing.B) {
+// BenchmarkConnectionsPage is the whole GET of one page of connections.
+func BenchmarkConnectionsPage(b *testing.B) {
 	f := benchServer(b)
 	c := newTestClient(b, f.URL)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Connection(ctx, testToken, "c1"); err != nil {
+		if _, err := listPage(c, ctx, testToken); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,7 +2,7 @@
 // that the Manage Connections flow needs: the authentication handoff
 // ([Client.InitHandoff]), the refresh of the user's access token
 // ([Client.Refresh], [TokenSource]) and the Connections API
-// ([Client.AllConnections], [Client.Connection], [Client.RefreshConnection]).
+// ([Client.AllConnections]).
 //
 // Create one [Client] with [NewClient] and share it. Each call has a time
 // budget ([WithTimeout]), goes through a circuit breaker and classifies

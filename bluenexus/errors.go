@@ -240,15 +240,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
-// firstByte returns the first non-whitespace byte of b, or 0.
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
-	}
-	return 0
-}

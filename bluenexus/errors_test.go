@@ -132,7 +132,7 @@ func TestAPIError_FromResponses(t *testing.T) {
 				w.Write([]byte(tc.body))
 			})
 			c := newTestClient(t, f.URL, WithoutBreaker())
-			_, err := listPage(c, context.Background(), testToken, ListOptions{})
+			_, err := listPage(c, context.Background(), testToken)
 			ae, ok := errors.AsType[*APIError](err)
 			if !ok {
 				t.Fatalf("error %v (%T), want *APIError", err, err)

@@ -117,7 +117,7 @@ func ExampleClient_AllConnections() {
 		panic(err)
 	}
 
-	for conn, err := range client.AllConnections(context.Background(), "user-token", bluenexus.ListOptions{Limit: 2}) {
+	for conn, err := range client.AllConnections(context.Background(), "user-token") {
 		if err != nil {
 			fmt.Println("error:", err)
 			break
@@ -179,31 +179,4 @@ func ExampleClient_Refresh() {
 	// lives: 15m0s scope: connections
 	// bluenexus: upstream status 400 invalid_grant: "Bad Request"
 	// sign in again: true
-}
-
-// The on-return hook's pattern: read all connections again, diff them
-// against the app's copy, store the new reading.
-func ExampleDiff() {
-	stored := []bluenexus.Connection{ // the app's copy, from the last return
-		{ID: "c1", ProviderID: "google", Status: bluenexus.StatusActive},
-		{ID: "c2", ProviderID: "notion", Status: bluenexus.StatusActive},
-	}
-	fresh := []bluenexus.Connection{ // client.AllConnections after the return
-		{ID: "c2", ProviderID: "notion", Status: bluenexus.StatusExpired},
-		{ID: "c3", ProviderID: "slack", Status: bluenexus.StatusActive},
-	}
-	added, removed, changed := bluenexus.Diff(stored, fresh)
-	for _, c := range added {
-		fmt.Println("connected:", c.ProviderID)
-	}
-	for _, c := range removed {
-		fmt.Println("removed:", c.ProviderID)
-	}
-	for _, c := range changed {
-		fmt.Println("now", c.Status+":", c.ProviderID)
-	}
-	// Output:
-	// connected: slack
-	// removed: google
-	// now expired: notion
 }

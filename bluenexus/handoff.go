@@ -1,6 +1,7 @@
 package bluenexus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,7 +54,7 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		contentType: "application/json",
 		auth:        "Bearer " + token.Reveal(),
 		clientIP:    ip,
-		retry:       retryDialOrAsked,
+		retryAsked:  true,
 		secrets:     func() []string { return bearerSecrets(token, req.RedirectURI) },
 	})
 	if err != nil {
@@ -67,17 +68,14 @@ type handoffInitBody struct {
 	Intent      Intent `json:"intent"`
 }
 
-// handoffFields are the names a handoff response may use.
-type handoffFields struct {
-	Code        string          `json:"code"`
-	HandoffCode string          `json:"handoffCode"`
-	ExpiresAt   json.RawMessage `json:"expiresAt"`
-	ExpiresIn   json.RawMessage `json:"expiresIn"`
-}
-
+// handoffResponse holds the names a handoff response may use, at the top
+// level or inside "data" (the top level wins).
 type handoffResponse struct {
-	handoffFields
-	Data *handoffFields `json:"data"`
+	Code        string           `json:"code"`
+	HandoffCode string           `json:"handoffCode"`
+	ExpiresAt   json.RawMessage  `json:"expiresAt"`
+	ExpiresIn   json.RawMessage  `json:"expiresIn"`
+	Data        *handoffResponse `json:"data"`
 }
 
 // decodeHandoff reads a handoff init response (BLUENEXUS.md section 5).
@@ -89,53 +87,42 @@ func decodeHandoff(body []byte, sent, date time.Time) (Handoff, error) {
 	if json.Unmarshal(body, &r) != nil {
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: malformed JSON", ErrBadResponse)
 	}
-	levels := []*handoffFields{&r.handoffFields}
-	if r.Data != nil {
-		levels = append(levels, r.Data)
-	}
-	var h Handoff
-	for _, f := range levels {
-		if h.Code == "" {
-			h.Code = Code(f.Code)
+	if d := r.Data; d != nil {
+		r.Code = cmp.Or(r.Code, r.HandoffCode, d.Code, d.HandoffCode)
+		if r.ExpiresIn == nil {
+			r.ExpiresIn = d.ExpiresIn
 		}
-		if h.Code == "" {
-			h.Code = Code(f.HandoffCode)
+		if r.ExpiresAt == nil {
+			r.ExpiresAt = d.ExpiresAt
 		}
 	}
+	code := Code(cmp.Or(r.Code, r.HandoffCode))
 	switch {
-	case h.Code == "":
+	case code == "":
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: no handoff code in the response", ErrBadResponse)
-	case len(h.Code) > maxCodeLen:
+	case len(code) > maxCodeLen:
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: handoff code over %d bytes", ErrBadResponse, maxCodeLen)
 	}
-	h.ExpiresAt = sent.Add(life(levels, date))
-	return h, nil
+	return Handoff{Code: code, ExpiresAt: sent.Add(life(&r, date))}, nil
 }
 
 // life reads how long the code lives, counted from the send time:
 // expiresIn, else expiresAt less date (a second less: a Date has whole
 // seconds, so the answer may be up to a second younger than it says), else
-// 30 s; each from the first level that has a usable value. expiresAt is
-// BlueNexus's clock and goes unused without date, its only sound
-// reference. A code already dead (expiresIn <= 0, expiresAt within a
-// second of date) has life 0; an expiresAt over a day after date is
-// ignored.
-func life(levels []*handoffFields, date time.Time) time.Duration {
-	for _, f := range levels {
-		if d, ok := parseExpiresIn(f.ExpiresIn); ok {
-			return d // d >= 0
-		}
+// 30 s. expiresAt is BlueNexus's clock and goes unused without date, its
+// only sound reference. A code already dead (expiresIn <= 0, expiresAt
+// within a second of date) has life 0; an expiresAt over a day after date
+// is ignored.
+func life(r *handoffResponse, date time.Time) time.Duration {
+	if d, ok := parseExpiresIn(r.ExpiresIn); ok {
+		return d // d >= 0
 	}
-	if !date.IsZero() {
-		for _, f := range levels {
-			if t, ok := parseExpiresAt(f.ExpiresAt); ok {
-				switch d := t.Sub(date); {
-				case d <= time.Second: // also the saturated Sub of a time centuries back
-					return 0
-				case d <= maxExpiresIn*time.Second:
-					return d - time.Second
-				}
-			}
+	if t, ok := parseExpiresAt(r.ExpiresAt); ok && !date.IsZero() {
+		switch d := t.Sub(date); {
+		case d <= time.Second: // also the saturated Sub of a time centuries back
+			return 0
+		case d <= maxExpiresIn*time.Second:
+			return d - time.Second
 		}
 	}
 	return codeTTL

@@ -180,6 +180,21 @@ func isArgumentError(err error, op string) bool {
 }
 
 // listPage reads one page the way AllConnections does.
-func listPage(c *Client, ctx context.Context, token AccessToken, o ListOptions) (connectionPage, error) {
-	return c.listConnections(ctx, "AllConnections", token, o)
+func listPage(c *Client, ctx context.Context, token AccessToken) (*connectionPage, error) {
+	return c.listConnections(ctx, "AllConnections", token, 1)
+}
+
+// breakerState returns the breaker's state name, for tests.
+func (c *Client) breakerState() string {
+	if c.cb == nil {
+		return "off"
+	}
+	return c.cb.State().String()
+}
+
+// len reports how many users are kept.
+func (c *userCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.users)
 }

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/handoffkit/handoffkit/internal/urlbuild"
 )
 
 // Defaults applied by [NewClient], and the fixed limits.
@@ -36,22 +37,12 @@ type Option func(*Client) error
 // query, fragment or user info; a path prefix is kept.
 func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
-		u, err := url.Parse(raw)
-		switch {
-		case raw == "":
-			return errors.New("bluenexus: WithBaseURL: empty URL")
-		case err != nil:
-			return errors.New("bluenexus: WithBaseURL: not a valid URL")
-		case u.Scheme != "http" && u.Scheme != "https":
-			return errors.New("bluenexus: WithBaseURL: scheme must be http or https")
-		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
-			return errors.New("bluenexus: WithBaseURL: http only on a loopback host")
-		case u.Opaque != "" || u.Host == "":
-			return errors.New("bluenexus: WithBaseURL: must be an absolute URL with a host")
-		case u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "#"):
-			return errors.New("bluenexus: WithBaseURL: must not carry user info, a query or a fragment")
-		case strings.HasSuffix(u.Host, ":") || u.Port() != "" && !isDigits(u.Port()):
-			return errors.New("bluenexus: WithBaseURL: bad port")
+		if err := urlbuild.CheckReturnURI(raw); err != nil {
+			return fmt.Errorf("bluenexus: WithBaseURL: %w", err)
+		}
+		u, _ := url.Parse(raw) // checked above
+		if u.Scheme != "http" && u.Scheme != "https" || u.RawQuery != "" || u.ForceQuery {
+			return errors.New("bluenexus: WithBaseURL: must be an http(s) URL without a query")
 		}
 		if u.Path == "" {
 			u.Path = "/" // JoinPath keeps a relative path relative
@@ -192,12 +183,6 @@ func WithoutBreaker() Option {
 		c.breaker = nil
 		return nil
 	}
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback IP.
-func isLoopbackHost(host string) bool {
-	a, err := netip.ParseAddr(host)
-	return host == "localhost" || err == nil && a.IsLoopback()
 }
 
 // reservedHeaders are headers the client sets or the transport owns.

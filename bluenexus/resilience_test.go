@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/handoffkit/handoffkit/internal/bnwire"
 )
 
 // TestD5_BodySizeCap pins SECURITY.md D5: response bodies are size-capped.
@@ -123,7 +121,7 @@ func TestD3_TimeBudget(t *testing.T) {
 			return err
 		}},
 		{"list, no headers", waitForRequest2, func(c *Client) error {
-			_, err := listPage(c, context.Background(), testToken, ListOptions{})
+			_, err := listPage(c, context.Background(), testToken)
 			return err
 		}},
 		{"init, body stalls", func(w http.ResponseWriter, r *http.Request) {
@@ -258,7 +256,7 @@ func TestCallerContext(t *testing.T) {
 		cancelled(t, err)
 		_, err = c.Refresh(ctx, "rt")
 		cancelled(t, err)
-		for _, err := range c.AllConnections(ctx, testToken, ListOptions{}) {
+		for _, err := range c.AllConnections(ctx, testToken) {
 			cancelled(t, err)
 		}
 		if f.hits.Load() != 0 {
@@ -284,7 +282,7 @@ func TestCallerContext(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := listPage(c, ctx, testToken, ListOptions{})
+		_, err := listPage(c, ctx, testToken)
 		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
 			errors.Is(err, ErrConnection) || time.Since(start) > 3*time.Second {
 			t.Errorf("error %v after %v", err, time.Since(start))
@@ -318,15 +316,14 @@ func TestD4_RetriesOnlyWhenAsked(t *testing.T) {
 		{name: "504", h: script(status(504), ok), wantHits: 1, wantErr: errServer},
 		{name: "401", h: script(ra(401, "0"), ok), wantHits: 1, wantErr: errUnauthorized},
 		{name: "list 429 then ok", method: "list", h: script(ra(429, "0"), ok), wantHits: 2, waits: []time.Duration{0}},
-		{name: "get 503 then ok", method: "get", h: script(ra(503, "0"), ok), wantHits: 2, waits: []time.Duration{0}},
-		{name: "refresh is never resent", method: "refresh", h: script(ra(429, "0"), ok), wantHits: 1, wantErr: errRateLimited},
+		{name: "list 503 then ok", method: "list", h: script(ra(503, "0"), ok), wantHits: 2, waits: []time.Duration{0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodGet || r.Method == http.MethodPut {
+				if r.Method == http.MethodGet {
 					// answer the connections API with its own shapes
-					rec := &capture{ResponseWriter: w, list: r.URL.Path == bnwire.PathConnections}
+					rec := &capture{ResponseWriter: w}
 					tc.h(rec, r)
 					return
 				}
@@ -338,11 +335,7 @@ func TestD4_RetriesOnlyWhenAsked(t *testing.T) {
 			ctx := context.Background()
 			switch tc.method {
 			case "list":
-				_, err = listPage(c, ctx, testToken, ListOptions{})
-			case "get":
-				_, err = c.Connection(ctx, testToken, "c1")
-			case "refresh":
-				_, err = c.RefreshConnection(ctx, testToken, "c1")
+				_, err = listPage(c, ctx, testToken)
 			default:
 				_, err = c.InitHandoff(ctx, testToken, testReq)
 			}
@@ -368,18 +361,13 @@ func TestD4_RetriesOnlyWhenAsked(t *testing.T) {
 // the retry table can drive the connections API with the same handlers.
 type capture struct {
 	http.ResponseWriter
-	list bool
 }
 
 func (c *capture) Write(b []byte) (int, error) {
-	switch {
-	case string(b) != okHandoff:
-		return c.ResponseWriter.Write(b)
-	case c.list:
-		return c.ResponseWriter.Write([]byte(`{"data":[]}`))
-	default:
-		return c.ResponseWriter.Write([]byte(`{"data":{"id":"c1"}}`))
+	if string(b) == okHandoff {
+		b = []byte(`{"data":[]}`)
 	}
+	return c.ResponseWriter.Write(b)
 }
 
 // failingDialer refuses the first n dials with a dial error, then dials for
@@ -414,8 +402,7 @@ func TestD4_RetriesDialErrors(t *testing.T) {
 		{"one refusal", 1, "init", 2, 1, nil},
 		{"two refusals", 2, "init", 3, 1, nil},
 		{"three refusals: gives up", 3, "init", 3, 0, ErrConnection},
-		{"get, one refusal", 1, "get", 2, 1, nil},
-		{"refresh is never resent", 1, "refresh", 1, 0, ErrConnection},
+		{"list, one refusal", 1, "list", 2, 1, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,10 +418,8 @@ func TestD4_RetriesDialErrors(t *testing.T) {
 			waits := recordSleeps(c)
 			var err error
 			switch tc.method {
-			case "get":
-				_, err = c.Connection(context.Background(), testToken, "c1")
-			case "refresh":
-				_, err = c.RefreshConnection(context.Background(), testToken, "c1")
+			case "list":
+				_, err = listPage(c, context.Background(), testToken)
 			default:
 				_, err = c.InitHandoff(context.Background(), testToken, testReq)
 			}
@@ -444,7 +429,7 @@ func TestD4_RetriesDialErrors(t *testing.T) {
 			if d.dials.Load() != tc.wantDials || f.hits.Load() != tc.wantHits {
 				t.Errorf("%d dials, %d hits; want %d, %d", d.dials.Load(), f.hits.Load(), tc.wantDials, tc.wantHits)
 			}
-			if want := min(tc.wantDials-1, 2); int64(len(*waits)) != want && tc.method != "refresh" {
+			if want := min(tc.wantDials-1, 2); int64(len(*waits)) != want {
 				t.Errorf("backoffs %v, want %d", *waits, want)
 			}
 			if tc.wantErr != nil {
@@ -512,7 +497,7 @@ func TestD4_NoRetryAfterTheRequestWasSent(t *testing.T) {
 			if method == "init" {
 				_, err = c.InitHandoff(context.Background(), testToken, testReq)
 			} else {
-				_, err = listPage(c, context.Background(), testToken, ListOptions{})
+				_, err = listPage(c, context.Background(), testToken)
 			}
 			if !errors.Is(err, ErrConnection) || errors.Is(err, ErrTimeout) {
 				t.Errorf("error %v, want ErrConnection", err)
@@ -532,6 +517,10 @@ func TestD3_ConnectionReuse(t *testing.T) {
 			reply(w, 404, `{"error":"NotFound","message":"nope","statusCode":404}`)
 			return
 		}
+		if r.Method == http.MethodGet {
+			reply(w, 200, `{"data":"not a list"}`)
+			return
+		}
 		reply(w, 200, `{"code":"hc","expiresIn":30}`)
 	}))
 	c := newTestClient(t, f.URL)
@@ -541,8 +530,8 @@ func TestD3_ConnectionReuse(t *testing.T) {
 		}
 	}
 	for range 50 {
-		if _, err := c.Connection(context.Background(), testToken, "missing"); err == nil {
-			// the fake answers GETs with the handoff body: a bad response, read fully
+		if _, err := listPage(c, context.Background(), testToken); err == nil {
+			// a bad response, read fully
 			t.Fatal("want an error")
 		}
 	}
@@ -632,7 +621,7 @@ func TestClient_ConcurrentUse(t *testing.T) {
 				if _, err := c.InitHandoff(context.Background(), testToken, testReq); err != nil {
 					errs <- err
 				}
-				for _, err := range c.AllConnections(context.Background(), testToken, ListOptions{}) {
+				for _, err := range c.AllConnections(context.Background(), testToken) {
 					if err != nil {
 						errs <- err
 					}

@@ -29,10 +29,10 @@ func BenchmarkAllConnections(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			opts := bluenexus.ListOptions{Limit: 100}
+
 			list := func() {
 				got := 0
-				for _, err := range c.AllConnections(ctx, token, opts) {
+				for _, err := range c.AllConnections(ctx, token) {
 					if err != nil {
 						b.Fatal(err)
 					}

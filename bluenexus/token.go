@@ -27,7 +27,7 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 	const op = "Refresh"
 	cr := c.creds
 	if cr == nil {
-		return Token{}, errors.New("bluenexus: Refresh: the client needs WithClientCredentials")
+		return Token{}, errors.New("bluenexus: Refresh: no client credentials: configure WithClientCredentials")
 	}
 	v := rt.Reveal()
 	if v == "" {
@@ -47,7 +47,6 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		body:        []byte(form.Encode()),
 		contentType: "application/x-www-form-urlencoded",
 		auth:        cr.basicAuth, // "" for a public client
-		retry:       retryDial,
 		secrets:     func() []string { return cr.secrets(v) },
 	}
 	a, err := c.do(ctx, cl)

@@ -468,7 +468,7 @@ func TestE3_OnlyTheTokenCallMeansReauth(t *testing.T) {
 	if !is(err, errUnauthorized) || errors.Is(err, ErrReauthRequired) {
 		t.Errorf("InitHandoff: %v", err)
 	}
-	for _, err := range c.AllConnections(context.Background(), testToken, ListOptions{}) {
+	for _, err := range c.AllConnections(context.Background(), testToken) {
 		if !is(err, errUnauthorized) || errors.Is(err, ErrReauthRequired) {
 			t.Errorf("AllConnections: %v", err)
 		}

@@ -66,8 +66,7 @@ type TokenSource struct {
 	store  TokenStore
 	users  *userCache
 
-	tokens singleflight.Group // refreshes of Token, keyed by user
-	renews singleflight.Group // refreshes of Renew, keyed by renewKey
+	flights singleflight.Group // refreshes, keyed by user (Token) or user and token (Renew)
 
 	saveBudget time.Duration
 	sleep      func(ctx context.Context, d time.Duration) error // a seam for tests
@@ -187,7 +186,7 @@ func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, erro
 	if user == "" {
 		return "", errors.New("bluenexus: TokenSource.Token: empty user")
 	}
-	return s.flight(ctx, "Token", &s.tokens, user, user, "")
+	return s.flight(ctx, "Token", "t"+user, user, "")
 }
 
 // Renew returns another access token than rejected, which BlueNexus
@@ -207,9 +206,9 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 	}
 	// The key holds the token, in memory only, so that reports of one
 	// token share a refresh and those of another do not; the length
-	// prefix keeps any two (user, token) keys apart.
-	key := strconv.Itoa(len(user)) + ":" + user + rejected.Reveal()
-	return s.flight(ctx, "Renew", &s.renews, key, user, rejected)
+	// prefix keeps any two (user, token) keys apart, and the "r" those of Token.
+	key := "r" + strconv.Itoa(len(user)) + ":" + user + rejected.Reveal()
+	return s.flight(ctx, "Renew", key, user, rejected)
 }
 
 // flightResult is what a flight hands its callers: the token or the
@@ -242,14 +241,13 @@ func (r *flightResult) tell(ctx context.Context) {
 	o.Event(r.event)
 }
 
-// flight joins or starts the refresh flight key of g and waits for it with
-// ctx.
-func (s *TokenSource) flight(ctx context.Context, op string, g *singleflight.Group, key, user string, rejected AccessToken) (AccessToken, error) {
+// flight joins or starts the refresh flight key and waits for it with ctx.
+func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected AccessToken) (AccessToken, error) {
 	if err := ctx.Err(); err != nil {
 		return "", callerGone(op, err)
 	}
 	base := context.WithoutCancel(ctx)
-	ch := g.DoChan(key, func() (any, error) {
+	ch := s.flights.DoChan(key, func() (any, error) {
 		at, event, err := s.resolve(base, user, rejected)
 		obsctx.TokenEvent(base, event)
 		return &flightResult{at: at, event: event, starter: obsctx.TokensOf(base)}, err
@@ -347,16 +345,23 @@ func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, t
 	holder := rand.Text()
 	wctx, cancel := context.WithTimeout(base, s.leaseTTL()+leaseRoom)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		leased, err := s.lease(wctx, user, tok.RefreshToken, holder)
-		if err != nil {
-			return "", eventFailed, fmt.Errorf("bluenexus: leasing the token pair: %w", err)
-		}
+	for n, failures := 1, 0; ; n++ {
+		// A failed Lease is tried again by the same holder: a lease whose
+		// reply was lost is found again, so it is used or released.
+		lctx, cancelLease := context.WithTimeout(wctx, loadTimeout)
+		leased, err := s.store.Lease(lctx, user, tok.RefreshToken, holder, s.leaseTTL())
+		cancelLease()
 		if leased {
 			break
 		}
+		if err != nil {
+			if failures++; failures == leaseTries || s.backoff(wctx, n) != nil {
+				return "", eventFailed, fmt.Errorf("bluenexus: leasing the token pair: %w", err)
+			}
+			continue
+		}
 		// Another holder is refreshing: wait for its pair.
-		if err := s.sleep(wctx, min(time.Duration(attempt+1)*saveBackoff, saveMaxPause)); err != nil {
+		if err := s.backoff(wctx, n); err != nil {
 			return "", eventFailed, fmt.Errorf("bluenexus: waiting for another refresh of the token pair: %w", err)
 		}
 		next, ok, err := s.load(wctx, user)
@@ -396,26 +401,10 @@ func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, t
 	return "", eventFailed, err
 }
 
-// lease takes the lease of rt for holder, trying again (the same holder)
-// when the store fails: a lease whose reply was lost is found again, so
-// it is used or released, not left held.
-func (s *TokenSource) lease(ctx context.Context, user string, rt RefreshToken, holder string) (bool, error) {
-	var err error
-	for try := range leaseTries {
-		if try > 0 {
-			if s.sleep(ctx, time.Duration(try)*saveBackoff) != nil {
-				break
-			}
-		}
-		lctx, cancel := context.WithTimeout(ctx, loadTimeout)
-		var ok bool
-		ok, err = s.store.Lease(lctx, user, rt, holder, s.leaseTTL())
-		cancel()
-		if err == nil {
-			return ok, nil
-		}
-	}
-	return false, err
+// backoff waits before try n+1 of a store call: n times saveBackoff, at
+// most saveMaxPause.
+func (s *TokenSource) backoff(ctx context.Context, n int) error {
+	return s.sleep(ctx, min(time.Duration(n)*saveBackoff, saveMaxPause))
 }
 
 // save stores next in place of old before anyone uses it, trying again on
@@ -442,25 +431,16 @@ func (s *TokenSource) save(base context.Context, e *userEntry, user string, old,
 func (s *TokenSource) swap(base context.Context, user string, old RefreshToken, next Token) (bool, error) {
 	ctx, cancel := context.WithTimeout(base, s.saveBudget)
 	defer cancel()
-	var err error
 	var paused time.Duration
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			pause := min(time.Duration(attempt)*saveBackoff, saveMaxPause)
-			if paused += pause; paused > s.saveBudget || s.sleep(ctx, pause) != nil {
-				break
-			}
+	for n := 1; ; n++ {
+		swapped, err := s.store.CompareAndSwap(ctx, user, old, next)
+		if err == nil {
+			return swapped || n > 1 && s.holds(ctx, user, next), nil
 		}
-		var swapped bool
-		if swapped, err = s.store.CompareAndSwap(ctx, user, old, next); err != nil {
-			continue
+		if paused += min(time.Duration(n)*saveBackoff, saveMaxPause); paused > s.saveBudget || s.backoff(ctx, n) != nil {
+			return false, err
 		}
-		return swapped || attempt > 0 && s.holds(ctx, user, next), nil
 	}
-	if err == nil {
-		err = ctx.Err()
-	}
-	return false, err
 }
 
 // holds reports whether the store holds next: a save that failed with an

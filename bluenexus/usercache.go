@@ -48,10 +48,3 @@ func (c *userCache) remove(user string) {
 	delete(c.users, user)
 	c.mu.Unlock()
 }
-
-// len reports how many users are kept.
-func (c *userCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.users)
-}

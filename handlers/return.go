@@ -88,7 +88,7 @@ func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, e
 
 func (k *Kit) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
-	for c, err := range k.client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+	for c, err := range k.client.AllConnections(ctx, tok) {
 		if err != nil {
 			return nil, err
 		}

@@ -129,7 +129,7 @@ func (h *harness) hookReads(f func([]bluenexus.Connection)) {
 			return err
 		}
 		var conns []bluenexus.Connection
-		for c, err := range h.client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+		for c, err := range h.client.AllConnections(ctx, tok) {
 			if err != nil {
 				return err
 			}

@@ -65,7 +65,7 @@ func TestSpans(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, err := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+		for _, err := range client.AllConnections(ctx, tok) {
 			if err != nil {
 				return err
 			}

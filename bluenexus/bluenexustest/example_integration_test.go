@@ -39,7 +39,7 @@ func Example_integration() {
 		Tokens:     tokens, User: func(*http.Request) (string, bool) { return "alice", true }, // from the app's auth
 	}, handlers.WithClient(client), handlers.WithOnReturn(func(ctx context.Context, ev handlers.ReturnEvent) error {
 		tok, err := ev.AccessToken(ctx)
-		for c := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+		for c := range client.AllConnections(ctx, tok) {
 			fmt.Println("hook sees", c.ProviderID)
 		}
 		return err

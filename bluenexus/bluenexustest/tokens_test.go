@@ -404,7 +404,7 @@ func TestRealClientRefresh(t *testing.T) {
 	handoff := bluenexus.HandoffRequest{RedirectURI: "https://app.example.com/connections/return", Intent: bluenexus.IntentConnections}
 
 	list := func(tok bluenexus.AccessToken) error {
-		for _, err := range c.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+		for _, err := range c.AllConnections(ctx, tok) {
 			if err != nil {
 				return err
 			}

@@ -112,7 +112,7 @@ func (a *testApp) hook(ctx context.Context, ev handlers.ReturnEvent) error {
 		return err
 	}
 	var seen []string
-	for c, err := range a.client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+	for c, err := range a.client.AllConnections(ctx, tok) {
 		if err != nil {
 			return err
 		}

@@ -131,7 +131,7 @@ func (a *app) hook(ctx context.Context, ev handlers.ReturnEvent) error {
 	if err != nil {
 		return err
 	}
-	for _, err := range a.client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+	for _, err := range a.client.AllConnections(ctx, tok) {
 		if err != nil {
 			return err
 		}

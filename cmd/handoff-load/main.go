@@ -450,7 +450,7 @@ func (e *env) hook(in *instance) func(context.Context, handlers.ReturnEvent) err
 }
 
 func readConnections(ctx context.Context, client *bluenexus.Client, tok bluenexus.AccessToken) error {
-	for _, err := range client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+	for _, err := range client.AllConnections(ctx, tok) {
 		if err != nil {
 			return err
 		}

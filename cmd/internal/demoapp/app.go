@@ -94,7 +94,7 @@ type Journey struct {
 	RefreshedAtManage, RefreshedAtReturn bool
 	Before                               []string
 	After                                []string
-	// Added, Removed and Changed are what bluenexus.Diff found between the
+	// Added, Removed and Changed are what diff found between the
 	// app's copy of the connections and the reading after the return:
 	// provider names, and "provider: status" for a changed status.
 	Added, Removed, Changed []string
@@ -313,7 +313,7 @@ func (a *App) refresh(ctx context.Context, ev handlers.ReturnEvent) error {
 		return fmt.Errorf("demoapp: listing connections: %w", err)
 	}
 	j.After = providerNames(conns)
-	added, removed, changed := bluenexus.Diff(a.cache[ev.User], conns)
+	added, removed, changed := diff(a.cache[ev.User], conns)
 	j.Added, j.Removed = providerNames(added), providerNames(removed)
 	j.Changed = nil
 	for _, c := range changed {
@@ -326,7 +326,7 @@ func (a *App) refresh(ctx context.Context, ev handlers.ReturnEvent) error {
 // readConnections reads the user's connections for the home page.
 func (a *App) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
-	for c, err := range a.cfg.Client.AllConnections(ctx, tok, bluenexus.ListOptions{}) {
+	for c, err := range a.cfg.Client.AllConnections(ctx, tok) {
 		if err != nil {
 			return nil, fmt.Errorf("demoapp: listing connections: %w", err)
 		}
