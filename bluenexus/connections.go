@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -91,4 +92,53 @@ func (c *Client) listConnections(ctx context.Context, op string, token AccessTok
 		return nil, fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
 	}
 	return &p, nil
+}
+
+// Connection reads one connection: GET /api/v1/connections/{id}.
+func (c *Client) Connection(ctx context.Context, token AccessToken, id string) (Connection, error) {
+	return c.oneConnection(ctx, "Connection", http.MethodGet, token, id, "", true)
+}
+
+// RefreshConnection asks BlueNexus to re-authorise the provider tokens of
+// one connection, PUT /api/v1/connections/{id}/refresh, and returns the
+// updated connection. It is resent only when it provably never left.
+func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id string) (Connection, error) {
+	return c.oneConnection(ctx, "RefreshConnection", http.MethodPut, token, id, "/refresh", false)
+}
+
+// oneConnection calls the path of one connection and decodes the answer,
+// bare or inside "data".
+func (c *Client) oneConnection(ctx context.Context, op, method string, token AccessToken, id, suffix string, retryAsked bool) (Connection, error) {
+	if err := checkToken(op, token); err != nil {
+		return Connection{}, err
+	}
+	if id == "" || id == "." || id == ".." {
+		return Connection{}, fmt.Errorf("bluenexus: %s: connection id must not be empty, \".\" or \"..\"", op)
+	}
+	a, err := c.do(ctx, &call{
+		op:         op,
+		method:     method,
+		url:        c.connsURL + "/" + url.PathEscape(id) + suffix,
+		auth:       "Bearer " + token.Reveal(),
+		retryAsked: retryAsked,
+		secrets:    func() []string { return bearerSecrets(token, "") },
+	})
+	if err != nil {
+		return Connection{}, err
+	}
+	var v struct {
+		Connection
+		Data *Connection `json:"data"`
+	}
+	if json.Unmarshal(a.body, &v) != nil {
+		return Connection{}, fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
+	}
+	conn := v.Connection
+	if v.Data != nil {
+		conn = *v.Data
+	}
+	if conn.ID == "" {
+		return Connection{}, fmt.Errorf("%w: %s: no connection id", ErrBadResponse, op)
+	}
+	return conn, nil
 }

@@ -305,3 +305,46 @@ func TestAllConnections_YieldsAnErrorOnceAndStops(t *testing.T) {
 		t.Errorf("%d connections, %d errors, %d hits", conns, errs, f.hits.Load())
 	}
 }
+
+// TestConnection_OneAndRefresh: GET and PUT .../refresh of one connection,
+// the answer bare or inside "data", the id escaped as one path segment,
+// and bad arguments refused before any I/O.
+func TestConnection_OneAndRefresh(t *testing.T) {
+	var paths []string
+	var mu sync.Mutex
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.EscapedPath())
+		mu.Unlock()
+		if r.Method == http.MethodPut {
+			reply(w, 200, `{"data":`+connJSON+`}`)
+			return
+		}
+		reply(w, 200, connJSON)
+	})
+	c := newTestClient(t, f.URL)
+	ctx := context.Background()
+	got, err := c.Connection(ctx, "tok", "c/1")
+	if err != nil || got.ID != "c1" || got.ProviderID != "google" {
+		t.Fatalf("Connection: %+v, %v", got, err)
+	}
+	got, err = c.RefreshConnection(ctx, "tok", "c1")
+	if err != nil || got.ID != "c1" {
+		t.Fatalf("RefreshConnection: %+v, %v", got, err)
+	}
+	want := []string{"GET /api/v1/connections/c%2F1", "PUT /api/v1/connections/c1/refresh"}
+	if strings.Join(paths, ",") != strings.Join(want, ",") {
+		t.Errorf("requests %v, want %v", paths, want)
+	}
+	for _, id := range []string{"", ".", ".."} {
+		if _, err := c.Connection(ctx, "tok", id); !isArgumentError(err, "Connection") {
+			t.Errorf("id %q: %v, want an argument error", id, err)
+		}
+	}
+	if _, err := c.RefreshConnection(ctx, "", "c1"); !isArgumentError(err, "RefreshConnection") {
+		t.Errorf("empty token: %v, want an argument error", err)
+	}
+	if n := f.hits.Load(); n != 2 {
+		t.Errorf("%d hits, want 2", n)
+	}
+}

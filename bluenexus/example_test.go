@@ -180,3 +180,28 @@ func ExampleClient_Refresh() {
 	// bluenexus: upstream status 400 invalid_grant: "Bad Request"
 	// sign in again: true
 }
+
+func ExampleDiff() {
+	stored := []bluenexus.Connection{ // the app's copy, from the last return
+		{ID: "c1", ProviderID: "google", Status: bluenexus.StatusActive},
+		{ID: "c2", ProviderID: "notion", Status: bluenexus.StatusActive},
+	}
+	fresh := []bluenexus.Connection{ // client.AllConnections after the return
+		{ID: "c2", ProviderID: "notion", Status: bluenexus.StatusExpired},
+		{ID: "c3", ProviderID: "slack", Status: bluenexus.StatusActive},
+	}
+	added, removed, changed := bluenexus.Diff(stored, fresh)
+	for _, c := range added {
+		fmt.Println("connected:", c.ProviderID)
+	}
+	for _, c := range removed {
+		fmt.Println("removed:", c.ProviderID)
+	}
+	for _, c := range changed {
+		fmt.Println("now", c.Status+":", c.ProviderID)
+	}
+	// Output:
+	// connected: slack
+	// removed: google
+	// now expired: notion
+}

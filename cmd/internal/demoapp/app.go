@@ -313,7 +313,7 @@ func (a *App) refresh(ctx context.Context, ev handlers.ReturnEvent) error {
 		return fmt.Errorf("demoapp: listing connections: %w", err)
 	}
 	j.After = providerNames(conns)
-	added, removed, changed := diff(a.cache[ev.User], conns)
+	added, removed, changed := bluenexus.Diff(a.cache[ev.User], conns)
 	j.Added, j.Removed = providerNames(added), providerNames(removed)
 	j.Changed = nil
 	for _, c := range changed {

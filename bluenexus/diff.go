@@ -1,19 +1,15 @@
-package demoapp
+package bluenexus
 
-import (
-	"slices"
+import "slices"
 
-	"github.com/handoffkit/handoffkit/bluenexus"
-)
-
-// diff compares two readings of a user's connections, matched by ID: the
+// Diff compares two readings of a user's connections, matched by ID: the
 // connections only in after (added), only in before (removed), and in both
 // with another Status (changed, as after has them). Each list keeps the
 // order of the reading it comes from. BlueNexus has no webhooks, so an app
 // learns what the user did on the white-label page by reading all
 // connections again after the return and diffing them against its own copy.
-func diff(before, after []bluenexus.Connection) (added, removed, changed []bluenexus.Connection) {
-	old := make(map[string]bluenexus.ConnectionStatus, len(before))
+func Diff(before, after []Connection) (added, removed, changed []Connection) {
+	old := make(map[string]ConnectionStatus, len(before))
 	for _, c := range before {
 		old[c.ID] = c.Status
 	}
@@ -27,7 +23,7 @@ func diff(before, after []bluenexus.Connection) (added, removed, changed []bluen
 			changed = append(changed, c)
 		}
 	}
-	removed = slices.DeleteFunc(slices.Clone(before), func(c bluenexus.Connection) bool { return seen[c.ID] })
+	removed = slices.DeleteFunc(slices.Clone(before), func(c Connection) bool { return seen[c.ID] })
 	if len(removed) == 0 {
 		removed = nil
 	}
