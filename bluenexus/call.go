@@ -204,6 +204,9 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 // isJSONContentType accepts application/json and application/*+json, with
 // any parameters.
 func isJSONContentType(ct string) bool {
+	if ct == "application/json" || strings.HasPrefix(ct, "application/json;") {
+		return true // the usual answer, without mime's allocations
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
 		return false
