@@ -214,7 +214,7 @@ func TestRefresh_InvalidArgumentsFailBeforeIO(t *testing.T) {
 		rt   RefreshToken
 		want string
 	}{
-		{"no credentials", nil, testRefresh, "needs WithClientCredentials"},
+		{"no credentials", nil, testRefresh, "no client credentials: configure WithClientCredentials"},
 		{"empty refresh token", []Option{WithClientCredentials("app", "")}, "", "empty refresh token"},
 		{"newline in refresh token", []Option{WithClientCredentials("app", "s")}, "rt-CANARY\nx", "outside printable ASCII"},
 		{"non-ASCII refresh token", []Option{WithClientCredentials("app", "s")}, "rt-CANARY-é", "outside printable ASCII"},
