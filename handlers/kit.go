@@ -271,8 +271,12 @@ func (k *Kit) done(r *http.Request, route, event string, o Outcome, status int, 
 
 // fail logs the failure at its level and hands it to the error handler.
 func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, e *Error) {
+	if e.Next == "" {
+		e.Next = k.cfg.defaultNext
+	}
 	ev := k.done(r, route, "handoff.failed", e.Outcome, e.Status, start, e.level)
 	if e.upstream != "" {
+		k.cfg.observer.UpstreamError(e.upstream)
 		ev = ev.Str("upstream_error", e.upstream)
 	}
 	if e.upstreamStatus != 0 {
@@ -289,35 +293,21 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 }
 
 // signedIn checks, locally, that the request has a signed-in user, and
-// returns the user's id; with Config.AccessToken, that it has a token too.
-func (k *Kit) signedIn(r *http.Request) (string, *Error) {
-	if k.tokens == nil {
-		if tok, ok := k.token(r); !ok || tok == "" {
-			return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
+// returns the user's id; with Config.AccessToken and withToken, that it has
+// a token too, which it returns.
+func (k *Kit) signedIn(r *http.Request, withToken bool) (string, bluenexus.AccessToken, *Error) {
+	var tok bluenexus.AccessToken
+	if withToken && k.tokens == nil {
+		var ok bool
+		if tok, ok = k.token(r); !ok || tok == "" {
+			return "", "", newError(OutcomeUnauthenticated, errors.New("no BlueNexus access token for this request"))
 		}
 	}
 	user, ok := k.user(r)
 	if !ok || user == "" {
-		return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no signed-in user for this request"))
+		return "", "", newError(OutcomeUnauthenticated, errors.New("no signed-in user for this request"))
 	}
-	return user, nil
-}
-
-// accessToken returns the signed-in user's access token: from
-// Config.AccessToken, or from the token source, which may refresh it.
-func (k *Kit) accessToken(r *http.Request, user string) (bluenexus.AccessToken, *Error) {
-	if k.tokens == nil {
-		tok, ok := k.token(r)
-		if !ok || tok == "" {
-			return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
-		}
-		return tok, nil
-	}
-	tok, err := k.tokens.Token(k.tokenCtx(r.Context()), user)
-	if err != nil {
-		return "", tokenError(r.Context(), err)
-	}
-	return tok, nil
+	return user, tok, nil
 }
 
 // ms is a duration in milliseconds, for log fields named *_ms.

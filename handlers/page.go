@@ -21,7 +21,7 @@ import (
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = newError(OutcomeInternal, http.StatusInternalServerError, err)
+		e = newError(OutcomeInternal, err)
 	}
 	if e.Outcome == OutcomeClientGone {
 		w.WriteHeader(e.Status)
@@ -34,7 +34,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	msg := e.Message
 	if msg == "" {
-		msg = messages[OutcomeInternal]
+		msg = outcomes[OutcomeInternal].msg
 	}
 	if wantsJSON(r) {
 		h.Set("Content-Type", "application/json")

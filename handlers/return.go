@@ -102,12 +102,7 @@ const maxReturnBody = 4 << 10
 
 func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	fail := func(e *Error) {
-		if e.Next == "" {
-			e.Next = k.cfg.defaultNext
-		}
-		k.fail(w, r, routeReturn, start, e)
-	}
+	fail := func(e *Error) { k.fail(w, r, routeReturn, start, e) }
 	var (
 		p      returnParams
 		err    error
@@ -120,17 +115,16 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		asJSON = true
 		p, err = bodyParams(w, r)
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		fail(newError(OutcomeBadRequest, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)))
+		fail(methodError(w, r, "GET, POST"))
 		return
 	}
 	if err != nil {
-		fail(newError(OutcomeMalformed, http.StatusBadRequest, err))
+		fail(newError(OutcomeMalformed, err))
 		return
 	}
-	user, ok := k.user(r)
-	if !ok || user == "" {
-		fail(newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no signed-in user for this request")))
+	user, _, e := k.signedIn(r, false)
+	if e != nil {
+		fail(e)
 		return
 	}
 	var f flow.Flow
@@ -140,7 +134,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		f, err = k.flows.Open(r.Context(), p.State, user)
 	}
 	if err != nil {
-		fail(flowError(r.Context(), err))
+		fail(classify(r.Context(), err, false))
 		return
 	}
 	// next was checked at /manage-connections; the state is authenticated,
@@ -160,7 +154,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 			ReturnURI: f.ReturnURI, IssuedAt: f.IssuedAt, Request: r, kit: k, handed: &handed{}}
 		if herr := k.runHook(r, p.State, ev); herr != nil {
 			if !k.cfg.hookLogOnly {
-				e := newError(OutcomeHookFailed, http.StatusInternalServerError, herr)
+				e := newError(OutcomeHookFailed, herr)
 				e.Next = next
 				fail(e)
 				return
@@ -171,28 +165,19 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	status := http.StatusSeeOther
-	if asJSON {
-		status = http.StatusOK
+	if !asJSON {
+		k.setFlash(w, outcome)
 	}
+	status := respond(w, asJSON, http.StatusSeeOther, next, struct {
+		Outcome Outcome `json:"outcome"`
+		Next    string  `json:"next"`
+		*bnReturnError
+	}{outcome, next, bnError})
 	ev := k.done(r, routeReturn, "handoff.returned", outcome, status, start, zerolog.InfoLevel)
 	if bnError != nil {
 		ev = ev.Str("bluenexus_error", bnError.Code)
 	}
 	ev.Msg("handoff returned")
-
-	if asJSON {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(struct {
-			Outcome Outcome `json:"outcome"`
-			Next    string  `json:"next"`
-			*bnReturnError
-		}{outcome, next, bnError})
-		return
-	}
-	k.setFlash(w, outcome)
-	w.Header().Set("Location", next)
-	w.WriteHeader(http.StatusSeeOther)
 }
 
 // returnParams are the return's parameters: exactly one state (possibly
