@@ -5,10 +5,13 @@ import "net/http"
 // setFlash records a return's outcome in a short-lived cookie for the `next`
 // page to read with [Kit.TakeOutcome]. It carries only the outcome's name.
 func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
-	http.SetCookie(w, &http.Cookie{
-		Name: k.flashName, Value: string(o), Path: "/", MaxAge: 60,
-		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, k.flash(string(o), 60))
+}
+
+// flash is the outcome cookie with value and maxAge.
+func (k *Kit) flash(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: k.flashName, Value: value, Path: "/", MaxAge: maxAge,
+		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 }
 
 // TakeOutcome reads and clears the outcome of the return that led to this
@@ -21,10 +24,7 @@ func (k *Kit) TakeOutcome(w http.ResponseWriter, r *http.Request) (Outcome, bool
 	if err != nil {
 		return "", false
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: k.flashName, Value: "", Path: "/", MaxAge: -1,
-		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, k.flash("", -1))
 	switch o := Outcome(c.Value); o {
 	case OutcomeSuccess, OutcomeBlueNexusError, OutcomeHookFailed:
 		return o, true

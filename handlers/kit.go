@@ -79,8 +79,6 @@ type Kit struct {
 	flashName  string
 	flashSafe  bool // the flash cookie is Secure
 	now        func() time.Time
-	manage     http.Handler
-	ret        http.Handler
 }
 
 // minCodeLife is the least remaining life a freshly minted code may have
@@ -172,8 +170,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		o.logger.Warn().Str("event", "handoff.insecure_dev_http").
 			Msg("plain http to private-network addresses is allowed: development only (WithInsecureDevHTTP)")
 	}
-	k.manage = noStore(http.HandlerFunc(k.serveManage))
-	k.ret = noStore(http.HandlerFunc(k.serveReturn))
 	return k, nil
 }
 
@@ -231,7 +227,7 @@ func ruleError(setting, rule string, err error) error {
 // with [WithFixedRedirectURI]). A request that prefers application/json
 // gets 200 {"url": ..., "expiresAt": ..., "expiresIn": ...} instead, for
 // SPA and mobile clients, which need no cookies at all.
-func (k *Kit) ManageConnections() http.Handler { return k.manage }
+func (k *Kit) ManageConnections() http.Handler { return noStore(http.HandlerFunc(k.serveManage)) }
 
 // Return returns the handler for the redirectUri route (GET by browsers;
 // POST with a JSON body {"state": ...} by mobile apps after their deep link
@@ -241,7 +237,7 @@ func (k *Kit) ManageConnections() http.Handler { return k.manage }
 // flow's `next` (JSON {"outcome": ..., "next": ...} for POST). `next` is
 // checked at /manage-connections and again here; a sealed value that fails
 // the check lands on the default next page.
-func (k *Kit) Return() http.Handler { return k.ret }
+func (k *Kit) Return() http.Handler { return noStore(http.HandlerFunc(k.serveReturn)) }
 
 // logger returns the request's logger (zerolog.Ctx, as hlog.NewHandler
 // attaches it) when one is attached, as is: hlog.RequestIDHandler mounted

@@ -35,7 +35,11 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	// Nor a prefetch: the code would die unseen, spending a flow and a
 	// BlueNexus rate-limit slot on a page the user may never open.
 	if isPrefetch(r) {
-		k.declinePrefetch(w, r, start)
+		// A bare 503 (docs/operations.md says why): no code, no flow, no
+		// cookie, no upstream call, and no Retry-After, which would hold
+		// back every prefetch to the site.
+		k.done(r, routeManage, "handoff.prefetch", OutcomePrefetch, http.StatusServiceUnavailable, start, zerolog.InfoLevel).Msg("prefetch declined")
+		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
@@ -192,16 +196,17 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 			continue
 		}
 		k.cfg.observer.Minted(time.Since(t0))
-		if len(h.Code) > maxCodeBytes {
-			e := newError(OutcomeBadResponse, fmt.Errorf("handoff code of %d bytes", len(h.Code)))
-			e.upstream = "bad_response"
-			return h, e
-		}
-		if h.ExpiresAt.Sub(k.now()) >= minCodeLife {
+		life := h.ExpiresAt.Sub(k.now())
+		switch {
+		case len(h.Code) > maxCodeBytes:
+			err = fmt.Errorf("handoff code of %d bytes", len(h.Code))
+		case life >= minCodeLife:
 			return h, nil
+		case reminted:
+			err = fmt.Errorf("handoff code expires in %v, twice", life.Round(time.Millisecond))
 		}
-		if reminted {
-			e := newError(OutcomeBadResponse, fmt.Errorf("handoff code expires in %v, twice", h.ExpiresAt.Sub(k.now()).Round(time.Millisecond)))
+		if err != nil {
+			e := newError(OutcomeBadResponse, err)
 			e.upstream = "bad_response"
 			return h, e
 		}

@@ -224,40 +224,31 @@ func bodyParams(w http.ResponseWriter, r *http.Request) (returnParams, error) {
 	if err != nil || mt != "application/json" {
 		return returnParams{}, errors.New("content type must be application/json")
 	}
+	// encoding/json keeps the last of duplicated keys; a walk over the
+	// tokens of one object of string members refuses them instead.
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReturnBody))
+	bad := errors.New("body must be one JSON object with the string members state, error and error_description, each at most once")
 	var p returnParams
 	fields := map[string]*string{"state": &p.State, "error": &p.Error, "error_description": &p.ErrorDescription}
-	seen := map[string]bool{}
-	// encoding/json keeps the last of duplicated keys; a strict reading of
-	// three string members with its tokenizer refuses them instead.
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return returnParams{}, errors.New("body is not a JSON object")
+		return returnParams{}, bad
 	}
 	for dec.More() {
-		t, err := dec.Token()
-		key, _ := t.(string)
-		dst, known := fields[key]
-		switch {
-		case err != nil:
-			return returnParams{}, errors.New("body is not valid JSON")
-		case !known:
-			return returnParams{}, errors.New("body has an unknown member")
-		case seen[key]:
-			return returnParams{}, fmt.Errorf("body repeats %q", key)
+		key, _ := dec.Token()
+		name, _ := key.(string)
+		value, err := dec.Token()
+		s, isString := value.(string)
+		if err != nil || fields[name] == nil || !isString {
+			return returnParams{}, bad
 		}
-		seen[key] = true
-		if t, err = dec.Token(); err != nil {
-			return returnParams{}, errors.New("body is not valid JSON")
-		}
-		if *dst, known = t.(string); !known {
-			return returnParams{}, fmt.Errorf("body member %q is not a string", key)
-		}
+		*fields[name] = s
+		delete(fields, name) // a second time is refused
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return returnParams{}, errors.New("body is not valid JSON")
+		return returnParams{}, bad
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return returnParams{}, errors.New("trailing data after the JSON body")
+		return returnParams{}, bad
 	}
 	return p, nil
 }
