@@ -31,26 +31,26 @@ func (m *Manager) cookieName(nonce [nonceBytes]byte) string {
 }
 
 // flowCookies opens the request's flow cookies and returns them newest
-// first, with the names of those that do not open or do not carry the flow
-// their name says (to delete). It reads at most 4*MaxCookieFlows of them.
-func (m *Manager) flowCookies(r *http.Request) (flows []cookieFlow, bad []string) {
-	prefix := m.name + "-"
+// first; it deletes those that do not open or do not carry the flow their
+// name says. It reads at most 4*MaxCookieFlows of them.
+func (m *Manager) flowCookies(w http.ResponseWriter, r *http.Request) (flows []cookieFlow) {
+	read := 0
 	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, prefix) {
+		if !strings.HasPrefix(c.Name, m.name+"-") {
 			continue
 		}
-		if len(flows)+len(bad) >= 4*MaxCookieFlows {
+		if read++; read > 4*MaxCookieFlows {
 			break
 		}
 		f, err := unseal(m.sealers, c.Value, m.ttl)
 		if err != nil || m.cookieName(f.nonce) != c.Name {
-			bad = append(bad, c.Name)
+			m.deleteCookie(w, c.Name)
 			continue
 		}
 		flows = append(flows, cookieFlow{c.Name, f})
 	}
 	slices.SortStableFunc(flows, func(a, b cookieFlow) int { return b.f.IssuedAt.Compare(a.f.IssuedAt) })
-	return flows, bad
+	return flows
 }
 
 // deleteCookie expires the named flow cookie.
@@ -72,12 +72,8 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 	if err != nil {
 		return err
 	}
-	flows, bad := m.flowCookies(r)
-	for _, name := range bad {
-		m.deleteCookie(w, name)
-	}
 	now, kept := m.now(), 0
-	for _, cf := range flows {
+	for _, cf := range m.flowCookies(w, r) {
 		if now.Before(cf.f.ExpiresAt) && kept < MaxCookieFlows-1 {
 			kept++
 			continue
@@ -99,13 +95,9 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 // they are all expired, [ErrReplayed] when they were all used, and with a
 // guard's error otherwise (fail closed).
 func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http.Request, user string) (Flow, error) {
-	flows, bad := m.flowCookies(r)
-	for _, name := range bad {
-		m.deleteCookie(w, name)
-	}
 	now := m.now()
 	var expired, otherUser, replayed bool
-	for _, cf := range flows {
+	for _, cf := range m.flowCookies(w, r) {
 		switch {
 		case !now.Before(cf.f.ExpiresAt):
 			m.deleteCookie(w, cf.name)
