@@ -17,12 +17,6 @@ import (
 // deletes the oldest beyond this number.
 const MaxCookieFlows = 5
 
-// cookieFlow is a flow read from a flow cookie.
-type cookieFlow struct {
-	name string
-	f    Flow
-}
-
 // cookieName is the name of the cookie that carries the flow with nonce:
 // the Manager's name, a dash, and 48 bits of the nonce's SHA-256.
 func (m *Manager) cookieName(nonce [nonceBytes]byte) string {
@@ -33,7 +27,7 @@ func (m *Manager) cookieName(nonce [nonceBytes]byte) string {
 // flowCookies opens the request's flow cookies and returns them newest
 // first; it deletes those that do not open or do not carry the flow their
 // name says. It reads at most 4*MaxCookieFlows of them.
-func (m *Manager) flowCookies(w http.ResponseWriter, r *http.Request) (flows []cookieFlow) {
+func (m *Manager) flowCookies(w http.ResponseWriter, r *http.Request) (flows []Flow) {
 	read := 0
 	for _, c := range r.Cookies() {
 		if !strings.HasPrefix(c.Name, m.name+"-") {
@@ -47,9 +41,9 @@ func (m *Manager) flowCookies(w http.ResponseWriter, r *http.Request) (flows []c
 			m.deleteCookie(w, c.Name)
 			continue
 		}
-		flows = append(flows, cookieFlow{c.Name, f})
+		flows = append(flows, f)
 	}
-	slices.SortStableFunc(flows, func(a, b cookieFlow) int { return b.f.IssuedAt.Compare(a.f.IssuedAt) })
+	slices.SortStableFunc(flows, func(a, b Flow) int { return b.IssuedAt.Compare(a.IssuedAt) })
 	return flows
 }
 
@@ -73,12 +67,12 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 		return err
 	}
 	now, kept := m.now(), 0
-	for _, cf := range m.flowCookies(w, r) {
-		if now.Before(cf.f.ExpiresAt) && kept < MaxCookieFlows-1 {
+	for _, old := range m.flowCookies(w, r) {
+		if now.Before(old.ExpiresAt) && kept < MaxCookieFlows-1 {
 			kept++
 			continue
 		}
-		m.deleteCookie(w, cf.name)
+		m.deleteCookie(w, m.cookieName(old.nonce))
 	}
 	http.SetCookie(w, sessions.NewCookie(m.cookieName(f.nonce), string(state), &m.cookie))
 	return nil
@@ -97,18 +91,18 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http.Request, user string) (Flow, error) {
 	now := m.now()
 	var expired, otherUser, replayed bool
-	for _, cf := range m.flowCookies(w, r) {
+	for _, f := range m.flowCookies(w, r) {
 		switch {
-		case !now.Before(cf.f.ExpiresAt):
-			m.deleteCookie(w, cf.name)
+		case !now.Before(f.ExpiresAt):
+			m.deleteCookie(w, m.cookieName(f.nonce))
 			expired = true
 			continue
-		case !m.sameUser(&cf.f, user):
+		case !m.sameUser(&f, user):
 			otherUser = true // left for its user, until it expires
 			continue
 		}
-		m.deleteCookie(w, cf.name)
-		err := m.consume(ctx, &cf.f)
+		m.deleteCookie(w, m.cookieName(f.nonce))
+		err := m.consume(ctx, &f)
 		if errors.Is(err, ErrReplayed) {
 			replayed = true
 			continue
@@ -116,7 +110,7 @@ func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http
 		if err != nil {
 			return Flow{}, err
 		}
-		return cf.f, nil
+		return f, nil
 	}
 	switch {
 	case replayed:

@@ -31,21 +31,12 @@ func CheckKeyPair(k KeyPair) error {
 		return fmt.Errorf("hash key must be 32 or 64 bytes, got %d", len(k.Hash))
 	case len(k.Block) != 16 && len(k.Block) != 24 && len(k.Block) != 32:
 		return fmt.Errorf("block key must be 16, 24 or 32 bytes, got %d", len(k.Block))
-	case allZero(k.Hash) || allZero(k.Block):
+	case bytes.Equal(k.Hash, make([]byte, len(k.Hash))) || bytes.Equal(k.Block, make([]byte, len(k.Block))):
 		return errors.New("key is all zeros")
 	case bytes.Equal(k.Hash[:len(k.Block)], k.Block):
 		return errors.New("block key repeats the hash key")
 	}
 	return nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // The sealed state, before encryption:
@@ -107,16 +98,8 @@ func (s sealer) userHash(user string) (h [userHashBytes]byte) {
 
 // seal encrypts f and p into a state.
 func (s sealer) seal(f *Flow, p Params) State {
-	b := make([]byte, headerBytes, headerBytes+len(p.Intent)+len(p.Next)+len(p.ReturnURI)+2)
-	b[0] = formatVersion
-	copy(b[1:], f.nonce[:])
-	binary.BigEndian.PutUint64(b[1+nonceBytes:], uint64(f.IssuedAt.UnixMilli()))
-	copy(b[1+nonceBytes+8:], f.userHash[:])
-	b = append(b, p.Intent...)
-	b = append(b, ' ')
-	b = append(b, p.Next...)
-	b = append(b, ' ')
-	b = append(b, p.ReturnURI...)
+	b := binary.BigEndian.AppendUint64(append([]byte{formatVersion}, f.nonce[:]...), uint64(f.IssuedAt.UnixMilli()))
+	b = append(append(b, f.userHash[:]...), p.Intent+" "+p.Next+" "+p.ReturnURI...)
 	return State(base64.RawURLEncoding.EncodeToString(s.aead.Seal(nil, nil, b, additionalData)))
 }
 
