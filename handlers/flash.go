@@ -8,10 +8,16 @@ func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
 	http.SetCookie(w, k.flash(string(o), 60))
 }
 
-// flash is the outcome cookie with value and maxAge.
+// flash is the outcome cookie with value and maxAge. It is as secure as the
+// flow cookies: Secure with the __Host- prefix unless the flows run on plain
+// http for development.
 func (k *Kit) flash(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: k.flashName, Value: value, Path: "/", MaxAge: maxAge,
-		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: "handoffkit-outcome", Value: value, Path: "/", MaxAge: maxAge,
+		Secure: k.flows.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if c.Secure {
+		c.Name = "__Host-" + c.Name
+	}
+	return c
 }
 
 // TakeOutcome reads and clears the outcome of the return that led to this
@@ -20,7 +26,7 @@ func (k *Kit) flash(value string, maxAge int) *http.Cookie {
 // "hook_failed" are ever reported (the others render through the error
 // handler); an unknown value is ignored.
 func (k *Kit) TakeOutcome(w http.ResponseWriter, r *http.Request) (Outcome, bool) {
-	c, err := r.Cookie(k.flashName)
+	c, err := r.Cookie(k.flash("", 0).Name)
 	if err != nil {
 		return "", false
 	}

@@ -70,15 +70,11 @@ type Kit struct {
 	tokenObs   *obsctx.Tokens // hears the token events of this kit's calls
 	user       func(*http.Request) (string, bool)
 	client     *bluenexus.Client
-	budget     time.Duration
 	flows      *session.Manager
 	whiteLabel *url.URL
 	returnURL  *url.URL
 	returnRaw  string
 	allowed    map[string]*url.URL
-	flashName  string
-	flashSafe  bool // the flash cookie is Secure
-	now        func() time.Time
 }
 
 // minCodeLife is the least remaining life a freshly minted code may have
@@ -98,7 +94,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		clientIP:     func(r *http.Request) (netip.Addr, bool) { return middleware.GetClientIP(r.Context()) },
 		errorHandler: DefaultErrorHandler,
 		logger:       zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Str("component", "handoffkit").Logger(),
-		intent:       bluenexus.IntentConnections,
 		codeParam:    "code",
 		defaultNext:  "/",
 		hookTimeout:  5 * time.Second,
@@ -121,7 +116,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case cfg.AccessToken == nil && cfg.Tokens == nil:
 		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
-	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
+	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
 	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
@@ -142,7 +137,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 			return nil, fmt.Errorf("handlers: default client: %w", err)
 		}
 	}
-	k.budget = k.client.Timeout()
 	switch {
 	case o.flows != nil && len(cfg.CookieKeys) > 0:
 		return nil, errors.New("handlers: Config.CookieKeys and WithFlows: give one (the Manager has its own keys)")
@@ -156,12 +150,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		if k.flows, err = session.New(cfg.CookieKeys); err != nil {
 			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
 		}
-	}
-	// The outcome flash cookie is as secure as the flow cookies: Secure with
-	// the __Host- prefix unless the flows run on plain http for development.
-	k.flashName, k.flashSafe = "__Host-handoffkit-outcome", k.flows.Secure()
-	if !k.flashSafe {
-		k.flashName = "handoffkit-outcome"
 	}
 	if k.tokens != nil {
 		k.tokenObs = newTokenObserver(o.observer, o.logger)
@@ -262,7 +250,7 @@ func (k *Kit) done(r *http.Request, route, event string, o Outcome, status int, 
 	k.cfg.observer.Outcome(route, o)
 	obsctx.Report(r.Context(), route, string(o), status)
 	return k.logger(r).WithLevel(level).Str("event", event).Str("route", route).Str("path", r.URL.Path).
-		Str("outcome", string(o)).Int("status", status).Float64("latency_ms", ms(time.Since(start)))
+		Str("outcome", string(o)).Int("status", status).Float64("latency_ms", float64(time.Since(start))/float64(time.Millisecond))
 }
 
 // fail logs the failure at its level and hands it to the error handler.
@@ -305,6 +293,3 @@ func (k *Kit) signedIn(r *http.Request, withToken bool) (string, bluenexus.Acces
 	}
 	return user, tok, nil
 }
-
-// ms is a duration in milliseconds, for log fields named *_ms.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -87,7 +87,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(newError(OutcomeBadRequest, fmt.Errorf("redirect: %w", err)))
 		return
 	}
-	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
+	params := flow.Params{Intent: string(bluenexus.IntentConnections), Next: next, ReturnURI: choice}
 	if err := params.Validate(); err != nil { // a next too long for the state, among others
 		e := newError(OutcomeBadRequest, err)
 		e.Next = k.cfg.defaultNext
@@ -117,7 +117,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	default:
 		redirectURI = k.returnRaw // byte for byte as configured
 	}
-	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
+	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: bluenexus.IntentConnections, ClientIP: ip})
 	if e != nil {
 		fail(e)
 		return
@@ -139,7 +139,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		URL       string    `json:"url"`
 		ExpiresAt time.Time `json:"expiresAt"`
 		ExpiresIn int       `json:"expiresIn"`
-	}{target, h.ExpiresAt.UTC().Truncate(time.Second), int(h.ExpiresAt.Sub(k.now()) / time.Second)})
+	}{target, h.ExpiresAt.UTC().Truncate(time.Second), int(h.ExpiresAt.Sub(time.Now()) / time.Second)})
 	k.done(r, routeManage, "handoff.minted", OutcomeMinted, status, start, zerolog.InfoLevel).Msg("handoff code minted")
 }
 
@@ -175,7 +175,7 @@ const maxCodeBytes = 2 << 10
 // short-lived after a second mint is a bad_response: a dead code is never
 // handed to the browser.
 func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, *Error) {
-	callCtx, cancel := context.WithTimeout(ctx, k.budget)
+	callCtx, cancel := context.WithTimeout(ctx, k.client.Timeout())
 	defer cancel()
 	renewed, reminted := false, false
 	for {
@@ -196,7 +196,7 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 			continue
 		}
 		k.cfg.observer.Minted(time.Since(t0))
-		life := h.ExpiresAt.Sub(k.now())
+		life := h.ExpiresAt.Sub(time.Now())
 		switch {
 		case len(h.Code) > maxCodeBytes:
 			err = fmt.Errorf("handoff code of %d bytes", len(h.Code))

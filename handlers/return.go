@@ -189,6 +189,11 @@ type returnParams struct {
 	ErrorDescription string
 }
 
+// fields maps the parameters' names to p's fields.
+func (p *returnParams) fields() map[string]*string {
+	return map[string]*string{"state": &p.State, "error": &p.Error, "error_description": &p.ErrorDescription}
+}
+
 // queryParams reads the GET return's query. A query that url.ParseQuery
 // rejects (a `;`, a bad escape) is malformed, never silently cut short.
 func queryParams(raw string) (returnParams, error) {
@@ -197,11 +202,8 @@ func queryParams(raw string) (returnParams, error) {
 		return returnParams{}, fmt.Errorf("query: %w", err)
 	}
 	var p returnParams
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"state", &p.State}, {"error", &p.Error}, {"error_description", &p.ErrorDescription}} {
-		if *f.dst, err = single(q, f.name, ""); err != nil {
+	for name, dst := range p.fields() {
+		if *dst, err = single(q, name, ""); err != nil {
 			return returnParams{}, err
 		}
 	}
@@ -229,7 +231,7 @@ func bodyParams(w http.ResponseWriter, r *http.Request) (returnParams, error) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReturnBody))
 	bad := errors.New("body must be one JSON object with the string members state, error and error_description, each at most once")
 	var p returnParams
-	fields := map[string]*string{"state": &p.State, "error": &p.Error, "error_description": &p.ErrorDescription}
+	fields := p.fields()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return returnParams{}, bad
 	}
