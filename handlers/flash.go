@@ -5,10 +5,19 @@ import "net/http"
 // setFlash records a return's outcome in a short-lived cookie for the `next`
 // page to read with [Kit.TakeOutcome]. It carries only the outcome's name.
 func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
-	http.SetCookie(w, &http.Cookie{
-		Name: k.flashName, Value: string(o), Path: "/", MaxAge: 60,
-		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, k.flash(string(o), 60))
+}
+
+// flash is the outcome cookie with value and maxAge. It is as secure as the
+// flow cookies: Secure with the __Host- prefix unless the flows run on plain
+// http for development.
+func (k *Kit) flash(value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: "handoffkit-outcome", Value: value, Path: "/", MaxAge: maxAge,
+		Secure: k.flows.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if c.Secure {
+		c.Name = "__Host-" + c.Name
+	}
+	return c
 }
 
 // TakeOutcome reads and clears the outcome of the return that led to this
@@ -17,14 +26,11 @@ func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
 // "hook_failed" are ever reported (the others render through the error
 // handler); an unknown value is ignored.
 func (k *Kit) TakeOutcome(w http.ResponseWriter, r *http.Request) (Outcome, bool) {
-	c, err := r.Cookie(k.flashName)
+	c, err := r.Cookie(k.flash("", 0).Name)
 	if err != nil {
 		return "", false
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: k.flashName, Value: "", Path: "/", MaxAge: -1,
-		Secure: k.flashSafe, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, k.flash("", -1))
 	switch o := Outcome(c.Value); o {
 	case OutcomeSuccess, OutcomeBlueNexusError, OutcomeHookFailed:
 		return o, true

@@ -26,7 +26,11 @@ func (k *Kit) runHook(r *http.Request, state string, ev ReturnEvent) error {
 		return nil
 	}
 	auth := r.Header.Get("Authorization")
-	secrets := append(ev.handed.list(), state, auth, auth[strings.LastIndex(auth, " ")+1:])
+	secrets := []string{state, auth, auth[strings.LastIndex(auth, " ")+1:]}
+	ev.handed.Range(func(tok, _ any) bool {
+		secrets = append(secrets, tok.(string))
+		return true
+	})
 	for _, c := range r.Cookies() {
 		secrets = append(secrets, c.Value)
 	}
@@ -60,25 +64,11 @@ func scrub(msg string, secrets []string) string {
 }
 
 // handed records the access tokens a [ReturnEvent] gave the hook.
-type handed struct {
-	mu   sync.Mutex
-	toks []string
-}
+type handed struct{ sync.Map }
 
 func (h *handed) add(tok bluenexus.AccessToken) bluenexus.AccessToken {
 	if h != nil && tok != "" {
-		h.mu.Lock()
-		h.toks = append(h.toks, string(tok))
-		h.mu.Unlock()
+		h.Store(string(tok), true)
 	}
 	return tok
-}
-
-func (h *handed) list() []string {
-	if h == nil {
-		return nil
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.toks...)
 }

@@ -70,17 +70,11 @@ type Kit struct {
 	tokenObs   *obsctx.Tokens // hears the token events of this kit's calls
 	user       func(*http.Request) (string, bool)
 	client     *bluenexus.Client
-	budget     time.Duration
 	flows      *session.Manager
 	whiteLabel *url.URL
 	returnURL  *url.URL
 	returnRaw  string
 	allowed    map[string]*url.URL
-	flashName  string
-	flashSafe  bool // the flash cookie is Secure
-	now        func() time.Time
-	manage     http.Handler
-	ret        http.Handler
 }
 
 // minCodeLife is the least remaining life a freshly minted code may have
@@ -100,7 +94,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		clientIP:     func(r *http.Request) (netip.Addr, bool) { return middleware.GetClientIP(r.Context()) },
 		errorHandler: DefaultErrorHandler,
 		logger:       zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Str("component", "handoffkit").Logger(),
-		intent:       bluenexus.IntentConnections,
 		codeParam:    "code",
 		defaultNext:  "/",
 		hookTimeout:  5 * time.Second,
@@ -123,7 +116,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case cfg.AccessToken == nil && cfg.Tokens == nil:
 		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
-	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, now: time.Now, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
+	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
 	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
@@ -144,7 +137,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 			return nil, fmt.Errorf("handlers: default client: %w", err)
 		}
 	}
-	k.budget = k.client.Timeout()
 	switch {
 	case o.flows != nil && len(cfg.CookieKeys) > 0:
 		return nil, errors.New("handlers: Config.CookieKeys and WithFlows: give one (the Manager has its own keys)")
@@ -159,12 +151,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
 		}
 	}
-	// The outcome flash cookie is as secure as the flow cookies: Secure with
-	// the __Host- prefix unless the flows run on plain http for development.
-	k.flashName, k.flashSafe = "__Host-handoffkit-outcome", k.flows.Secure()
-	if !k.flashSafe {
-		k.flashName = "handoffkit-outcome"
-	}
 	if k.tokens != nil {
 		k.tokenObs = newTokenObserver(o.observer, o.logger)
 	}
@@ -172,8 +158,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		o.logger.Warn().Str("event", "handoff.insecure_dev_http").
 			Msg("plain http to private-network addresses is allowed: development only (WithInsecureDevHTTP)")
 	}
-	k.manage = noStore(http.HandlerFunc(k.serveManage))
-	k.ret = noStore(http.HandlerFunc(k.serveReturn))
 	return k, nil
 }
 
@@ -231,7 +215,7 @@ func ruleError(setting, rule string, err error) error {
 // with [WithFixedRedirectURI]). A request that prefers application/json
 // gets 200 {"url": ..., "expiresAt": ..., "expiresIn": ...} instead, for
 // SPA and mobile clients, which need no cookies at all.
-func (k *Kit) ManageConnections() http.Handler { return k.manage }
+func (k *Kit) ManageConnections() http.Handler { return noStore(http.HandlerFunc(k.serveManage)) }
 
 // Return returns the handler for the redirectUri route (GET by browsers;
 // POST with a JSON body {"state": ...} by mobile apps after their deep link
@@ -241,7 +225,7 @@ func (k *Kit) ManageConnections() http.Handler { return k.manage }
 // flow's `next` (JSON {"outcome": ..., "next": ...} for POST). `next` is
 // checked at /manage-connections and again here; a sealed value that fails
 // the check lands on the default next page.
-func (k *Kit) Return() http.Handler { return k.ret }
+func (k *Kit) Return() http.Handler { return noStore(http.HandlerFunc(k.serveReturn)) }
 
 // logger returns the request's logger (zerolog.Ctx, as hlog.NewHandler
 // attaches it) when one is attached, as is: hlog.RequestIDHandler mounted
@@ -266,13 +250,17 @@ func (k *Kit) done(r *http.Request, route, event string, o Outcome, status int, 
 	k.cfg.observer.Outcome(route, o)
 	obsctx.Report(r.Context(), route, string(o), status)
 	return k.logger(r).WithLevel(level).Str("event", event).Str("route", route).Str("path", r.URL.Path).
-		Str("outcome", string(o)).Int("status", status).Float64("latency_ms", ms(time.Since(start)))
+		Str("outcome", string(o)).Int("status", status).Float64("latency_ms", float64(time.Since(start))/float64(time.Millisecond))
 }
 
 // fail logs the failure at its level and hands it to the error handler.
 func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, e *Error) {
+	if e.Next == "" {
+		e.Next = k.cfg.defaultNext
+	}
 	ev := k.done(r, route, "handoff.failed", e.Outcome, e.Status, start, e.level)
 	if e.upstream != "" {
+		k.cfg.observer.UpstreamError(e.upstream)
 		ev = ev.Str("upstream_error", e.upstream)
 	}
 	if e.upstreamStatus != 0 {
@@ -289,36 +277,19 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 }
 
 // signedIn checks, locally, that the request has a signed-in user, and
-// returns the user's id; with Config.AccessToken, that it has a token too.
-func (k *Kit) signedIn(r *http.Request) (string, *Error) {
-	if k.tokens == nil {
-		if tok, ok := k.token(r); !ok || tok == "" {
-			return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
+// returns the user's id; with Config.AccessToken and withToken, that it has
+// a token too, which it returns.
+func (k *Kit) signedIn(r *http.Request, withToken bool) (string, bluenexus.AccessToken, *Error) {
+	var tok bluenexus.AccessToken
+	if withToken && k.tokens == nil {
+		var ok bool
+		if tok, ok = k.token(r); !ok || tok == "" {
+			return "", "", newError(OutcomeUnauthenticated, errors.New("no BlueNexus access token for this request"))
 		}
 	}
 	user, ok := k.user(r)
 	if !ok || user == "" {
-		return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no signed-in user for this request"))
+		return "", "", newError(OutcomeUnauthenticated, errors.New("no signed-in user for this request"))
 	}
-	return user, nil
+	return user, tok, nil
 }
-
-// accessToken returns the signed-in user's access token: from
-// Config.AccessToken, or from the token source, which may refresh it.
-func (k *Kit) accessToken(r *http.Request, user string) (bluenexus.AccessToken, *Error) {
-	if k.tokens == nil {
-		tok, ok := k.token(r)
-		if !ok || tok == "" {
-			return "", newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no BlueNexus access token for this request"))
-		}
-		return tok, nil
-	}
-	tok, err := k.tokens.Token(k.tokenCtx(r.Context()), user)
-	if err != nil {
-		return "", tokenError(r.Context(), err)
-	}
-	return tok, nil
-}
-
-// ms is a duration in milliseconds, for log fields named *_ms.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -92,7 +92,6 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{name: "WithOnReturn(nil)", opts: []handlers.Option{handlers.WithOnReturn(nil)}, want: "WithOnReturn"},
 		{name: "WithErrorHandler(nil)", opts: []handlers.Option{handlers.WithErrorHandler(nil)}, want: "WithErrorHandler"},
 		{name: "WithLogger(zero Logger)", opts: []handlers.Option{handlers.WithLogger(zerolog.Logger{})}, want: "WithLogger"},
-		{name: "WithIntent(empty)", opts: []handlers.Option{handlers.WithIntent("")}, want: "WithIntent"},
 		{name: "WithCodeParam(empty)", opts: []handlers.Option{handlers.WithCodeParam("")}, want: "WithCodeParam"},
 		{name: "WithDefaultNext(empty)", opts: []handlers.Option{handlers.WithDefaultNext("")}, want: "WithDefaultNext"},
 		{name: "WithHookTimeout(0)", opts: []handlers.Option{handlers.WithHookTimeout(0)}, want: "WithHookTimeout"},

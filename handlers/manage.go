@@ -20,36 +20,42 @@ import (
 const routeManage = "manage"
 
 func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	fail := func(e *Error) { k.fail(w, r, routeManage, start, e) }
+	start, back := time.Now(), k.cfg.defaultNext // back: where an error page links
+	fail := func(e *Error) {
+		if e.Next == "" {
+			e.Next = back
+		}
+		k.fail(w, r, routeManage, start, e)
+	}
 	// GET only: a HEAD (a link prefetcher, a checker) must not mint a code.
 	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		fail(k.badRequest(http.StatusMethodNotAllowed, "", fmt.Errorf("method %s not allowed", r.Method)))
+		fail(methodError(w, r, "GET"))
 		return
 	}
 	// Nor a prefetch: the code would die unseen, spending a flow and a
 	// BlueNexus rate-limit slot on a page the user may never open.
 	if isPrefetch(r) {
-		k.declinePrefetch(w, r, start)
+		// A bare 503 (docs/operations.md says why): no code, no flow, no
+		// cookie, no upstream call, and no Retry-After, which would hold
+		// back every prefetch to the site.
+		k.done(r, routeManage, "handoff.prefetch", OutcomePrefetch, http.StatusServiceUnavailable, start, zerolog.InfoLevel).Msg("prefetch declined")
+		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		fail(k.badRequest(http.StatusBadRequest, "", fmt.Errorf("query: %w", err)))
+		fail(newError(OutcomeBadRequest, fmt.Errorf("query: %w", err)))
 		return
 	}
 	next, nextErr := single(query, "next", k.cfg.defaultNext)
 	if nextErr == nil && next != k.cfg.defaultNext {
 		nextErr = urlbuild.CheckNext(next)
 	}
-	back := next // where an error page links: a checked `next` only
-	if nextErr != nil {
-		back = k.cfg.defaultNext
+	if nextErr == nil {
+		back = next // a checked `next` only
 	}
-	user, e := k.signedIn(r)
+	user, token, e := k.signedIn(r, true)
 	if e != nil {
-		e.Next = back
 		fail(e)
 		return
 	}
@@ -59,15 +65,14 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		if reason == nil {
 			reason = middleware.ErrNoClientIP
 		}
-		e := newError(OutcomeNoClientIP, http.StatusBadRequest, reason)
+		e := newError(OutcomeNoClientIP, reason)
 		// The reason never holds a header value (package middleware).
 		e.hint = reason.Error() + ": mount middleware.ClientIP with the strategy for your proxies before the kit (docs/client-ip.md)"
-		e.Next = back
 		fail(e)
 		return
 	}
 	if nextErr != nil {
-		fail(k.badRequest(http.StatusBadRequest, back, fmt.Errorf("next: %w", nextErr)))
+		fail(newError(OutcomeBadRequest, fmt.Errorf("next: %w", nextErr)))
 		return
 	}
 	base := k.returnURL
@@ -79,29 +84,28 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		fail(k.badRequest(http.StatusBadRequest, back, fmt.Errorf("redirect: %w", err)))
+		fail(newError(OutcomeBadRequest, fmt.Errorf("redirect: %w", err)))
 		return
 	}
-	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
+	params := flow.Params{Intent: string(bluenexus.IntentConnections), Next: next, ReturnURI: choice}
 	if err := params.Validate(); err != nil { // a next too long for the state, among others
-		fail(k.badRequest(http.StatusBadRequest, k.cfg.defaultNext, err))
+		e := newError(OutcomeBadRequest, err)
+		e.Next = k.cfg.defaultNext
+		fail(e)
 		return
 	}
 
 	// Every local check passed: only now may the token source call
 	// BlueNexus (a refresh), so that a bad request costs no upstream call.
-	token, e := k.accessToken(r, user)
-	if e != nil {
-		if e.upstream != "" { // the refresh failed upstream
-			k.cfg.observer.UpstreamError(e.upstream)
+	if k.tokens != nil {
+		if token, err = k.tokens.Token(k.tokenCtx(r.Context()), user); err != nil {
+			fail(classify(r.Context(), err, true))
+			return
 		}
-		e.Next = back
-		fail(e)
-		return
 	}
 	state, err := k.flows.Seal(user, params)
 	if err != nil {
-		fail(newError(OutcomeInternal, http.StatusInternalServerError, err))
+		fail(newError(OutcomeInternal, err))
 		return
 	}
 	var redirectURI string
@@ -113,12 +117,8 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	default:
 		redirectURI = k.returnRaw // byte for byte as configured
 	}
-	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
+	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: bluenexus.IntentConnections, ClientIP: ip})
 	if e != nil {
-		if e.upstream != "" {
-			k.cfg.observer.UpstreamError(e.upstream)
-		}
-		e.Next = back
 		fail(e)
 		return
 	}
@@ -126,40 +126,42 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	// own does, written only now, with a code minted for it.
 	if k.cfg.fixedRedirect {
 		if err := k.flows.SetCookie(w, r, state); err != nil {
-			fail(newError(OutcomeInternal, http.StatusInternalServerError, err))
+			fail(newError(OutcomeInternal, err))
 			return
 		}
 	}
 	target := urlbuild.WhiteLabelURL(k.whiteLabel, k.cfg.codeParam, h.Code.Reveal())
 
-	asJSON, status := wantsJSON(r), http.StatusFound
-	if asJSON {
-		status = http.StatusOK
-	}
+	// Both by this server's clock, on which mint judged the code: expiresAt
+	// matches this answer's Date header, and expiresIn needs no clock at
+	// all (docs/operations.md).
+	status := respond(w, wantsJSON(r), http.StatusFound, target, struct {
+		URL       string    `json:"url"`
+		ExpiresAt time.Time `json:"expiresAt"`
+		ExpiresIn int       `json:"expiresIn"`
+	}{target, h.ExpiresAt.UTC().Truncate(time.Second), int(h.ExpiresAt.Sub(time.Now()) / time.Second)})
 	k.done(r, routeManage, "handoff.minted", OutcomeMinted, status, start, zerolog.InfoLevel).Msg("handoff code minted")
-
-	if asJSON {
-		// Both by this server's clock, on which mint judged the code:
-		// expiresAt matches this answer's Date header, and expiresIn needs
-		// no clock at all (docs/operations.md).
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(struct {
-			URL       string    `json:"url"`
-			ExpiresAt time.Time `json:"expiresAt"`
-			ExpiresIn int       `json:"expiresIn"`
-		}{target, h.ExpiresAt.UTC().Truncate(time.Second), int(h.ExpiresAt.Sub(k.now()) / time.Second)})
-		return
-	}
-	w.Header().Set("Location", target)
-	w.WriteHeader(http.StatusFound)
 }
 
-func (k *Kit) badRequest(status int, back string, err error) *Error {
-	e := newError(OutcomeBadRequest, status, err)
-	if back == "" {
-		back = k.cfg.defaultNext
+// respond answers 200 with body as JSON when asJSON, and otherwise
+// redirects with status to location. It returns the status it answered.
+func respond(w http.ResponseWriter, asJSON bool, status int, location string, body any) int {
+	if asJSON {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(body)
+		return http.StatusOK
 	}
-	e.Next = back
+	w.Header().Set("Location", location)
+	w.WriteHeader(status)
+	return status
+}
+
+// methodError refuses a method the route does not serve: 405 bad_request,
+// with Allow.
+func methodError(w http.ResponseWriter, r *http.Request, allow string) *Error {
+	w.Header().Set("Allow", allow)
+	e := newError(OutcomeBadRequest, fmt.Errorf("method %s not allowed", r.Method))
+	e.Status = http.StatusMethodNotAllowed
 	return e
 }
 
@@ -173,14 +175,14 @@ const maxCodeBytes = 2 << 10
 // short-lived after a second mint is a bad_response: a dead code is never
 // handed to the browser.
 func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, *Error) {
-	callCtx, cancel := context.WithTimeout(ctx, k.budget)
+	callCtx, cancel := context.WithTimeout(ctx, k.client.Timeout())
 	defer cancel()
 	renewed, reminted := false, false
 	for {
 		t0 := time.Now()
 		h, err := k.client.InitHandoff(callCtx, token, req)
 		if err != nil {
-			e := upstreamError(ctx, err)
+			e := classify(ctx, err, false)
 			if e.Outcome != OutcomeTokenExpired || k.tokens == nil || renewed {
 				return h, e
 			}
@@ -189,21 +191,22 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 			renewed = true
 			k.cfg.observer.UpstreamError(e.upstream)
 			if token, err = k.tokens.Renew(k.tokenCtx(callCtx), user, token); err != nil {
-				return h, tokenError(ctx, err)
+				return h, classify(ctx, err, true)
 			}
 			continue
 		}
 		k.cfg.observer.Minted(time.Since(t0))
-		if len(h.Code) > maxCodeBytes {
-			e := newError(OutcomeBadResponse, http.StatusBadGateway, fmt.Errorf("handoff code of %d bytes", len(h.Code)))
-			e.upstream = "bad_response"
-			return h, e
-		}
-		if h.ExpiresAt.Sub(k.now()) >= minCodeLife {
+		life := h.ExpiresAt.Sub(time.Now())
+		switch {
+		case len(h.Code) > maxCodeBytes:
+			err = fmt.Errorf("handoff code of %d bytes", len(h.Code))
+		case life >= minCodeLife:
 			return h, nil
+		case reminted:
+			err = fmt.Errorf("handoff code expires in %v, twice", life.Round(time.Millisecond))
 		}
-		if reminted {
-			e := newError(OutcomeBadResponse, http.StatusBadGateway, fmt.Errorf("handoff code expires in %v, twice", h.ExpiresAt.Sub(k.now()).Round(time.Millisecond)))
+		if err != nil {
+			e := newError(OutcomeBadResponse, err)
 			e.upstream = "bad_response"
 			return h, e
 		}

@@ -29,7 +29,6 @@ type options struct {
 	onReturn      func(context.Context, ReturnEvent) error
 	errorHandler  func(http.ResponseWriter, *http.Request, error)
 	logger        zerolog.Logger
-	intent        bluenexus.Intent
 	codeParam     string
 	defaultNext   string
 	fixedRedirect bool
@@ -131,11 +130,6 @@ func WithLogger(l zerolog.Logger) Option {
 		o.check(!reflect.ValueOf(l).IsZero(), "WithLogger: zero Logger (use zerolog.Nop() to silence the kit)")
 		o.logger = l
 	}
-}
-
-// WithIntent sets the handoff intent. Default: bluenexus.IntentConnections.
-func WithIntent(i bluenexus.Intent) Option {
-	return func(o *options) { o.check(i != "", "WithIntent: empty intent"); o.intent = i }
 }
 
 // WithCodeParam sets the white-label URL's query parameter that carries the

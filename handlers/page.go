@@ -21,7 +21,7 @@ import (
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = newError(OutcomeInternal, http.StatusInternalServerError, err)
+		e = newError(OutcomeInternal, err)
 	}
 	if e.Outcome == OutcomeClientGone {
 		w.WriteHeader(e.Status)
@@ -34,7 +34,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	msg := e.Message
 	if msg == "" {
-		msg = messages[OutcomeInternal]
+		msg = outcomes[OutcomeInternal].msg
 	}
 	if wantsJSON(r) {
 		h.Set("Content-Type", "application/json")
@@ -72,18 +72,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // HTML. (A full q-value negotiation buys nothing for two media types that
 // clients list plainly; this reads them in order.)
 func wantsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	if accept == "" {
-		return false
-	}
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, _ := strings.Cut(part, ";")
-		switch strings.ToLower(strings.TrimSpace(mt)) {
-		case "application/json":
-			return true
-		case "text/html":
-			return false
-		}
-	}
-	return false
+	accept := strings.ToLower(r.Header.Get("Accept"))
+	j, h := strings.Index(accept, "application/json"), strings.Index(accept, "text/html")
+	return j >= 0 && (h < 0 || j < h)
 }

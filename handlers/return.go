@@ -102,12 +102,7 @@ const maxReturnBody = 4 << 10
 
 func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	fail := func(e *Error) {
-		if e.Next == "" {
-			e.Next = k.cfg.defaultNext
-		}
-		k.fail(w, r, routeReturn, start, e)
-	}
+	fail := func(e *Error) { k.fail(w, r, routeReturn, start, e) }
 	var (
 		p      returnParams
 		err    error
@@ -120,17 +115,16 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		asJSON = true
 		p, err = bodyParams(w, r)
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		fail(newError(OutcomeBadRequest, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)))
+		fail(methodError(w, r, "GET, POST"))
 		return
 	}
 	if err != nil {
-		fail(newError(OutcomeMalformed, http.StatusBadRequest, err))
+		fail(newError(OutcomeMalformed, err))
 		return
 	}
-	user, ok := k.user(r)
-	if !ok || user == "" {
-		fail(newError(OutcomeUnauthenticated, http.StatusUnauthorized, errors.New("no signed-in user for this request")))
+	user, _, e := k.signedIn(r, false)
+	if e != nil {
+		fail(e)
 		return
 	}
 	var f flow.Flow
@@ -140,7 +134,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		f, err = k.flows.Open(r.Context(), p.State, user)
 	}
 	if err != nil {
-		fail(flowError(r.Context(), err))
+		fail(classify(r.Context(), err, false))
 		return
 	}
 	// next was checked at /manage-connections; the state is authenticated,
@@ -160,7 +154,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 			ReturnURI: f.ReturnURI, IssuedAt: f.IssuedAt, Request: r, kit: k, handed: &handed{}}
 		if herr := k.runHook(r, p.State, ev); herr != nil {
 			if !k.cfg.hookLogOnly {
-				e := newError(OutcomeHookFailed, http.StatusInternalServerError, herr)
+				e := newError(OutcomeHookFailed, herr)
 				e.Next = next
 				fail(e)
 				return
@@ -171,28 +165,19 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	status := http.StatusSeeOther
-	if asJSON {
-		status = http.StatusOK
+	if !asJSON {
+		k.setFlash(w, outcome)
 	}
+	status := respond(w, asJSON, http.StatusSeeOther, next, struct {
+		Outcome Outcome `json:"outcome"`
+		Next    string  `json:"next"`
+		*bnReturnError
+	}{outcome, next, bnError})
 	ev := k.done(r, routeReturn, "handoff.returned", outcome, status, start, zerolog.InfoLevel)
 	if bnError != nil {
 		ev = ev.Str("bluenexus_error", bnError.Code)
 	}
 	ev.Msg("handoff returned")
-
-	if asJSON {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(struct {
-			Outcome Outcome `json:"outcome"`
-			Next    string  `json:"next"`
-			*bnReturnError
-		}{outcome, next, bnError})
-		return
-	}
-	k.setFlash(w, outcome)
-	w.Header().Set("Location", next)
-	w.WriteHeader(http.StatusSeeOther)
 }
 
 // returnParams are the return's parameters: exactly one state (possibly
@@ -204,6 +189,11 @@ type returnParams struct {
 	ErrorDescription string
 }
 
+// fields maps the parameters' names to p's fields.
+func (p *returnParams) fields() map[string]*string {
+	return map[string]*string{"state": &p.State, "error": &p.Error, "error_description": &p.ErrorDescription}
+}
+
 // queryParams reads the GET return's query. A query that url.ParseQuery
 // rejects (a `;`, a bad escape) is malformed, never silently cut short.
 func queryParams(raw string) (returnParams, error) {
@@ -212,11 +202,8 @@ func queryParams(raw string) (returnParams, error) {
 		return returnParams{}, fmt.Errorf("query: %w", err)
 	}
 	var p returnParams
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"state", &p.State}, {"error", &p.Error}, {"error_description", &p.ErrorDescription}} {
-		if *f.dst, err = single(q, f.name, ""); err != nil {
+	for name, dst := range p.fields() {
+		if *dst, err = single(q, name, ""); err != nil {
 			return returnParams{}, err
 		}
 	}
@@ -239,40 +226,31 @@ func bodyParams(w http.ResponseWriter, r *http.Request) (returnParams, error) {
 	if err != nil || mt != "application/json" {
 		return returnParams{}, errors.New("content type must be application/json")
 	}
+	// encoding/json keeps the last of duplicated keys; a walk over the
+	// tokens of one object of string members refuses them instead.
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReturnBody))
+	bad := errors.New("body must be one JSON object with the string members state, error and error_description, each at most once")
 	var p returnParams
-	fields := map[string]*string{"state": &p.State, "error": &p.Error, "error_description": &p.ErrorDescription}
-	seen := map[string]bool{}
-	// encoding/json keeps the last of duplicated keys; a strict reading of
-	// three string members with its tokenizer refuses them instead.
+	fields := p.fields()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return returnParams{}, errors.New("body is not a JSON object")
+		return returnParams{}, bad
 	}
 	for dec.More() {
-		t, err := dec.Token()
-		key, _ := t.(string)
-		dst, known := fields[key]
-		switch {
-		case err != nil:
-			return returnParams{}, errors.New("body is not valid JSON")
-		case !known:
-			return returnParams{}, errors.New("body has an unknown member")
-		case seen[key]:
-			return returnParams{}, fmt.Errorf("body repeats %q", key)
+		key, _ := dec.Token()
+		name, _ := key.(string)
+		value, err := dec.Token()
+		s, isString := value.(string)
+		if err != nil || fields[name] == nil || !isString {
+			return returnParams{}, bad
 		}
-		seen[key] = true
-		if t, err = dec.Token(); err != nil {
-			return returnParams{}, errors.New("body is not valid JSON")
-		}
-		if *dst, known = t.(string); !known {
-			return returnParams{}, fmt.Errorf("body member %q is not a string", key)
-		}
+		*fields[name] = s
+		delete(fields, name) // a second time is refused
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return returnParams{}, errors.New("body is not valid JSON")
+		return returnParams{}, bad
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return returnParams{}, errors.New("trailing data after the JSON body")
+		return returnParams{}, bad
 	}
 	return p, nil
 }

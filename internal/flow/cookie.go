@@ -17,12 +17,6 @@ import (
 // deletes the oldest beyond this number.
 const MaxCookieFlows = 5
 
-// cookieFlow is a flow read from a flow cookie.
-type cookieFlow struct {
-	name string
-	f    Flow
-}
-
 // cookieName is the name of the cookie that carries the flow with nonce:
 // the Manager's name, a dash, and 48 bits of the nonce's SHA-256.
 func (m *Manager) cookieName(nonce [nonceBytes]byte) string {
@@ -31,26 +25,26 @@ func (m *Manager) cookieName(nonce [nonceBytes]byte) string {
 }
 
 // flowCookies opens the request's flow cookies and returns them newest
-// first, with the names of those that do not open or do not carry the flow
-// their name says (to delete). It reads at most 4*MaxCookieFlows of them.
-func (m *Manager) flowCookies(r *http.Request) (flows []cookieFlow, bad []string) {
-	prefix := m.name + "-"
+// first; it deletes those that do not open or do not carry the flow their
+// name says. It reads at most 4*MaxCookieFlows of them.
+func (m *Manager) flowCookies(w http.ResponseWriter, r *http.Request) (flows []Flow) {
+	read := 0
 	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, prefix) {
+		if !strings.HasPrefix(c.Name, m.name+"-") {
 			continue
 		}
-		if len(flows)+len(bad) >= 4*MaxCookieFlows {
+		if read++; read > 4*MaxCookieFlows {
 			break
 		}
 		f, err := unseal(m.sealers, c.Value, m.ttl)
 		if err != nil || m.cookieName(f.nonce) != c.Name {
-			bad = append(bad, c.Name)
+			m.deleteCookie(w, c.Name)
 			continue
 		}
-		flows = append(flows, cookieFlow{c.Name, f})
+		flows = append(flows, f)
 	}
-	slices.SortStableFunc(flows, func(a, b cookieFlow) int { return b.f.IssuedAt.Compare(a.f.IssuedAt) })
-	return flows, bad
+	slices.SortStableFunc(flows, func(a, b Flow) int { return b.IssuedAt.Compare(a.IssuedAt) })
+	return flows
 }
 
 // deleteCookie expires the named flow cookie.
@@ -72,17 +66,13 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 	if err != nil {
 		return err
 	}
-	flows, bad := m.flowCookies(r)
-	for _, name := range bad {
-		m.deleteCookie(w, name)
-	}
 	now, kept := m.now(), 0
-	for _, cf := range flows {
-		if now.Before(cf.f.ExpiresAt) && kept < MaxCookieFlows-1 {
+	for _, old := range m.flowCookies(w, r) {
+		if now.Before(old.ExpiresAt) && kept < MaxCookieFlows-1 {
 			kept++
 			continue
 		}
-		m.deleteCookie(w, cf.name)
+		m.deleteCookie(w, m.cookieName(old.nonce))
 	}
 	http.SetCookie(w, sessions.NewCookie(m.cookieName(f.nonce), string(state), &m.cookie))
 	return nil
@@ -99,24 +89,20 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 // they are all expired, [ErrReplayed] when they were all used, and with a
 // guard's error otherwise (fail closed).
 func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http.Request, user string) (Flow, error) {
-	flows, bad := m.flowCookies(r)
-	for _, name := range bad {
-		m.deleteCookie(w, name)
-	}
 	now := m.now()
 	var expired, otherUser, replayed bool
-	for _, cf := range flows {
+	for _, f := range m.flowCookies(w, r) {
 		switch {
-		case !now.Before(cf.f.ExpiresAt):
-			m.deleteCookie(w, cf.name)
+		case !now.Before(f.ExpiresAt):
+			m.deleteCookie(w, m.cookieName(f.nonce))
 			expired = true
 			continue
-		case !m.sameUser(&cf.f, user):
+		case !m.sameUser(&f, user):
 			otherUser = true // left for its user, until it expires
 			continue
 		}
-		m.deleteCookie(w, cf.name)
-		err := m.consume(ctx, &cf.f)
+		m.deleteCookie(w, m.cookieName(f.nonce))
+		err := m.consume(ctx, &f)
 		if errors.Is(err, ErrReplayed) {
 			replayed = true
 			continue
@@ -124,7 +110,7 @@ func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http
 		if err != nil {
 			return Flow{}, err
 		}
-		return cf.f, nil
+		return f, nil
 	}
 	switch {
 	case replayed:
