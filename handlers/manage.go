@@ -87,7 +87,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(newError(OutcomeBadRequest, fmt.Errorf("redirect: %w", err)))
 		return
 	}
-	params := flow.Params{Intent: string(bluenexus.IntentConnections), Next: next, ReturnURI: choice}
+	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
 	if err := params.Validate(); err != nil { // a next too long for the state, among others
 		e := newError(OutcomeBadRequest, err)
 		e.Next = k.cfg.defaultNext
@@ -117,7 +117,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	default:
 		redirectURI = k.returnRaw // byte for byte as configured
 	}
-	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: bluenexus.IntentConnections, ClientIP: ip})
+	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
 	if e != nil {
 		fail(e)
 		return
