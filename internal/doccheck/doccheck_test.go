@@ -293,7 +293,7 @@ var kitPackages = map[string]string{
 	"redisflow":     "session/redisflow",
 	"pgtokens":      "pgtokens",
 	"middleware":    "middleware",
-	"urlbuild":      "urlbuild",
+	"urlbuild":      "internal/urlbuild",
 	"metrics":       "metrics",
 	"tracing":       "tracing",
 }
