@@ -17,9 +17,8 @@ import (
 func ClientIP(s Strategy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var c clientIP
-			c.ip, c.err = resolve(s, r)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, &c)))
+			ip, err := resolve(s, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, clientIP{ip, err})))
 		})
 	}
 }
@@ -46,37 +45,29 @@ func resolve(s Strategy, r *http.Request) (netip.Addr, error) {
 
 type clientIPKey struct{}
 
-// clientIP is what the middleware found: the IP, or why there is none.
+// clientIP is what the middleware found: the IP, or why there is none (and
+// the zero IP).
 type clientIP struct {
 	ip  netip.Addr
 	err error
 }
 
-func lookup(ctx context.Context) (*clientIP, bool) {
-	if ctx == nil {
-		return nil, false
+// lookup is what [ClientIP] stored in ctx, or errNotMounted.
+func lookup(ctx context.Context) clientIP {
+	if c, ok := ctx.Value(clientIPKey{}).(clientIP); ok {
+		return c
 	}
-	c, ok := ctx.Value(clientIPKey{}).(*clientIP)
-	return c, ok
+	return clientIP{err: errNotMounted}
 }
 
 // GetClientIP returns the client IP that [ClientIP] stored in ctx, in
 // canonical form. ok is false when there is none.
 func GetClientIP(ctx context.Context) (ip netip.Addr, ok bool) {
-	c, found := lookup(ctx)
-	if !found || c.err != nil {
-		return netip.Addr{}, false
-	}
-	return c.ip, true
+	c := lookup(ctx)
+	return c.ip, c.err == nil
 }
 
 // ClientIPError returns why ctx has no client IP, wrapping [ErrNoClientIP],
 // or nil exactly when [GetClientIP] reports ok. It is an error too when the
 // [ClientIP] middleware did not run.
-func ClientIPError(ctx context.Context) error {
-	c, found := lookup(ctx)
-	if !found {
-		return errNotMounted
-	}
-	return c.err
-}
+func ClientIPError(ctx context.Context) error { return lookup(ctx).err }

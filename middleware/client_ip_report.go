@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 )
@@ -13,10 +14,7 @@ import (
 // and call it through the load balancer (docs/client-ip.md section 1).
 func ClientIPReport(s Strategy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rep := report{Strategy: "custom", Hops: []hop{}}
-		if s == nil {
-			rep.Strategy = "none"
-		}
+		rep := report{Strategy: fmt.Sprintf("%T", s), Hops: []hop{}} // a custom strategy's type, or <nil>
 		t := &trace{}
 		if e, ok := s.(explainer); ok {
 			rep.Strategy = e.describe()
@@ -52,10 +50,10 @@ type report struct {
 
 // hop is one address a strategy looked at.
 type hop struct {
-	Address string `json:"address"` // "" for a malformed entry: its value is never echoed
-	From    string `json:"from"`    // fromPeer or the header name
-	Trusted bool   `json:"trusted"`
-	Why     string `json:"why"`
+	Address netip.Addr `json:"address"` // "" for a malformed entry: its value is never echoed
+	From    string     `json:"from"`    // fromPeer or the header name
+	Trusted bool       `json:"trusted"`
+	Why     string     `json:"why"`
 }
 
 const fromPeer = "TCP peer"
@@ -66,12 +64,6 @@ type trace struct{ hops []hop }
 
 func (t *trace) add(ip netip.Addr, from string, trusted bool, why string) {
 	if t != nil {
-		t.hops = append(t.hops, hop{Address: ip.String(), From: from, Trusted: trusted, Why: why})
-	}
-}
-
-func (t *trace) bad(from string) {
-	if t != nil {
-		t.hops = append(t.hops, hop{From: from, Why: "malformed entry (value not shown): the walk stops with no IP"})
+		t.hops = append(t.hops, hop{Address: ip, From: from, Trusted: trusted, Why: why})
 	}
 }

@@ -91,7 +91,8 @@ func TestClientIPReport(t *testing.T) {
 				if h.Why == "" {
 					t.Errorf("hop %+v without a reason", h)
 				}
-				got = append(got, walk{h.Address, h.From, h.Trusted})
+				addr, _ := h.Address.MarshalText() // "" for the zero address
+				got = append(got, walk{string(addr), h.From, h.Trusted})
 			}
 			if len(got) != len(tc.wantHops) {
 				t.Fatalf("hops %+v, want %+v", got, tc.wantHops)
@@ -107,7 +108,7 @@ func TestClientIPReport(t *testing.T) {
 
 func TestClientIPReportNilStrategy(t *testing.T) {
 	rep, _ := serveReport(t, nil, request("203.0.113.9:1"))
-	if rep.Strategy != "none" || rep.ClientIP != "" || rep.Error != errNilStrategy.Error() {
+	if rep.Strategy != "<nil>" || rep.ClientIP != "" || rep.Error != errNilStrategy.Error() {
 		t.Fatalf("report %+v, want no strategy and %v", rep, errNilStrategy)
 	}
 }

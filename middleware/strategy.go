@@ -84,7 +84,7 @@ func (s *headerStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 			}
 			ip, ok := parseEntry(strings.Trim(entry, " \t"))
 			if !ok {
-				t.bad(s.key)
+				t.add(netip.Addr{}, s.key, false, "malformed entry (value not shown): the walk stops with no IP")
 				return netip.Addr{}, s.errs.invalidEntry
 			}
 			n++

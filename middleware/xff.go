@@ -22,8 +22,7 @@ func NewXFFTrustedCountStrategy(count int) (Strategy, error) {
 	if count < 1 {
 		return nil, configError("NewXFFTrustedCountStrategy", "count", "must be at least 1, got "+strconv.Itoa(count))
 	}
-	name := xffKey + ", " + strconv.Itoa(count) + " trusted proxies"
-	return &headerStrategy{key: xffKey, count: count, name: name, errs: newHeaderErrors(xffKey)}, nil
+	return &headerStrategy{key: xffKey, count: count, name: xffKey + ", " + strconv.Itoa(count) + " trusted proxies", errs: newHeaderErrors(xffKey)}, nil
 }
 
 func newRangesStrategy(constructor, key string, single bool, trusted []string) (Strategy, error) {

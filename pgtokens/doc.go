@@ -13,12 +13,13 @@
 // The table is created by the migration migrations/001_bluenexus_tokens.sql,
 // embedded as [Migrations]: give it to your migration tool, or run it at
 // start (it creates the table only if it is missing). The store never
-// creates or alters a table itself. [WithTable] names another table.
+// creates or alters a table itself. The table is found on the pool's
+// search_path: to keep it in a schema of its own, set search_path in the
+// pool's connection string or RuntimeParams.
 //
 // user_id holds the app's user id as given, so the table joins with the
-// app's own users. An id that text cannot hold (with a NUL byte, or not
-// UTF-8), or that begins with byte 0x01, is stored as 0x01 followed by the
-// id in hexadecimal.
+// app's own users: any UTF-8 text without a NUL byte. PostgreSQL refuses
+// another id, and the call returns its error.
 //
 // # Statements
 //

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/handoffkit/handoffkit/pgtokens"
@@ -78,6 +77,3 @@ func migration(t testing.TB) string {
 	}
 	return string(b)
 }
-
-// quote is name as an SQL identifier.
-func quote(name ...string) string { return pgx.Identifier(name).Sanitize() }

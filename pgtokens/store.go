@@ -2,12 +2,10 @@ package pgtokens
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,42 +16,37 @@ import (
 )
 
 // New returns a [bluenexus.TokenStore] on the table bluenexus_tokens (see
-// [Migrations] and [WithTable]) of the database pool connects to. Every
-// instance of the app that shares the database shares the pairs and their
-// leases. New does not query the database: a missing table shows as an
-// error of the first call.
-func New(pool *pgxpool.Pool, opts ...Option) (bluenexus.TokenStore, error) {
+// [Migrations]) of the database pool connects to, in the schema of the
+// pool's search_path. Every instance of the app that shares the database
+// shares the pairs and their leases. New does not query the database: a
+// missing table shows as an error of the first call.
+func New(pool *pgxpool.Pool) (bluenexus.TokenStore, error) {
 	if pool == nil {
 		return nil, errors.New("pgtokens: New: nil pool")
 	}
-	c := config{table: pgx.Identifier{"bluenexus_tokens"}}
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
-	}
-	t := c.table.Sanitize()
-	return &store{
-		pool: pool,
-		load: `SELECT access_token, refresh_token, expires_at, refresh_expires_at, scope FROM ` + t + ` WHERE user_id = $1`,
-		save: `INSERT INTO ` + t + ` (user_id, access_token, refresh_token, expires_at, refresh_expires_at, scope)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (user_id) DO UPDATE SET access_token = $2, refresh_token = $3, expires_at = $4,
-	refresh_expires_at = $5, scope = $6, lease_holder = NULL, lease_until = NULL`,
-		lease: `UPDATE ` + t + ` SET lease_holder = $3, lease_until = now() + $4 * interval '1 millisecond'
-WHERE user_id = $1 AND refresh_token = $2
-	AND (lease_until IS NULL OR lease_until < now() OR lease_holder = $3)`,
-		swap: `UPDATE ` + t + ` SET access_token = $3, refresh_token = $4, expires_at = $5,
-	refresh_expires_at = $6, scope = $7, lease_holder = NULL, lease_until = NULL
-WHERE user_id = $1 AND refresh_token = $2`,
-	}, nil
+	return &store{pool}, nil
 }
 
-// store is New's TokenStore: one statement per method, each its own
-// transaction; an UPDATE that changed one row leased or swapped.
+// The statements of the store, the SQL of [bluenexus.TokenStore]'s
+// documentation: one per method, each its own transaction; an UPDATE that
+// changed one row leased or swapped.
+const (
+	loadSQL = `SELECT access_token, refresh_token, expires_at, refresh_expires_at, scope FROM bluenexus_tokens WHERE user_id = $1`
+	saveSQL = `INSERT INTO bluenexus_tokens (user_id, access_token, refresh_token, expires_at, refresh_expires_at, scope)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (user_id) DO UPDATE SET access_token = $2, refresh_token = $3, expires_at = $4,
+	refresh_expires_at = $5, scope = $6, lease_holder = NULL, lease_until = NULL`
+	leaseSQL = `UPDATE bluenexus_tokens SET lease_holder = $3, lease_until = now() + $4 * interval '1 millisecond'
+WHERE user_id = $1 AND refresh_token = $2
+	AND (lease_until IS NULL OR lease_until < now() OR lease_holder = $3)`
+	swapSQL = `UPDATE bluenexus_tokens SET access_token = $3, refresh_token = $4, expires_at = $5,
+	refresh_expires_at = $6, scope = $7, lease_holder = NULL, lease_until = NULL
+WHERE user_id = $1 AND refresh_token = $2`
+)
+
+// store is New's TokenStore.
 type store struct {
-	pool                    *pgxpool.Pool
-	load, save, lease, swap string
+	pool *pgxpool.Pool
 }
 
 func (s *store) Load(ctx context.Context, user string) (bluenexus.Token, bool, error) {
@@ -61,7 +54,7 @@ func (s *store) Load(ctx context.Context, user string) (bluenexus.Token, bool, e
 		at, rt, scope string
 		exp, rexp     *time.Time
 	)
-	err := s.pool.QueryRow(ctx, s.load, userID(user)).Scan(&at, &rt, &exp, &rexp, &scope)
+	err := s.pool.QueryRow(ctx, loadSQL, user).Scan(&at, &rt, &exp, &rexp, &scope)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bluenexus.Token{}, false, nil
 	}
@@ -78,7 +71,7 @@ func (s *store) Load(ctx context.Context, user string) (bluenexus.Token, bool, e
 }
 
 func (s *store) Save(ctx context.Context, user string, tok bluenexus.Token) error {
-	_, err := s.pool.Exec(ctx, s.save, userID(user), tok.AccessToken.Reveal(), tok.RefreshToken.Reveal(),
+	_, err := s.pool.Exec(ctx, saveSQL, user, tok.AccessToken.Reveal(), tok.RefreshToken.Reveal(),
 		orNull(tok.Expiry), orNull(tok.RefreshExpiry), tok.Scope)
 	if err != nil {
 		return fail("save", err, tok.AccessToken.Reveal(), tok.RefreshToken.Reveal())
@@ -90,7 +83,7 @@ func (s *store) Lease(ctx context.Context, user string, rt bluenexus.RefreshToke
 	if rt == "" {
 		return false, ctx.Err() // a dead pair is never leased
 	}
-	tag, err := s.pool.Exec(ctx, s.lease, userID(user), rt.Reveal(), holder, ttl.Milliseconds())
+	tag, err := s.pool.Exec(ctx, leaseSQL, user, rt.Reveal(), holder, ttl.Milliseconds())
 	if err != nil {
 		return false, fail("lease", err, rt.Reveal())
 	}
@@ -101,22 +94,12 @@ func (s *store) CompareAndSwap(ctx context.Context, user string, old bluenexus.R
 	if old == "" {
 		return false, ctx.Err()
 	}
-	tag, err := s.pool.Exec(ctx, s.swap, userID(user), old.Reveal(), next.AccessToken.Reveal(), next.RefreshToken.Reveal(),
+	tag, err := s.pool.Exec(ctx, swapSQL, user, old.Reveal(), next.AccessToken.Reveal(), next.RefreshToken.Reveal(),
 		orNull(next.Expiry), orNull(next.RefreshExpiry), next.Scope)
 	if err != nil {
 		return false, fail("compare-and-swap", err, old.Reveal(), next.AccessToken.Reveal(), next.RefreshToken.Reveal())
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-// userID is the user_id of user: user itself, unless text cannot hold it
-// (a NUL byte, not UTF-8) or it begins with byte 0x01; then 0x01 and its
-// hex, which no id stored as itself begins with.
-func userID(user string) string {
-	if utf8.ValidString(user) && !strings.ContainsRune(user, 0) && !strings.HasPrefix(user, "\x01") {
-		return user
-	}
-	return "\x01" + hex.EncodeToString([]byte(user))
 }
 
 // orNull is t for a timestamptz column, NULL for the zero time.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/handoffkit/handoffkit/internal/limits"
 )
@@ -11,7 +12,6 @@ import (
 // The reasons CheckNext gives, built once: a rejection costs no allocation
 // and never quotes the value.
 var (
-	errNextEmpty       = errors.New("empty")
 	errNextTooLong     = fmt.Errorf("longer than %d bytes", limits.Next)
 	errNextNotPath     = errors.New("must start with /")
 	errNextDoubleSlash = errors.New("contains //")
@@ -32,24 +32,16 @@ const maxDecodes = 2
 // the reason.
 func CheckNext(next string) error {
 	switch {
-	case next == "":
-		return errNextEmpty
 	case len(next) > limits.Next:
 		return errNextTooLong
-	case next[0] != '/':
+	case next == "" || next[0] != '/':
 		return errNextNotPath
-	}
-	var prev byte
-	for i := 0; i < len(next); i++ {
-		switch c := next[i]; {
-		case c <= ' ' || c >= 0x7f:
-			return errNextByte
-		case c == '\\':
-			return errNextBackslash
-		case c == '/' && prev == '/':
-			return errNextDoubleSlash
-		}
-		prev = next[i]
+	case strings.ContainsFunc(next, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+		return errNextByte
+	case strings.IndexByte(next, '\\') >= 0:
+		return errNextBackslash
+	case strings.Contains(next, "//"):
+		return errNextDoubleSlash
 	}
 	return checkEscapes(next, 0)
 }

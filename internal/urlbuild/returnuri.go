@@ -11,23 +11,9 @@ import (
 	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
-// The reasons CheckReturnURI gives. They never quote the value.
-var (
-	errURIEmpty        = errors.New("empty")
-	errURITooLong      = fmt.Errorf("longer than %d bytes", limits.ReturnURI)
-	errURIByte         = errors.New("contains a control character, whitespace, non-ASCII byte or backslash")
-	errURIFragment     = errors.New("has a fragment")
-	errURINotCanonical = errors.New("does not parse, or changes when parsed and printed")
-	errURIQuery        = errors.New("query is not name=value pairs joined by &")
-	errURIUserinfo     = errors.New("has userinfo")
-	errURINoScheme     = errors.New("not absolute")
-	errURIScheme       = errors.New("scheme not allowed")
-	errURIOpaque       = errors.New("has no // after the scheme")
-	errURIHost         = errors.New("host is not a lowercase DNS name or canonical IP address")
-	errURIPort         = errors.New("port is not a number from 1 to 65535")
-	errURIHTTP         = errors.New("must be https (http only on localhost, 127.0.0.0/8 or [::1])")
-	errURIAppHost      = errors.New("app scheme authority has characters other than letters, digits, '.', '-', '_', '~'")
-)
+// errURIHost is CheckReturnURI's reason for a host it refuses. Its
+// reasons never quote the value.
+var errURIHost = errors.New("host is not a lowercase DNS name or canonical IP address")
 
 // deniedSchemes run code, read local data or are not app deep links.
 var deniedSchemes = map[string]bool{
@@ -46,44 +32,40 @@ var deniedSchemes = map[string]bool{
 func CheckReturnURI(raw string) error {
 	switch {
 	case raw == "":
-		return errURIEmpty
+		return errors.New("empty")
 	case len(raw) > limits.ReturnURI:
-		return errURITooLong
+		return fmt.Errorf("longer than %d bytes", limits.ReturnURI)
 	case strings.IndexByte(raw, '#') >= 0:
-		return errURIFragment
+		return errors.New("has a fragment")
 	}
-	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c <= ' ' || c >= 0x7f || c == '\\' {
-			return errURIByte
-		}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '\\' }) {
+		return errors.New("contains a control character, whitespace, non-ASCII byte or backslash")
 	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.String() != raw:
-		return errURINotCanonical
+		return errors.New("does not parse, or changes when parsed and printed")
 	case u.User != nil:
-		return errURIUserinfo
+		return errors.New("has userinfo")
 	case u.Scheme == "":
-		return errURINoScheme
+		return errors.New("not absolute")
 	case len(u.Scheme) < 2 || deniedSchemes[u.Scheme]:
-		return errURIScheme
+		return errors.New("scheme not allowed")
 	case u.Opaque != "":
-		return errURIOpaque
+		return errors.New("has no // after the scheme")
 	}
 	if _, err := url.ParseQuery(u.RawQuery); err != nil {
-		return errURIQuery
+		return errors.New("query is not name=value pairs joined by &")
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		for i := 0; i < len(u.Host); i++ {
-			if c := u.Host[i]; !(isAlnum(c) || strings.IndexByte(".-_~", c) >= 0) {
-				return errURIAppHost
-			}
+		if strings.Trim(u.Host, dnsChars+"ABCDEFGHIJKLMNOPQRSTUVWXYZ._~") != "" {
+			return errors.New("app scheme authority has characters other than letters, digits, '.', '-', '_', '~'")
 		}
 		return nil
 	}
 	loopback, err := checkHost(u)
 	if err == nil && u.Scheme == "http" && !loopback {
-		return errURIHTTP
+		return errors.New("must be https (http only on localhost, 127.0.0.0/8 or [::1])")
 	}
 	return err
 }
@@ -93,7 +75,7 @@ func CheckReturnURI(raw string) error {
 func checkHost(u *url.URL) (loopback bool, err error) {
 	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
-			return false, errURIPort
+			return false, errors.New("port is not a number from 1 to 65535")
 		}
 	}
 	host := u.Hostname()
@@ -117,15 +99,12 @@ func checkHost(u *url.URL) (loopback bool, err error) {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false, errURIHost
 		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				return false, errURIHost
-			}
+		if strings.Trim(label, dnsChars) != "" {
+			return false, errURIHost
 		}
 	}
 	return host == "localhost", nil
 }
 
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
+// dnsChars are the bytes of a lowercase DNS label.
+const dnsChars = "abcdefghijklmnopqrstuvwxyz0123456789-"

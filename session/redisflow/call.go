@@ -2,64 +2,29 @@ package redisflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/handoffkit/handoffkit/session"
 )
 
-// within runs f under a timeout and returns when f does or when the time is
-// up, whichever comes first.
-//
-// go-redis applies a context's deadline to socket reads and writes only
-// with Options.ContextTimeoutEnabled; without it a stalled server holds a
-// command for the client's ReadTimeout (5 s by default). Running f on its
-// own goroutine keeps the promise of [WithTimeout] whatever the client's
-// options: the request fails closed on time, and the abandoned command ends
-// by the client's own timeouts. A result that is ready when the time runs
-// out wins over the timeout.
-func within[T any](ctx context.Context, timeout time.Duration, f func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f(ctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		select {
-		case r := <-done:
-			return r.v, r.err
-		default:
-		}
-		var zero T
-		return zero, ctx.Err()
-	}
-}
-
-// write queues a write on c and, with replicas > 0, sends it in one
-// pipeline with WAIT replicas on the master of key, so that WAIT counts
-// the acknowledgements of this write (WAIT applies to the connection that
-// wrote). Without replicas, c is rdb and the write runs at once. The
-// caller reads the queued commands' results after write returns nil.
+// write runs the write cmd issues on c within WithTimeout and returns its
+// error. With WithReplicas it sends the write in one pipeline with WAIT on
+// the master of key, so that WAIT counts the acknowledgements of this
+// write (WAIT applies to the connection that wrote), and fails when too
+// few did.
 //
 // WAIT's own timeout is half of the call's, so that it answers with the
 // count, and a clear error, before the call gives up.
-func write(ctx context.Context, rdb redis.UniversalClient, replicas int, timeout time.Duration, key string, queue func(c redis.Cmdable)) error {
-	if replicas == 0 {
-		queue(rdb)
-		return nil
+func (s store) write(ctx context.Context, key string, cmd func(ctx context.Context, c redis.Cmdable) redis.Cmder) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if s.replicas == 0 {
+		return cmd(ctx, s.rdb).Err()
 	}
-	var c redis.Cmdable = rdb
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
+	var c redis.Cmdable = s.rdb
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		// A keyless WAIT would go to a random node: pin the pipeline to
 		// the key's master. A slot that moves meanwhile is a MOVED error,
 		// which fails the call closed.
@@ -70,20 +35,28 @@ func write(ctx context.Context, rdb redis.UniversalClient, replicas int, timeout
 		c = m
 	}
 	p := c.Pipeline()
-	queue(p)
-	wait := p.Do(ctx, "WAIT", replicas, max(1, (timeout/2).Milliseconds()))
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	cmd(ctx, p)
+	wait := p.Do(ctx, "WAIT", s.replicas, max(1, (s.timeout/2).Milliseconds()))
+	if _, err := p.Exec(ctx); err != nil {
 		return err
 	}
 	n, err := wait.Int()
 	if err != nil {
 		return err
 	}
-	if n < replicas {
-		return fmt.Errorf("the write reached %d of %d replicas in time (WAIT): %w", n, replicas, errNotReplicated)
+	if n < s.replicas {
+		return fmt.Errorf("the write reached %d of %d replicas in time (WAIT)", n, s.replicas)
 	}
 	return nil
 }
 
-// errNotReplicated: fewer replicas than WithReplicas acknowledged a write.
-var errNotReplicated = errors.New("not acknowledged by enough replicas")
+// unavailable wraps a Redis or context error in [session.ErrUnavailable].
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%w (%s): %w", errUnavailable, what, err)
+}
+
+// errUnavailable: Redis could not be reached, did not answer in time or
+// refused the command. Both fail closed on it; the handlers answer 503.
+// The wrapped error says what Redis or the client reported, and never
+// holds a state, a token or a key.
+var errUnavailable = fmt.Errorf("redisflow: redis unavailable: %w", session.ErrUnavailable)

@@ -16,9 +16,9 @@
 // has, so that a failover loses no write, and run Redis with persistence.
 // The guard needs Redis 2.6.12 or later, the token store 6.0 or later.
 //
-// Both fail closed: when Redis is down, slow ([WithTimeout], 500 ms by
-// default, even without ContextTimeoutEnabled), read-only or out of
-// memory, they return an error wrapping [session.ErrUnavailable], and the
+// The client needs ContextTimeoutEnabled, so that [WithTimeout] bounds
+// each call. Both fail closed: when Redis is down, slow ([WithTimeout],
+// 500 ms by default), read-only or out of memory, they return an error wrapping [session.ErrUnavailable], and the
 // handlers answer 503. docs/scale.md ("redisflow: what Redis holds, and
 // why it fails closed") says why.
 //

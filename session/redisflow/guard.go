@@ -3,7 +3,6 @@ package redisflow
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,12 +15,8 @@ import (
 
 // replayGuard is NewReplayGuard's guard.
 type replayGuard struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	timeout  time.Duration
-	replicas int
-	now      func() time.Time
-	nonce    func() string // the value each call writes; a seam for tests
+	store
+	nonce func() string // the value each call writes; a seam for tests
 }
 
 // NewReplayGuard returns a [session.ReplayGuard] on Redis that every
@@ -30,20 +25,17 @@ type replayGuard struct {
 // of the state's hash; a Redis that cannot answer fails the return closed
 // with [session.ErrUnavailable]. It does no I/O.
 func NewReplayGuard(rdb redis.UniversalClient, opts ...Option) (session.ReplayGuard, error) {
-	if rdb == nil {
-		return nil, fmt.Errorf("redisflow: NewReplayGuard: %w", errNilClient)
-	}
-	c, err := newConfig("NewReplayGuard", defaultGuardPrefix, opts)
+	s, err := newStore("NewReplayGuard", rdb, defaultGuardPrefix, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &replayGuard{rdb: rdb, prefix: c.prefix, timeout: c.timeout, replicas: c.replicas, now: c.now, nonce: rand.Text}, nil
+	return &replayGuard{store: s, nonce: rand.Text}, nil
 }
 
 // Consume implements [session.ReplayGuard].
 func (g *replayGuard) Consume(ctx context.Context, id string, expiresAt time.Time) error {
-	if !isSHA256Hex(id) {
-		return errBadID
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return errors.New("redisflow: guard: id is not a hex SHA-256")
 	}
 	ttl := expiresAt.Sub(g.now())
 	if ttl <= 0 {
@@ -52,42 +44,23 @@ func (g *replayGuard) Consume(ctx context.Context, id string, expiresAt time.Tim
 	ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond) // round up: never 0, never shorter than the flow
 	key := g.prefix + id
 	nonce := g.nonce()
-	replayed, err := within(ctx, g.timeout, func(ctx context.Context) (bool, error) {
-		var cmd *redis.BoolCmd
-		if err := write(ctx, g.rdb, g.replicas, g.timeout, key, func(c redis.Cmdable) { cmd = c.SetNX(ctx, key, nonce, ttl) }); err != nil {
-			return false, err
-		}
-		set, err := cmd.Result()
-		if err != nil || set {
-			return false, err
-		}
-		v, err := g.rdb.Get(ctx, key).Result()
-		switch {
-		case err == nil:
-			return v != nonce, nil // its own nonce: this call's write, retried by the client
-		case errors.Is(err, redis.Nil):
-			return true, nil // set by another call, expired since
-		}
-		return false, err
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var set *redis.BoolCmd
+	err := g.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
+		set = c.SetNX(ctx, key, nonce, ttl)
+		return set
 	})
-	switch {
-	case err != nil:
+	if err == nil && !set.Val() {
+		// Another call's write, or this call's, retried by the client.
+		var v string
+		v, err = g.rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) || err == nil && v != nonce {
+			return fmt.Errorf("redisflow: guard: %w", session.ErrReplayed)
+		}
+	}
+	if err != nil {
 		return unavailable("guard", err)
-	case replayed:
-		return fmt.Errorf("redisflow: guard: %w", session.ErrReplayed)
 	}
 	return nil
-}
-
-var errBadID = errors.New("redisflow: guard: id is not a hex SHA-256")
-
-// isSHA256Hex reports whether id is 64 lowercase hexadecimal digits.
-func isSHA256Hex(id string) bool {
-	_, err := hex.DecodeString(id)
-	return err == nil && len(id) == 64 && strings.ToLower(id) == id
-}
-
-// unavailable wraps a Redis or context error in [session.ErrUnavailable].
-func unavailable(what string, err error) error {
-	return fmt.Errorf("%w (%s): %w", errUnavailable, what, err)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Defaults of the options.
@@ -12,13 +14,11 @@ const (
 	// defaultGuardPrefix starts the key of every state [NewReplayGuard]'s guard
 	// records.
 	defaultGuardPrefix = "handoffkit:used:"
+	// defaultTokenPrefix starts the key of every token pair that
+	// [NewTokenStore]'s store keeps.
+	defaultTokenPrefix = "handoffkit:token:"
 	// defaultTimeout bounds each Redis call of the guard and the token store.
 	defaultTimeout = 500 * time.Millisecond
-	// maxTimeout is the longest [WithTimeout] accepts: a call stuck longer
-	// would hold the user's request for nothing.
-	maxTimeout = 10 * time.Second
-	// maxReplicas bounds [WithReplicas].
-	maxReplicas = 16
 )
 
 // Option configures [NewReplayGuard] and [NewTokenStore]. Options apply in order
@@ -39,7 +39,7 @@ func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithTimeout bounds each Redis call. Default 500 ms; at most 10 s.
+// WithTimeout bounds each Redis call. Default 500 ms.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithClock sets the clock that turns an expiry into a key's time to live:
@@ -52,25 +52,52 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // has. Default 0.
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
-func newConfig(fn, defaultPrefix string, opts []Option) (config, error) {
+// store is what the guard and the token store share: the client and the
+// options.
+type store struct {
+	rdb redis.UniversalClient
+	config
+}
+
+func newStore(fn string, rdb redis.UniversalClient, defaultPrefix string, opts []Option) (store, error) {
 	c := config{prefix: defaultPrefix, timeout: defaultTimeout, now: time.Now}
 	for _, o := range opts {
 		o(&c)
 	}
+	var err error
 	switch {
+	case rdb == nil:
+		err = errors.New("nil Redis client")
+	case !contextTimeouts(rdb):
+		// Without it a stalled Redis holds a call for the client's ReadTimeout.
+		err = errors.New("the Redis client needs ContextTimeoutEnabled, so that WithTimeout bounds each call")
 	case c.prefix == "":
-		return c, fmt.Errorf("redisflow: %s: WithKeyPrefix: empty prefix", fn)
+		err = errors.New("WithKeyPrefix: empty prefix")
 	case strings.ContainsAny(c.prefix, "{}"):
 		// A hash tag in the prefix would put every key in one cluster slot.
-		return c, fmt.Errorf("redisflow: %s: WithKeyPrefix: %q holds a brace, which Redis Cluster reads as a hash tag", fn, c.prefix)
-	case c.replicas < 0 || c.replicas > maxReplicas:
-		return c, fmt.Errorf("redisflow: %s: WithReplicas: %d out of range [0, %d]", fn, c.replicas, maxReplicas)
-	case c.timeout <= 0 || c.timeout > maxTimeout:
-		return c, fmt.Errorf("redisflow: %s: WithTimeout: %v out of range (0, %v]", fn, c.timeout, maxTimeout)
+		err = fmt.Errorf("WithKeyPrefix: %q holds a brace, which Redis Cluster reads as a hash tag", c.prefix)
+	case c.replicas < 0:
+		err = fmt.Errorf("WithReplicas: %d is negative", c.replicas)
+	case c.timeout <= 0:
+		err = fmt.Errorf("WithTimeout: %v is not positive", c.timeout)
 	case c.now == nil:
-		return c, fmt.Errorf("redisflow: %s: WithClock: nil clock", fn)
+		err = errors.New("WithClock: nil clock")
 	}
-	return c, nil
+	if err != nil {
+		return store{}, fmt.Errorf("redisflow: %s: %w", fn, err)
+	}
+	return store{rdb, c}, nil
 }
 
-var errNilClient = errors.New("nil Redis client")
+// contextTimeouts reports whether rdb applies a context's deadline to its
+// socket reads and writes (ContextTimeoutEnabled). A client of another
+// type is trusted to.
+func contextTimeouts(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}

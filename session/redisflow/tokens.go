@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,18 +13,14 @@ import (
 	"github.com/handoffkit/handoffkit/bluenexus"
 )
 
-const (
-	// defaultTokenPrefix starts the key of every token pair that
-	// [NewTokenStore]'s store keeps.
-	defaultTokenPrefix = "handoffkit:token:"
-	// tokenRecordVersion is the "v" of the records written.
-	tokenRecordVersion = 1
-)
+// tokenRecordVersion is the "v" of the records written.
+const tokenRecordVersion = 1
 
-// tokenRecord is a pair as stored in Redis, with its lease: JSON, one
-// value per user. bluenexus's secret types marshal as [REDACTED], so the
-// values are copied into plain strings here, the one place they are meant
-// to go. The lease fields are written by leaseScript only.
+// tokenRecord is a pair as stored in Redis: JSON, one value per user.
+// bluenexus's secret types marshal as [REDACTED], so the values are copied
+// into plain strings here, the one place they are meant to go. leaseScript
+// adds the lease: lease_holder, and lease_until in Unix milliseconds of
+// Redis's clock.
 type tokenRecord struct {
 	V             int       `json:"v"`
 	AccessToken   string    `json:"access_token"`
@@ -34,15 +28,13 @@ type tokenRecord struct {
 	Expiry        time.Time `json:"expiry"`
 	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
 	Scope         string    `json:"scope,omitempty"`
-	LeaseHolder   string    `json:"lease_holder,omitempty"`
-	LeaseUntil    int64     `json:"lease_until,omitempty"` // Unix milliseconds, Redis's clock
 }
 
 // leaseScript leases the record KEYS[1] to holder ARGV[2] for ARGV[3]
 // milliseconds of Redis's clock (TIME) if its refresh_token is ARGV[1] and
 // it has no lease, or its lease ran out, or its lease is ARGV[2]'s. It
 // returns 1 when it leased. The key keeps its time to live.
-var leaseScript = redis.NewScript(`
+const leaseScript = `
 if ARGV[1] == '' then return 0 end
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
@@ -56,40 +48,28 @@ rec['lease_holder'] = ARGV[2]
 rec['lease_until'] = now + tonumber(ARGV[3])
 redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
 return 1
-`)
+`
 
 // casScript replaces KEYS[1] with ARGV[2], a record without a lease, only
-// if the stored record's refresh_token is ARGV[1] (never empty), with a
-// time to live of ARGV[3] milliseconds (0: the key keeps its own). It
+// if the stored record's refresh_token is ARGV[1] (never empty); the
+// arguments after ARGV[2] end the SET (PX ms, KEEPTTL or none). It
 // returns 1 when it wrote, and when the key already holds ARGV[2]: a retry
 // of a swap whose answer was lost then succeeds, and with WithReplicas
 // waits for the replicas again. A record that does not decode is never
 // replaced.
-var casScript = redis.NewScript(`
+const casScript = `
 if ARGV[1] == '' then return 0 end
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 if cur == ARGV[2] then return 1 end
 local ok, rec = pcall(cjson.decode, cur)
 if not ok or type(rec) ~= 'table' or rec['refresh_token'] ~= ARGV[1] then return 0 end
-if ARGV[3] == '0' then
-	redis.call('SET', KEYS[1], ARGV[2])
-elseif ARGV[3] == 'keep' then
-	redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-else
-	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
+redis.call('SET', KEYS[1], ARGV[2], unpack(ARGV, 3))
 return 1
-`)
+`
 
 // tokenStore is NewTokenStore's store.
-type tokenStore struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	timeout  time.Duration
-	replicas int
-	now      func() time.Time
-}
+type tokenStore struct{ store }
 
 // NewTokenStore returns a [bluenexus.TokenStore] on Redis that every
 // instance of the app shares: one key per user holding the pair and its
@@ -98,14 +78,11 @@ type tokenStore struct {
 // A Redis that cannot answer is an error wrapping [session.ErrUnavailable].
 // It does no I/O.
 func NewTokenStore(rdb redis.UniversalClient, opts ...Option) (bluenexus.TokenStore, error) {
-	if rdb == nil {
-		return nil, fmt.Errorf("redisflow: NewTokenStore: %w", errNilClient)
-	}
-	c, err := newConfig("NewTokenStore", defaultTokenPrefix, opts)
+	s, err := newStore("NewTokenStore", rdb, defaultTokenPrefix, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &tokenStore{rdb: rdb, prefix: c.prefix, timeout: c.timeout, replicas: c.replicas, now: c.now}, nil
+	return &tokenStore{s}, nil
 }
 
 // key is the user's key: the prefix and the hex SHA-256 of the user id,
@@ -118,9 +95,9 @@ func (s *tokenStore) key(user string) string {
 
 // Load implements bluenexus.TokenStore.
 func (s *tokenStore) Load(ctx context.Context, user string) (bluenexus.Token, bool, error) {
-	raw, err := within(ctx, s.timeout, func(ctx context.Context) ([]byte, error) {
-		return s.rdb.Get(ctx, s.key(user)).Bytes()
-	})
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	raw, err := s.rdb.Get(ctx, s.key(user)).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return bluenexus.Token{}, false, nil
@@ -171,14 +148,8 @@ func (s *tokenStore) Save(ctx context.Context, user string, tok bluenexus.Token)
 		return err
 	}
 	key := s.key(user)
-	_, err = within(ctx, s.timeout, func(ctx context.Context) (string, error) {
-		var cmd *redis.StatusCmd
-		if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) {
-			cmd = c.Set(ctx, key, raw, time.Duration(ttl)*time.Millisecond)
-		}); err != nil {
-			return "", err
-		}
-		return cmd.Result()
+	err = s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
+		return c.Set(ctx, key, raw, time.Duration(ttl)*time.Millisecond)
 	})
 	if err != nil {
 		return unavailable("tokens", err)
@@ -188,7 +159,7 @@ func (s *tokenStore) Save(ctx context.Context, user string, tok bluenexus.Token)
 
 // Lease implements bluenexus.TokenStore.
 func (s *tokenStore) Lease(ctx context.Context, user string, rt bluenexus.RefreshToken, holder string, ttl time.Duration) (bool, error) {
-	return s.script(ctx, user, leaseScript, rt.Reveal(), holder, strconv.FormatInt(max(1, ttl.Milliseconds()), 10))
+	return s.script(ctx, user, leaseScript, rt.Reveal(), holder, max(1, ttl.Milliseconds()))
 }
 
 // CompareAndSwap implements bluenexus.TokenStore.
@@ -197,28 +168,27 @@ func (s *tokenStore) CompareAndSwap(ctx context.Context, user string, old bluene
 	if err != nil {
 		return false, err
 	}
-	ttlArg := strconv.FormatInt(ttl, 10)
-	if next.RefreshToken == "" && ttl == 0 {
-		ttlArg = "keep" // a dead pair lives as long as the pair it replaces
+	args := []any{old.Reveal(), raw}
+	switch {
+	case ttl > 0:
+		args = append(args, "PX", ttl)
+	case next.RefreshToken == "":
+		args = append(args, "KEEPTTL") // a dead pair lives as long as the pair it replaces
 	}
-	return s.script(ctx, user, casScript, old.Reveal(), raw, ttlArg)
+	return s.script(ctx, user, casScript, args...)
 }
 
 // script runs sc on the user's key with args, waiting for the replicas
 // with WithReplicas, and reports whether it returned 1.
-func (s *tokenStore) script(ctx context.Context, user string, sc *redis.Script, args ...any) (bool, error) {
+func (s *tokenStore) script(ctx context.Context, user string, script string, args ...any) (bool, error) {
 	key := s.key(user)
-	n, err := within(ctx, s.timeout, func(ctx context.Context) (int64, error) {
-		var cmd *redis.Cmd
-		if err := write(ctx, s.rdb, s.replicas, s.timeout, key, func(c redis.Cmdable) {
-			cmd = sc.Eval(ctx, c, []string{key}, args...) // EVALSHA's fallback cannot run in a pipeline
-		}); err != nil {
-			return 0, err
-		}
-		return cmd.Int64()
+	var cmd *redis.Cmd
+	err := s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
+		cmd = c.Eval(ctx, script, []string{key}, args...)
+		return cmd
 	})
 	if err != nil {
 		return false, unavailable("tokens", err)
 	}
-	return n == 1, nil
+	return cmd.Val() == int64(1), nil
 }

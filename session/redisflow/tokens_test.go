@@ -35,12 +35,15 @@ func mustTokenStore(t testing.TB, rdb redis.UniversalClient, opts ...Option) *to
 
 func TestNewTokenStoreValidates(t *testing.T) {
 	_, rdb := mini(t)
+	noDeadlines := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+	defer noDeadlines.Close()
 	for _, tc := range []struct {
 		name string
 		rdb  redis.UniversalClient
 		opts []Option
 	}{
 		{"nil client", nil, nil},
+		{"a client without ContextTimeoutEnabled", noDeadlines, nil},
 		{"empty prefix", rdb, []Option{WithKeyPrefix("")}},
 		{"zero timeout", rdb, []Option{WithTimeout(0)}},
 		{"nil clock", rdb, []Option{WithClock(nil)}},
