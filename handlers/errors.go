@@ -38,7 +38,6 @@ type Error struct {
 	upstream       string // upstream error class for logs and metrics
 	upstreamStatus int
 	hint           string // operator advice for the log
-	guardPressure  bool   // refused by a full in-memory replay guard
 }
 
 func (e *Error) Error() string {
@@ -104,7 +103,6 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 		status              int
 		retry               time.Duration
 		level               = zerolog.NoLevel // the outcome's
-		pressure            bool
 	)
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
@@ -143,7 +141,7 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 	case errors.Is(err, replay.ErrUnderPressure):
 		// Refused as expired by a full in-memory replay guard: the effective
 		// TTL shrank. Heard at Warn and counted.
-		o, level, pressure = OutcomeExpired, zerolog.WarnLevel, true
+		o, level = OutcomeExpired, zerolog.WarnLevel
 		hint = "the in-memory replay guard is full and refuses the oldest flows as expired; use a shared guard (session/redisflow) or fewer returns per instance"
 	case errors.Is(err, flow.ErrExpired):
 		o = OutcomeExpired
@@ -184,7 +182,6 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 	}
 	e := newError(o, err)
 	e.upstream, e.upstreamStatus, e.hint, e.RetryAfter = upstream, code, hint, retry
-	e.guardPressure = pressure
 	if msg != "" {
 		e.Message = msg
 	}

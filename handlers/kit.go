@@ -16,6 +16,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
+	"github.com/handoffkit/handoffkit/internal/replay"
 	"github.com/handoffkit/handoffkit/internal/urlbuild"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -69,8 +70,6 @@ type Kit struct {
 	tokens     *bluenexus.TokenSource
 	tokenObs   *obsctx.Tokens // hears the token events of this kit's calls
 	user       func(*http.Request) (string, bool)
-	client     *bluenexus.Client
-	flows      *session.Manager
 	whiteLabel *url.URL
 	returnURL  *url.URL
 	returnRaw  string
@@ -117,7 +116,7 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case cfg.AccessToken == nil && cfg.Tokens == nil:
 		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
-	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
+	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
 	var err error
 	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
@@ -133,8 +132,8 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	if err := urlbuild.CheckNext(o.defaultNext); err != nil {
 		return nil, ruleError("WithDefaultNext", "must be a local path such as /settings", err)
 	}
-	if k.client == nil {
-		if k.client, err = bluenexus.NewClient(); err != nil {
+	if k.cfg.client == nil {
+		if k.cfg.client, err = bluenexus.NewClient(); err != nil {
 			return nil, fmt.Errorf("handlers: default client: %w", err)
 		}
 	}
@@ -148,13 +147,11 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case len(cfg.CookieKeys) == 0:
 		return nil, errors.New("handlers: Config.CookieKeys is required (make them with session.GenerateKeys)")
 	default:
-		if k.flows, err = session.New(cfg.CookieKeys); err != nil {
+		if k.cfg.flows, err = session.New(cfg.CookieKeys); err != nil {
 			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
 		}
 	}
-	if k.tokens != nil {
-		k.tokenObs = newTokenObserver(o.observer, o.logger)
-	}
+	k.tokenObs = newTokenObserver(o.observer, o.logger)
 	if o.devHTTP {
 		o.logger.Warn().Str("event", "handoff.insecure_dev_http").
 			Msg("plain http to private-network addresses is allowed: development only (WithInsecureDevHTTP)")
@@ -271,7 +268,7 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 		ev = ev.Str("hint", e.hint)
 	}
 	ev.Msg("handoff failed")
-	if e.guardPressure {
+	if errors.Is(e.Err, replay.ErrUnderPressure) {
 		k.cfg.observer.GuardPressure()
 	}
 	k.cfg.errorHandler(w, r, e)

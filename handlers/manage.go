@@ -103,7 +103,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	state, err := k.flows.Seal(user, params)
+	state, err := k.cfg.flows.Seal(user, params)
 	if err != nil {
 		fail(newError(OutcomeInternal, err))
 		return
@@ -125,7 +125,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	// A fixed redirectUri cannot carry the state: a cookie of this flow's
 	// own does, written only now, with a code minted for it.
 	if k.cfg.fixedRedirect {
-		if err := k.flows.SetCookie(w, r, state); err != nil {
+		if err := k.cfg.flows.SetCookie(w, r, state); err != nil {
 			fail(newError(OutcomeInternal, err))
 			return
 		}
@@ -175,12 +175,12 @@ const maxCodeBytes = 2 << 10
 // short-lived after a second mint is a bad_response: a dead code is never
 // handed to the browser.
 func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, *Error) {
-	callCtx, cancel := context.WithTimeout(ctx, k.client.Timeout())
+	callCtx, cancel := context.WithTimeout(ctx, k.cfg.client.Timeout())
 	defer cancel()
 	renewed, reminted := false, false
 	for {
 		t0 := time.Now()
-		h, err := k.client.InitHandoff(callCtx, token, req)
+		h, err := k.cfg.client.InitHandoff(callCtx, token, req)
 		if err != nil {
 			e := classify(ctx, err, false)
 			if e.Outcome != OutcomeTokenExpired || k.tokens == nil || renewed {

@@ -88,7 +88,7 @@ func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, e
 
 func (k *Kit) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
-	for c, err := range k.client.AllConnections(ctx, tok) {
+	for c, err := range k.cfg.client.AllConnections(ctx, tok) {
 		if err != nil {
 			return nil, err
 		}
@@ -129,9 +129,9 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	}
 	var f flow.Flow
 	if k.cfg.fixedRedirect {
-		f, err = k.flows.OpenCookie(r.Context(), w, r, user)
+		f, err = k.cfg.flows.OpenCookie(r.Context(), w, r, user)
 	} else {
-		f, err = k.flows.Open(r.Context(), p.State, user)
+		f, err = k.cfg.flows.Open(r.Context(), p.State, user)
 	}
 	if err != nil {
 		fail(classify(r.Context(), err, false))
@@ -166,7 +166,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if !asJSON {
-		k.setFlash(w, outcome)
+		http.SetCookie(w, k.flash(string(outcome), 60)) // for the `next` page: [Kit.TakeOutcome]
 	}
 	status := respond(w, asJSON, http.StatusSeeOther, next, struct {
 		Outcome Outcome `json:"outcome"`
