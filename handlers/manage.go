@@ -88,7 +88,8 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
-	if err := params.Validate(); err != nil { // a next too long for the state, among others
+	state, err := k.cfg.flows.Seal(user, params)
+	if err != nil { // a next too long for the state, among others
 		e := newError(OutcomeBadRequest, err)
 		e.Next = k.cfg.defaultNext
 		fail(e)
@@ -102,11 +103,6 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 			fail(classify(r.Context(), err, true))
 			return
 		}
-	}
-	state, err := k.cfg.flows.Seal(user, params)
-	if err != nil {
-		fail(newError(OutcomeInternal, err))
-		return
 	}
 	var redirectURI string
 	switch {

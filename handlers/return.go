@@ -103,16 +103,13 @@ const maxReturnBody = 4 << 10
 func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	fail := func(e *Error) { k.fail(w, r, routeReturn, start, e) }
-	var (
-		p      returnParams
-		err    error
-		asJSON bool
-	)
+	asJSON := r.Method == http.MethodPost
+	var p returnParams
+	var err error
 	switch r.Method {
 	case http.MethodGet: // not HEAD: a prefetch must not consume the flow
 		p, err = queryParams(r.URL.RawQuery)
 	case http.MethodPost:
-		asJSON = true
 		p, err = bodyParams(w, r)
 	default:
 		fail(methodError(w, r, "GET, POST"))

@@ -34,7 +34,8 @@ type Config struct {
 	TTL      time.Duration
 	Guard    ReplayGuard // nil: the in-memory guard of internal/replay
 	Now      func() time.Time
-	Insecure bool // no Secure attribute and no __Host- prefix on the cookies
+	Insecure bool    // no Secure attribute and no __Host- prefix on the cookies
+	Errs     []error // what the options refused
 }
 
 // ReplayGuard records used states server-side (session.ReplayGuard).
