@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -102,7 +103,7 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 		upstream, hint, msg string
 		status              int
 		retry               time.Duration
-		level               = zerolog.NoLevel // the outcome's
+		level               zerolog.Level // DebugLevel (zero): the outcome's
 	)
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
@@ -182,14 +183,8 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 	}
 	e := newError(o, err)
 	e.upstream, e.upstreamStatus, e.hint, e.RetryAfter = upstream, code, hint, retry
-	if msg != "" {
-		e.Message = msg
-	}
-	if status != 0 {
-		e.Status = status
-	}
-	if level != zerolog.NoLevel {
-		e.level = level
-	}
+	e.Message = cmp.Or(msg, e.Message)
+	e.Status = cmp.Or(status, e.Status)
+	e.level = cmp.Or(level, e.level)
 	return e
 }

@@ -66,13 +66,10 @@ type Config struct {
 // safe for concurrent use.
 type Kit struct {
 	cfg        options
-	token      func(*http.Request) (bluenexus.AccessToken, bool)
-	tokens     *bluenexus.TokenSource
+	conf       Config         // without CookieKeys, which the flows hold
 	tokenObs   *obsctx.Tokens // hears the token events of this kit's calls
-	user       func(*http.Request) (string, bool)
 	whiteLabel *url.URL
 	returnURL  *url.URL
-	returnRaw  string
 	allowed    map[string]*url.URL
 }
 
@@ -116,7 +113,8 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case cfg.AccessToken == nil && cfg.Tokens == nil:
 		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
-	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
+	k := &Kit{cfg: o, conf: cfg, allowed: map[string]*url.URL{}}
+	k.conf.CookieKeys = nil
 	var err error
 	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
@@ -177,7 +175,12 @@ func parseReturn(o *options, setting, raw string) (*url.URL, error) {
 	if err == nil {
 		err = urlbuild.CheckReturnURI(raw)
 	}
-	if rest, ok := strings.CutPrefix(raw, "http://"); ok && err != nil && privateHTTP(raw) {
+	var private bool
+	if u != nil && u.Scheme == "http" {
+		a, perr := netip.ParseAddr(u.Hostname())
+		private = perr == nil && a.IsPrivate()
+	}
+	if rest, ok := strings.CutPrefix(raw, "http://"); ok && err != nil && private {
 		if !o.devHTTP {
 			rule += "; plain http to a private-network address only with WithInsecureDevHTTP, for development"
 		} else {
@@ -279,13 +282,13 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 // a token too, which it returns.
 func (k *Kit) signedIn(r *http.Request, withToken bool) (string, bluenexus.AccessToken, *Error) {
 	var tok bluenexus.AccessToken
-	if withToken && k.tokens == nil {
+	if withToken && k.conf.Tokens == nil {
 		var ok bool
-		if tok, ok = k.token(r); !ok || tok == "" {
+		if tok, ok = k.conf.AccessToken(r); !ok || tok == "" {
 			return "", "", newError(OutcomeUnauthenticated, errors.New("no BlueNexus access token for this request"))
 		}
 	}
-	user, ok := k.user(r)
+	user, ok := k.conf.User(r)
 	if !ok || user == "" {
 		return "", "", newError(OutcomeUnauthenticated, errors.New("no signed-in user for this request"))
 	}

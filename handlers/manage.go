@@ -98,8 +98,8 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 
 	// Every local check passed: only now may the token source call
 	// BlueNexus (a refresh), so that a bad request costs no upstream call.
-	if k.tokens != nil {
-		if token, err = k.tokens.Token(k.tokenCtx(r.Context()), user); err != nil {
+	if k.conf.Tokens != nil {
+		if token, err = k.conf.Tokens.Token(k.tokenCtx(r.Context()), user); err != nil {
 			fail(classify(r.Context(), err, true))
 			return
 		}
@@ -111,7 +111,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	case choice != "":
 		redirectURI = choice // byte for byte as allowlisted
 	default:
-		redirectURI = k.returnRaw // byte for byte as configured
+		redirectURI = k.conf.ReturnURL // byte for byte as configured
 	}
 	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
 	if e != nil {
@@ -179,14 +179,14 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 		h, err := k.cfg.client.InitHandoff(callCtx, token, req)
 		if err != nil {
 			e := classify(ctx, err, false)
-			if e.Outcome != OutcomeTokenExpired || k.tokens == nil || renewed {
+			if e.Outcome != OutcomeTokenExpired || k.conf.Tokens == nil || renewed {
 				return h, e
 			}
 			// BlueNexus refused the token before its expiry (revoked, or
 			// the clocks disagree): renew once, within the same budget.
 			renewed = true
 			k.cfg.observer.UpstreamError(e.upstream)
-			if token, err = k.tokens.Renew(k.tokenCtx(callCtx), user, token); err != nil {
+			if token, err = k.conf.Tokens.Renew(k.tokenCtx(callCtx), user, token); err != nil {
 				return h, classify(ctx, err, true)
 			}
 			continue

@@ -53,14 +53,14 @@ func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, er
 		return "", errors.New("handlers: ReturnEvent.AccessToken: not an event of the kit")
 	}
 	k := e.kit
-	if k.tokens == nil {
-		tok, ok := k.token(e.Request)
+	if k.conf.Tokens == nil {
+		tok, ok := k.conf.AccessToken(e.Request)
 		if !ok || tok == "" {
 			return "", errors.New("handlers: no BlueNexus access token for the return request")
 		}
 		return e.handed.add(tok), nil
 	}
-	tok, err := k.tokens.Token(k.tokenCtx(ctx), e.User)
+	tok, err := k.conf.Tokens.Token(k.tokenCtx(ctx), e.User)
 	return e.handed.add(tok), err
 }
 
@@ -76,8 +76,8 @@ func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, e
 	}
 	conns, err := e.kit.readConnections(ctx, tok)
 	var api *bluenexus.APIError
-	if err != nil && e.kit.tokens != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
-		if tok, err = e.kit.tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
+	if err != nil && e.kit.conf.Tokens != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+		if tok, err = e.kit.conf.Tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
 			return nil, err
 		}
 		e.handed.add(tok)
