@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -256,9 +257,7 @@ func (k *Kit) done(r *http.Request, route, event string, o Outcome, status int, 
 
 // fail logs the failure at its level and hands it to the error handler.
 func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, e *Error) {
-	if e.Next == "" {
-		e.Next = k.cfg.defaultNext
-	}
+	e.Next = cmp.Or(e.Next, k.cfg.defaultNext)
 	ev := k.done(r, route, "handoff.failed", e.Outcome, e.Status, start, e.level)
 	if e.upstream != "" {
 		k.cfg.observer.UpstreamError(e.upstream)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,9 +23,7 @@ const routeManage = "manage"
 func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	start, back := time.Now(), k.cfg.defaultNext // back: where an error page links
 	fail := func(e *Error) {
-		if e.Next == "" {
-			e.Next = back
-		}
+		e.Next = cmp.Or(e.Next, back)
 		k.fail(w, r, routeManage, start, e)
 	}
 	// GET only: a HEAD (a link prefetcher, a checker) must not mint a code.
@@ -104,14 +103,9 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var redirectURI string
-	switch {
-	case !k.cfg.fixedRedirect:
+	redirectURI := cmp.Or(choice, k.conf.ReturnURL) // fixed: byte for byte as allowlisted or configured
+	if !k.cfg.fixedRedirect {
 		redirectURI = urlbuild.RedirectURI(base, state.Reveal())
-	case choice != "":
-		redirectURI = choice // byte for byte as allowlisted
-	default:
-		redirectURI = k.conf.ReturnURL // byte for byte as configured
 	}
 	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
 	if e != nil {

@@ -92,16 +92,15 @@ func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http
 	now := m.c.Now()
 	var expired, otherUser, replayed bool
 	for _, f := range m.flowCookies(w, r) {
-		switch {
-		case !now.Before(f.ExpiresAt):
-			m.deleteCookie(w, m.cookieName(f.nonce))
-			expired = true
-			continue
-		case !m.sameUser(&f, user):
+		if now.Before(f.ExpiresAt) && !m.sameUser(&f, user) {
 			otherUser = true // left for its user, until it expires
 			continue
 		}
 		m.deleteCookie(w, m.cookieName(f.nonce))
+		if !now.Before(f.ExpiresAt) {
+			expired = true
+			continue
+		}
 		err := m.consume(ctx, &f)
 		if errors.Is(err, ErrReplayed) {
 			replayed = true
