@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -38,7 +39,6 @@ type Error struct {
 	upstream       string // upstream error class for logs and metrics
 	upstreamStatus int
 	hint           string // operator advice for the log
-	guardPressure  bool   // refused by a full in-memory replay guard
 }
 
 func (e *Error) Error() string {
@@ -103,8 +103,7 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 		upstream, hint, msg string
 		status              int
 		retry               time.Duration
-		level               = zerolog.NoLevel // the outcome's
-		pressure            bool
+		level               zerolog.Level // DebugLevel (zero): the outcome's
 	)
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
@@ -143,7 +142,7 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 	case errors.Is(err, replay.ErrUnderPressure):
 		// Refused as expired by a full in-memory replay guard: the effective
 		// TTL shrank. Heard at Warn and counted.
-		o, level, pressure = OutcomeExpired, zerolog.WarnLevel, true
+		o, level = OutcomeExpired, zerolog.WarnLevel
 		hint = "the in-memory replay guard is full and refuses the oldest flows as expired; use a shared guard (session/redisflow) or fewer returns per instance"
 	case errors.Is(err, flow.ErrExpired):
 		o = OutcomeExpired
@@ -184,15 +183,8 @@ func classify(ctx context.Context, err error, fromTokens bool) *Error {
 	}
 	e := newError(o, err)
 	e.upstream, e.upstreamStatus, e.hint, e.RetryAfter = upstream, code, hint, retry
-	e.guardPressure = pressure
-	if msg != "" {
-		e.Message = msg
-	}
-	if status != 0 {
-		e.Status = status
-	}
-	if level != zerolog.NoLevel {
-		e.level = level
-	}
+	e.Message = cmp.Or(msg, e.Message)
+	e.Status = cmp.Or(status, e.Status)
+	e.level = cmp.Or(level, e.level)
 	return e
 }

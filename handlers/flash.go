@@ -2,18 +2,12 @@ package handlers
 
 import "net/http"
 
-// setFlash records a return's outcome in a short-lived cookie for the `next`
-// page to read with [Kit.TakeOutcome]. It carries only the outcome's name.
-func (k *Kit) setFlash(w http.ResponseWriter, o Outcome) {
-	http.SetCookie(w, k.flash(string(o), 60))
-}
-
 // flash is the outcome cookie with value and maxAge. It is as secure as the
 // flow cookies: Secure with the __Host- prefix unless the flows run on plain
 // http for development.
 func (k *Kit) flash(value string, maxAge int) *http.Cookie {
 	c := &http.Cookie{Name: "handoffkit-outcome", Value: value, Path: "/", MaxAge: maxAge,
-		Secure: k.flows.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		Secure: k.cfg.flows.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	if c.Secure {
 		c.Name = "__Host-" + c.Name
 	}

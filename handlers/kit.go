@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/internal/obsctx"
+	"github.com/handoffkit/handoffkit/internal/replay"
 	"github.com/handoffkit/handoffkit/internal/urlbuild"
 	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
@@ -65,15 +67,10 @@ type Config struct {
 // safe for concurrent use.
 type Kit struct {
 	cfg        options
-	token      func(*http.Request) (bluenexus.AccessToken, bool)
-	tokens     *bluenexus.TokenSource
+	conf       Config         // without CookieKeys, which the flows hold
 	tokenObs   *obsctx.Tokens // hears the token events of this kit's calls
-	user       func(*http.Request) (string, bool)
-	client     *bluenexus.Client
-	flows      *session.Manager
 	whiteLabel *url.URL
 	returnURL  *url.URL
-	returnRaw  string
 	allowed    map[string]*url.URL
 }
 
@@ -117,7 +114,8 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case cfg.AccessToken == nil && cfg.Tokens == nil:
 		return nil, errors.New("handlers: Config.Tokens (or Config.AccessToken) is required")
 	}
-	k := &Kit{cfg: o, token: cfg.AccessToken, tokens: cfg.Tokens, user: cfg.User, client: o.client, flows: o.flows, allowed: map[string]*url.URL{}, returnRaw: cfg.ReturnURL}
+	k := &Kit{cfg: o, conf: cfg, allowed: map[string]*url.URL{}}
+	k.conf.CookieKeys = nil
 	var err error
 	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
@@ -133,8 +131,8 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	if err := urlbuild.CheckNext(o.defaultNext); err != nil {
 		return nil, ruleError("WithDefaultNext", "must be a local path such as /settings", err)
 	}
-	if k.client == nil {
-		if k.client, err = bluenexus.NewClient(); err != nil {
+	if k.cfg.client == nil {
+		if k.cfg.client, err = bluenexus.NewClient(); err != nil {
 			return nil, fmt.Errorf("handlers: default client: %w", err)
 		}
 	}
@@ -148,13 +146,11 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	case len(cfg.CookieKeys) == 0:
 		return nil, errors.New("handlers: Config.CookieKeys is required (make them with session.GenerateKeys)")
 	default:
-		if k.flows, err = session.New(cfg.CookieKeys); err != nil {
+		if k.cfg.flows, err = session.New(cfg.CookieKeys); err != nil {
 			return nil, fmt.Errorf("handlers: Config.CookieKeys: %w", err)
 		}
 	}
-	if k.tokens != nil {
-		k.tokenObs = newTokenObserver(o.observer, o.logger)
-	}
+	k.tokenObs = newTokenObserver(o.observer, o.logger)
 	if o.devHTTP {
 		o.logger.Warn().Str("event", "handoff.insecure_dev_http").
 			Msg("plain http to private-network addresses is allowed: development only (WithInsecureDevHTTP)")
@@ -180,7 +176,12 @@ func parseReturn(o *options, setting, raw string) (*url.URL, error) {
 	if err == nil {
 		err = urlbuild.CheckReturnURI(raw)
 	}
-	if rest, ok := strings.CutPrefix(raw, "http://"); ok && err != nil && privateHTTP(raw) {
+	var private bool
+	if u != nil && u.Scheme == "http" {
+		a, perr := netip.ParseAddr(u.Hostname())
+		private = perr == nil && a.IsPrivate()
+	}
+	if rest, ok := strings.CutPrefix(raw, "http://"); ok && err != nil && private {
 		if !o.devHTTP {
 			rule += "; plain http to a private-network address only with WithInsecureDevHTTP, for development"
 		} else {
@@ -256,9 +257,7 @@ func (k *Kit) done(r *http.Request, route, event string, o Outcome, status int, 
 
 // fail logs the failure at its level and hands it to the error handler.
 func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start time.Time, e *Error) {
-	if e.Next == "" {
-		e.Next = k.cfg.defaultNext
-	}
+	e.Next = cmp.Or(e.Next, k.cfg.defaultNext)
 	ev := k.done(r, route, "handoff.failed", e.Outcome, e.Status, start, e.level)
 	if e.upstream != "" {
 		k.cfg.observer.UpstreamError(e.upstream)
@@ -271,7 +270,7 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 		ev = ev.Str("hint", e.hint)
 	}
 	ev.Msg("handoff failed")
-	if e.guardPressure {
+	if errors.Is(e.Err, replay.ErrUnderPressure) {
 		k.cfg.observer.GuardPressure()
 	}
 	k.cfg.errorHandler(w, r, e)
@@ -282,13 +281,13 @@ func (k *Kit) fail(w http.ResponseWriter, r *http.Request, route string, start t
 // a token too, which it returns.
 func (k *Kit) signedIn(r *http.Request, withToken bool) (string, bluenexus.AccessToken, *Error) {
 	var tok bluenexus.AccessToken
-	if withToken && k.tokens == nil {
+	if withToken && k.conf.Tokens == nil {
 		var ok bool
-		if tok, ok = k.token(r); !ok || tok == "" {
+		if tok, ok = k.conf.AccessToken(r); !ok || tok == "" {
 			return "", "", newError(OutcomeUnauthenticated, errors.New("no BlueNexus access token for this request"))
 		}
 	}
-	user, ok := k.user(r)
+	user, ok := k.conf.User(r)
 	if !ok || user == "" {
 		return "", "", newError(OutcomeUnauthenticated, errors.New("no signed-in user for this request"))
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,9 +23,7 @@ const routeManage = "manage"
 func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	start, back := time.Now(), k.cfg.defaultNext // back: where an error page links
 	fail := func(e *Error) {
-		if e.Next == "" {
-			e.Next = back
-		}
+		e.Next = cmp.Or(e.Next, back)
 		k.fail(w, r, routeManage, start, e)
 	}
 	// GET only: a HEAD (a link prefetcher, a checker) must not mint a code.
@@ -88,7 +87,8 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
-	if err := params.Validate(); err != nil { // a next too long for the state, among others
+	state, err := k.cfg.flows.Seal(user, params)
+	if err != nil { // a next too long for the state, among others
 		e := newError(OutcomeBadRequest, err)
 		e.Next = k.cfg.defaultNext
 		fail(e)
@@ -97,25 +97,15 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 
 	// Every local check passed: only now may the token source call
 	// BlueNexus (a refresh), so that a bad request costs no upstream call.
-	if k.tokens != nil {
-		if token, err = k.tokens.Token(k.tokenCtx(r.Context()), user); err != nil {
+	if k.conf.Tokens != nil {
+		if token, err = k.conf.Tokens.Token(k.tokenCtx(r.Context()), user); err != nil {
 			fail(classify(r.Context(), err, true))
 			return
 		}
 	}
-	state, err := k.flows.Seal(user, params)
-	if err != nil {
-		fail(newError(OutcomeInternal, err))
-		return
-	}
-	var redirectURI string
-	switch {
-	case !k.cfg.fixedRedirect:
+	redirectURI := cmp.Or(choice, k.conf.ReturnURL) // fixed: byte for byte as allowlisted or configured
+	if !k.cfg.fixedRedirect {
 		redirectURI = urlbuild.RedirectURI(base, state.Reveal())
-	case choice != "":
-		redirectURI = choice // byte for byte as allowlisted
-	default:
-		redirectURI = k.returnRaw // byte for byte as configured
 	}
 	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
 	if e != nil {
@@ -125,7 +115,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	// A fixed redirectUri cannot carry the state: a cookie of this flow's
 	// own does, written only now, with a code minted for it.
 	if k.cfg.fixedRedirect {
-		if err := k.flows.SetCookie(w, r, state); err != nil {
+		if err := k.cfg.flows.SetCookie(w, r, state); err != nil {
 			fail(newError(OutcomeInternal, err))
 			return
 		}
@@ -175,22 +165,22 @@ const maxCodeBytes = 2 << 10
 // short-lived after a second mint is a bad_response: a dead code is never
 // handed to the browser.
 func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken, req bluenexus.HandoffRequest) (bluenexus.Handoff, *Error) {
-	callCtx, cancel := context.WithTimeout(ctx, k.client.Timeout())
+	callCtx, cancel := context.WithTimeout(ctx, k.cfg.client.Timeout())
 	defer cancel()
 	renewed, reminted := false, false
 	for {
 		t0 := time.Now()
-		h, err := k.client.InitHandoff(callCtx, token, req)
+		h, err := k.cfg.client.InitHandoff(callCtx, token, req)
 		if err != nil {
 			e := classify(ctx, err, false)
-			if e.Outcome != OutcomeTokenExpired || k.tokens == nil || renewed {
+			if e.Outcome != OutcomeTokenExpired || k.conf.Tokens == nil || renewed {
 				return h, e
 			}
 			// BlueNexus refused the token before its expiry (revoked, or
 			// the clocks disagree): renew once, within the same budget.
 			renewed = true
 			k.cfg.observer.UpstreamError(e.upstream)
-			if token, err = k.tokens.Renew(k.tokenCtx(callCtx), user, token); err != nil {
+			if token, err = k.conf.Tokens.Renew(k.tokenCtx(callCtx), user, token); err != nil {
 				return h, classify(ctx, err, true)
 			}
 			continue

@@ -192,14 +192,3 @@ func WithObserver(obs Observer) Option {
 // logs a warning when it is on. Default: off; plain http is allowed on
 // loopback only.
 func WithInsecureDevHTTP() Option { return func(o *options) { o.devHTTP = true } }
-
-// privateHTTP reports whether raw is a plain http URL to a private-network
-// IP address.
-func privateHTTP(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" {
-		return false
-	}
-	a, err := netip.ParseAddr(u.Hostname())
-	return err == nil && a.IsPrivate()
-}

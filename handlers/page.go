@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -32,10 +33,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+999_999_999)/1_000_000_000)))
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
-	msg := e.Message
-	if msg == "" {
-		msg = outcomes[OutcomeInternal].msg
-	}
+	msg := cmp.Or(e.Message, outcomes[OutcomeInternal].msg)
 	if wantsJSON(r) {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(e.Status)
@@ -45,10 +43,7 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 		}{e.Outcome, msg})
 		return
 	}
-	next := e.Next
-	if next == "" {
-		next = "/"
-	}
+	next := cmp.Or(e.Next, "/")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(e.Status)
 	errorPage.Execute(w, struct {

@@ -53,14 +53,14 @@ func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, er
 		return "", errors.New("handlers: ReturnEvent.AccessToken: not an event of the kit")
 	}
 	k := e.kit
-	if k.tokens == nil {
-		tok, ok := k.token(e.Request)
+	if k.conf.Tokens == nil {
+		tok, ok := k.conf.AccessToken(e.Request)
 		if !ok || tok == "" {
 			return "", errors.New("handlers: no BlueNexus access token for the return request")
 		}
 		return e.handed.add(tok), nil
 	}
-	tok, err := k.tokens.Token(k.tokenCtx(ctx), e.User)
+	tok, err := k.conf.Tokens.Token(k.tokenCtx(ctx), e.User)
 	return e.handed.add(tok), err
 }
 
@@ -76,8 +76,8 @@ func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, e
 	}
 	conns, err := e.kit.readConnections(ctx, tok)
 	var api *bluenexus.APIError
-	if err != nil && e.kit.tokens != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
-		if tok, err = e.kit.tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
+	if err != nil && e.kit.conf.Tokens != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+		if tok, err = e.kit.conf.Tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
 			return nil, err
 		}
 		e.handed.add(tok)
@@ -88,7 +88,7 @@ func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, e
 
 func (k *Kit) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
-	for c, err := range k.client.AllConnections(ctx, tok) {
+	for c, err := range k.cfg.client.AllConnections(ctx, tok) {
 		if err != nil {
 			return nil, err
 		}
@@ -103,16 +103,13 @@ const maxReturnBody = 4 << 10
 func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	fail := func(e *Error) { k.fail(w, r, routeReturn, start, e) }
-	var (
-		p      returnParams
-		err    error
-		asJSON bool
-	)
+	asJSON := r.Method == http.MethodPost
+	var p returnParams
+	var err error
 	switch r.Method {
 	case http.MethodGet: // not HEAD: a prefetch must not consume the flow
 		p, err = queryParams(r.URL.RawQuery)
 	case http.MethodPost:
-		asJSON = true
 		p, err = bodyParams(w, r)
 	default:
 		fail(methodError(w, r, "GET, POST"))
@@ -129,9 +126,9 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	}
 	var f flow.Flow
 	if k.cfg.fixedRedirect {
-		f, err = k.flows.OpenCookie(r.Context(), w, r, user)
+		f, err = k.cfg.flows.OpenCookie(r.Context(), w, r, user)
 	} else {
-		f, err = k.flows.Open(r.Context(), p.State, user)
+		f, err = k.cfg.flows.Open(r.Context(), p.State, user)
 	}
 	if err != nil {
 		fail(classify(r.Context(), err, false))
@@ -166,7 +163,7 @@ func (k *Kit) serveReturn(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if !asJSON {
-		k.setFlash(w, outcome)
+		http.SetCookie(w, k.flash(string(outcome), 60)) // for the `next` page: [Kit.TakeOutcome]
 	}
 	status := respond(w, asJSON, http.StatusSeeOther, next, struct {
 		Outcome Outcome `json:"outcome"`

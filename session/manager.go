@@ -14,19 +14,23 @@ import (
 // one with the defaults when none is given.
 type Manager = flow.Manager
 
-// Option configures a [Manager].
-type Option func(*flow.Config) error
+// Option configures a [Manager]. A nil or out-of-range argument is an
+// error at [New].
+type Option func(*flow.Config)
+
+func check(c *flow.Config, ok bool, msg string) {
+	if !ok {
+		c.Errs = append(c.Errs, errors.New("session: "+msg))
+	}
+}
 
 // WithTTL sets how long a flow may take from its start to the return (and
 // the Max-Age of the flow cookies of a fixed redirectUri, rounded up to
 // whole seconds). Default 10 minutes; from one second to one hour.
 func WithTTL(ttl time.Duration) Option {
-	return func(c *flow.Config) error {
-		if ttl < time.Second || ttl > time.Hour {
-			return fmt.Errorf("session: WithTTL: %v is not from 1s to 1h", ttl)
-		}
+	return func(c *flow.Config) {
+		check(c, ttl >= time.Second && ttl <= time.Hour, fmt.Sprintf("WithTTL: %v is not from 1s to 1h", ttl))
 		c.TTL = ttl
-		return nil
 	}
 }
 
@@ -34,36 +38,19 @@ func WithTTL(ttl time.Duration) Option {
 // in-memory guard on the Manager's clock, strict one-time use on a single
 // instance; a fleet needs a shared guard (package redisflow).
 func WithReplayGuard(g ReplayGuard) Option {
-	return func(c *flow.Config) error {
-		if g == nil {
-			return errors.New("session: WithReplayGuard: nil guard")
-		}
-		c.Guard = g
-		return nil
-	}
+	return func(c *flow.Config) { check(c, g != nil, "WithReplayGuard: nil guard"); c.Guard = g }
 }
 
 // WithClock sets the clock flows are stamped and expired by, for tests.
 // Default time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(c *flow.Config) error {
-		if now == nil {
-			return errors.New("session: WithClock: nil clock")
-		}
-		c.Now = now
-		return nil
-	}
+	return func(c *flow.Config) { check(c, now != nil, "WithClock: nil clock"); c.Now = now }
 }
 
 // WithInsecureCookies drops the Secure attribute and the __Host- prefix of
 // the kit's cookies (the flow cookies of a fixed redirectUri and the
 // handlers' outcome cookie), for development on plain http loopback only.
-func WithInsecureCookies() Option {
-	return func(c *flow.Config) error {
-		c.Insecure = true
-		return nil
-	}
-}
+func WithInsecureCookies() Option { return func(c *flow.Config) { c.Insecure = true } }
 
 // New returns a Manager that seals flows with keys, newest first: the first
 // pair seals, every pair opens (see the package documentation for
@@ -74,9 +61,10 @@ func New(keys []KeyPair, opts ...Option) (*Manager, error) {
 		if o == nil {
 			return nil, errors.New("session: New: nil Option")
 		}
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+		o(&c)
+	}
+	if err := errors.Join(c.Errs...); err != nil {
+		return nil, err
 	}
 	return flow.New(keys, c)
 }

@@ -36,7 +36,7 @@ func (m *Manager) flowCookies(w http.ResponseWriter, r *http.Request) (flows []F
 		if read++; read > 4*MaxCookieFlows {
 			break
 		}
-		f, err := unseal(m.sealers, c.Value, m.ttl)
+		f, err := unseal(m.sealers, c.Value, m.c.TTL)
 		if err != nil || m.cookieName(f.nonce) != c.Name {
 			m.deleteCookie(w, c.Name)
 			continue
@@ -62,11 +62,11 @@ func (m *Manager) deleteCookie(w http.ResponseWriter, name string) {
 // flow cookies, and the oldest beyond [MaxCookieFlows]. Call it before
 // anything writes the response.
 func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State) error {
-	f, err := unseal(m.sealers, string(state), m.ttl)
+	f, err := unseal(m.sealers, string(state), m.c.TTL)
 	if err != nil {
 		return err
 	}
-	now, kept := m.now(), 0
+	now, kept := m.c.Now(), 0
 	for _, old := range m.flowCookies(w, r) {
 		if now.Before(old.ExpiresAt) && kept < MaxCookieFlows-1 {
 			kept++
@@ -89,19 +89,18 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State)
 // they are all expired, [ErrReplayed] when they were all used, and with a
 // guard's error otherwise (fail closed).
 func (m *Manager) OpenCookie(ctx context.Context, w http.ResponseWriter, r *http.Request, user string) (Flow, error) {
-	now := m.now()
+	now := m.c.Now()
 	var expired, otherUser, replayed bool
 	for _, f := range m.flowCookies(w, r) {
-		switch {
-		case !now.Before(f.ExpiresAt):
-			m.deleteCookie(w, m.cookieName(f.nonce))
-			expired = true
-			continue
-		case !m.sameUser(&f, user):
+		if now.Before(f.ExpiresAt) && !m.sameUser(&f, user) {
 			otherUser = true // left for its user, until it expires
 			continue
 		}
 		m.deleteCookie(w, m.cookieName(f.nonce))
+		if !now.Before(f.ExpiresAt) {
+			expired = true
+			continue
+		}
 		err := m.consume(ctx, &f)
 		if errors.Is(err, ErrReplayed) {
 			replayed = true

@@ -87,7 +87,7 @@ func TestNonceIs128BitsAndUnique_B1(t *testing.T) {
 	m, _ := newTestManager(t, []KeyPair{testKeys})
 	seen := map[[nonceBytes]byte]bool{}
 	for range 2000 {
-		f, err := unseal(m.sealers, seal(t, m, "alice", params), m.ttl)
+		f, err := unseal(m.sealers, seal(t, m, "alice", params), m.c.TTL)
 		if err != nil {
 			t.Fatal(err)
 		}

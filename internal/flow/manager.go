@@ -23,11 +23,9 @@ const cookieName = "__Host-handoffkit-flow"
 
 // Manager seals and opens flows. It is safe for concurrent use.
 type Manager struct {
+	c       Config
 	sealers []sealer // newest first: the first seals, all open
 	name    string
-	ttl     time.Duration
-	guard   ReplayGuard
-	now     func() time.Time
 	cookie  sessions.Options // the flow cookies' attributes, fixed redirectUri only
 }
 
@@ -36,7 +34,8 @@ type Config struct {
 	TTL      time.Duration
 	Guard    ReplayGuard // nil: the in-memory guard of internal/replay
 	Now      func() time.Time
-	Insecure bool // no Secure attribute and no __Host- prefix on the cookies
+	Insecure bool    // no Secure attribute and no __Host- prefix on the cookies
+	Errs     []error // what the options refused
 }
 
 // ReplayGuard records used states server-side (session.ReplayGuard).
@@ -50,15 +49,12 @@ func New(keys []KeyPair, c Config) (*Manager, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: New: no key pairs")
 	}
-	guard := c.Guard
-	if guard == nil {
-		guard = replay.New(c.Now, replay.DefaultMaxEntries)
+	if c.Guard == nil {
+		c.Guard = replay.New(c.Now, replay.DefaultMaxEntries)
 	}
 	m := &Manager{
-		name:  cookieName,
-		ttl:   c.TTL,
-		guard: guard,
-		now:   c.Now,
+		c:    c,
+		name: cookieName,
 		cookie: sessions.Options{
 			Path:     "/",
 			MaxAge:   int(math.Ceil(c.TTL.Seconds())),
@@ -104,7 +100,7 @@ func (m *Manager) Seal(user string, p Params) (State, error) {
 		return "", err
 	}
 	s := m.sealers[0]
-	f := Flow{IssuedAt: time.UnixMilli(m.now().UnixMilli()), userHash: s.userHash(user)}
+	f := Flow{IssuedAt: time.UnixMilli(m.c.Now().UnixMilli()), userHash: s.userHash(user)}
 	rand.Read(f.nonce[:]) // never fails: crypto/rand crashes the program instead
 	return s.seal(&f, p), nil
 }
@@ -125,11 +121,11 @@ func (m *Manager) Seal(user string, p Params) (State, error) {
 //
 // On success it returns the flow as Seal started it.
 func (m *Manager) Open(ctx context.Context, state, user string) (Flow, error) {
-	f, err := unseal(m.sealers, state, m.ttl)
+	f, err := unseal(m.sealers, state, m.c.TTL)
 	if err != nil {
 		return Flow{}, err
 	}
-	if !m.now().Before(f.ExpiresAt) {
+	if !m.c.Now().Before(f.ExpiresAt) {
 		return Flow{}, ErrExpired
 	}
 	if err := m.consume(ctx, &f); err != nil {
@@ -149,7 +145,7 @@ func (m *Manager) sameUser(f *Flow, user string) bool {
 
 // consume records f's nonce in the guard.
 func (m *Manager) consume(ctx context.Context, f *Flow) error {
-	err := m.guard.Consume(ctx, guardID(f.nonce), f.ExpiresAt)
+	err := m.c.Guard.Consume(ctx, guardID(f.nonce), f.ExpiresAt)
 	switch {
 	case err == nil:
 		return nil

@@ -127,14 +127,13 @@ func unseal(sealers []sealer, state string, ttl time.Duration) (Flow, error) {
 		}
 		var f Flow
 		copy(f.nonce[:], b[1:])
-		issued := int64(binary.BigEndian.Uint64(b[1+nonceBytes:]))
 		copy(f.userHash[:], b[1+nonceBytes+8:])
 		fields := strings.SplitN(string(b[headerBytes:]), " ", 3)
 		if len(fields) != 3 {
 			return Flow{}, ErrUnknownState
 		}
 		f.Intent, f.Next, f.ReturnURI = fields[0], fields[1], fields[2]
-		f.IssuedAt = time.UnixMilli(issued).UTC()
+		f.IssuedAt = time.UnixMilli(int64(binary.BigEndian.Uint64(b[1+nonceBytes:]))).UTC()
 		f.ExpiresAt = f.IssuedAt.Add(ttl)
 		f.key = i
 		return f, nil
