@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,7 +53,7 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 	a, err := c.do(ctx, cl)
 	switch {
 	case err != nil && cl.got2xx:
-		return Token{}, &spentError{why: err.Error()}
+		return Token{}, spentErr(err.Error())
 	case err != nil:
 		if ae, ok := err.(*APIError); ok {
 			classifyRefreshError(ae)
@@ -92,16 +93,10 @@ func classifyRefreshError(e *APIError) {
 	}
 }
 
-// spentError is a 2xx answer to a refresh that holds no pair the client
-// can use: the refresh token is spent, so the user must sign in again.
-type spentError struct{ why string }
-
-func (e *spentError) Error() string {
-	return "bluenexus: Refresh: the refresh token was spent on an answer the kit could not use: " + e.why
-}
-
-func (e *spentError) Is(target error) bool {
-	return target == ErrReauthRequired || target == ErrBadResponse
+// spentErr is the error of a 2xx answer to a refresh that holds no pair
+// the client can use: the refresh token is spent, the user must sign in again.
+func spentErr(why string) error {
+	return fmt.Errorf("bluenexus: Refresh: the refresh token was spent on an answer the kit could not use: %s (%w, %w)", why, ErrReauthRequired, ErrBadResponse)
 }
 
 // tokenResponse is the token endpoint's 200 body. The numbers are raw so
@@ -116,9 +111,9 @@ type tokenResponse struct {
 }
 
 // decodeToken reads a token response to the refresh of rt. sent is when
-// the request left. Errors are a *spentError and never quote the body.
+// the request left. Errors are spentErr's and never quote the body.
 func decodeToken(body []byte, sent time.Time, rt RefreshToken) (Token, error) {
-	bad := func(why string) (Token, error) { return Token{}, &spentError{why: why} }
+	bad := func(why string) (Token, error) { return Token{}, spentErr(why) }
 	var r tokenResponse
 	if json.Unmarshal(body, &r) != nil {
 		return bad("malformed JSON")

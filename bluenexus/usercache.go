@@ -25,13 +25,17 @@ func (c *userCache) get(user string) (*userEntry, bool) {
 	return e, ok
 }
 
-// getOrAdd returns the user's entry, adding e if there is none.
-func (c *userCache) getOrAdd(user string, e *userEntry) *userEntry {
+// getOrAdd returns the user's entry, adding one if there is none.
+func (c *userCache) getOrAdd(user string) *userEntry {
+	if e, ok := c.get(user); ok {
+		return e
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prev, ok := c.users[user]; ok {
-		return prev
+	if e, ok := c.users[user]; ok {
+		return e
 	}
+	e := &userEntry{}
 	if len(c.users) >= c.max {
 		for u := range c.users {
 			delete(c.users, u)
