@@ -25,16 +25,13 @@ const defaultTokenLife = 15 * time.Minute
 // per user ([TokenSource] does). Errors matching [ErrReauthRequired] mean
 // rt is dead; docs/tokens.md says what each answer means.
 func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
-	const op = "Refresh"
-	cr := c.creds
-	if cr == nil {
+	cr, v := c.creds, rt.Reveal()
+	switch {
+	case cr == nil:
 		return Token{}, errors.New("bluenexus: Refresh: no client credentials: configure WithClientCredentials")
-	}
-	v := rt.Reveal()
-	if v == "" {
+	case v == "":
 		return Token{}, errors.New("bluenexus: Refresh: empty refresh token")
-	}
-	if !isVSChars(v) {
+	case !isVSChars(v):
 		return Token{}, errors.New("bluenexus: Refresh: refresh token has characters outside printable ASCII")
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {v}}
@@ -42,7 +39,7 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		form.Set("client_id", cr.id) // a public client
 	}
 	cl := &call{
-		op:          op,
+		op:          "Refresh",
 		method:      http.MethodPost,
 		url:         c.tokenURL,
 		body:        []byte(form.Encode()),

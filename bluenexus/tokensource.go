@@ -142,14 +142,12 @@ func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
 // expires within 60 s. An error matching [ErrReauthRequired] means the user
 // must sign in again; other errors leave the stored pair as it was.
 func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, error) {
-	if e, ok := s.users.get(user); ok {
-		if p := e.pair.Load(); p != nil && p.fresh(s.client.now()) {
-			obsctx.TokenEvent(ctx, eventCached)
-			return p.tok.AccessToken, nil
-		}
-	}
 	if user == "" {
 		return "", errors.New("bluenexus: TokenSource.Token: empty user")
+	}
+	if p := s.users.getOrAdd(user).pair.Load(); p != nil && p.fresh(s.client.now()) {
+		obsctx.TokenEvent(ctx, eventCached)
+		return p.tok.AccessToken, nil
 	}
 	return s.flight(ctx, "Token", "t"+user, user, "")
 }
@@ -179,10 +177,8 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 // flightResult is what a flight hands its callers: the token or the
 // error, and the event, which each kit observing the callers hears once.
 type flightResult struct {
-	at      AccessToken
-	event   string
-	starter *obsctx.Tokens
-
+	at    AccessToken
+	event string
 	heard sync.Map // of *obsctx.Tokens
 }
 
@@ -190,7 +186,7 @@ type flightResult struct {
 // observer already heard it.
 func (r *flightResult) tell(ctx context.Context) {
 	o := obsctx.TokensOf(ctx)
-	if o == nil || o.Event == nil || o == r.starter {
+	if o == nil || o.Event == nil {
 		return
 	}
 	if _, heard := r.heard.LoadOrStore(o, true); !heard {
@@ -206,8 +202,9 @@ func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected
 	base := context.WithoutCancel(ctx)
 	ch := s.flights.DoChan(key, func() (any, error) {
 		at, event, err := s.resolve(base, user, rejected)
-		obsctx.TokenEvent(base, event)
-		return &flightResult{at: at, event: event, starter: obsctx.TokensOf(base)}, err
+		r := &flightResult{at: at, event: event}
+		r.tell(base) // the starter's kit hears it even if the starter stopped waiting
+		return r, err
 	})
 	select {
 	case r := <-ch:

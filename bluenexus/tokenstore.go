@@ -101,12 +101,8 @@ func (m *memoryTokenStore) Lease(ctx context.Context, user string, rt RefreshTok
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.pairs[user]
-	if !ok || rt == "" || p.tok.RefreshToken != rt {
-		return false, nil
-	}
-	now := m.now()
-	if p.holder != "" && p.holder != holder && now.Before(p.until) {
+	p, now := m.pairs[user], m.now()
+	if p == nil || rt == "" || p.tok.RefreshToken != rt || p.holder != "" && p.holder != holder && now.Before(p.until) {
 		return false, nil
 	}
 	p.holder, p.until = holder, now.Add(ttl)
@@ -119,8 +115,7 @@ func (m *memoryTokenStore) CompareAndSwap(ctx context.Context, user string, old 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.pairs[user]
-	if !ok || old == "" || p.tok.RefreshToken != old {
+	if p := m.pairs[user]; p == nil || old == "" || p.tok.RefreshToken != old {
 		return false, nil
 	}
 	m.pairs[user] = &memoryPair{tok: next}

@@ -17,17 +17,12 @@ func newUserCache(max int) *userCache {
 	return &userCache{max: max, users: make(map[string]*userEntry)}
 }
 
-// get returns the user's entry, if any.
-func (c *userCache) get(user string) (*userEntry, bool) {
+// getOrAdd returns the user's entry, adding one if there is none.
+func (c *userCache) getOrAdd(user string) *userEntry {
 	c.mu.RLock()
 	e, ok := c.users[user]
 	c.mu.RUnlock()
-	return e, ok
-}
-
-// getOrAdd returns the user's entry, adding one if there is none.
-func (c *userCache) getOrAdd(user string) *userEntry {
-	if e, ok := c.get(user); ok {
+	if ok {
 		return e
 	}
 	c.mu.Lock()
@@ -35,7 +30,7 @@ func (c *userCache) getOrAdd(user string) *userEntry {
 	if e, ok := c.users[user]; ok {
 		return e
 	}
-	e := &userEntry{}
+	e = &userEntry{}
 	if len(c.users) >= c.max {
 		for u := range c.users {
 			delete(c.users, u)
