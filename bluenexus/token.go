@@ -45,7 +45,14 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		body:        []byte(form.Encode()),
 		contentType: "application/x-www-form-urlencoded",
 		auth:        cr.basicAuth, // "" for a public client
-		secrets:     func() []string { return cr.secrets(v) },
+		// what must never come back in an error: the refresh token and the
+		// client secret, raw and form-encoded, and the Basic credentials
+		secrets: func() []string {
+			if cr.secret == "" {
+				return []string{v, url.QueryEscape(v)}
+			}
+			return []string{v, url.QueryEscape(v), cr.secret, url.QueryEscape(cr.secret), strings.TrimPrefix(cr.basicAuth, "Basic ")}
+		},
 	}
 	a, err := c.do(ctx, cl)
 	switch {
@@ -59,17 +66,6 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		return Token{}, err
 	}
 	return decodeToken(a.body, a.sent, rt)
-}
-
-// secrets lists what a token call must never let come back in an error:
-// the refresh token and the client secret, raw and form-encoded, and the
-// Basic credentials.
-func (cr *credentials) secrets(rt string) []string {
-	s := []string{rt, url.QueryEscape(rt)}
-	if cr.secret != "" {
-		s = append(s, cr.secret, url.QueryEscape(cr.secret), strings.TrimPrefix(cr.basicAuth, "Basic "))
-	}
-	return s
 }
 
 // classifyRefreshError marks the token endpoint's error answers (RFC 6749
@@ -96,22 +92,20 @@ func spentErr(why string) error {
 	return fmt.Errorf("bluenexus: Refresh: the refresh token was spent on an answer the kit could not use: %s (%w, %w)", why, ErrReauthRequired, ErrBadResponse)
 }
 
-// tokenResponse is the token endpoint's 200 body. The numbers are raw so
-// that a quoted, null or nonsensical one means "not given".
-type tokenResponse struct {
-	TokenType        string          `json:"token_type"`
-	AccessToken      string          `json:"access_token"`
-	ExpiresIn        json.RawMessage `json:"expires_in"`
-	RefreshToken     string          `json:"refresh_token"`
-	RefreshExpiresIn json.RawMessage `json:"refresh_expires_in"`
-	Scope            string          `json:"scope"`
-}
-
 // decodeToken reads a token response to the refresh of rt. sent is when
 // the request left. Errors are spentErr's and never quote the body.
 func decodeToken(body []byte, sent time.Time, rt RefreshToken) (Token, error) {
 	bad := func(why string) (Token, error) { return Token{}, spentErr(why) }
-	var r tokenResponse
+	// The token endpoint's 200 body. The numbers are raw so that a quoted,
+	// null or nonsensical one means "not given".
+	var r struct {
+		TokenType        string          `json:"token_type"`
+		AccessToken      string          `json:"access_token"`
+		ExpiresIn        json.RawMessage `json:"expires_in"`
+		RefreshToken     string          `json:"refresh_token"`
+		RefreshExpiresIn json.RawMessage `json:"refresh_expires_in"`
+		Scope            string          `json:"scope"`
+	}
 	if json.Unmarshal(body, &r) != nil {
 		return bad("malformed JSON")
 	}

@@ -242,12 +242,7 @@ func (s *TokenSource) resolve(base context.Context, user string, rejected Access
 	wctx, cancel := context.WithTimeout(base, ttl+leaseRoom)
 	defer cancel()
 	var tok Token
-	for n, failures := 0, 0; ; n++ {
-		if n > 0 {
-			if err := s.backoff(wctx, n); err != nil {
-				return "", eventFailed, fmt.Errorf("bluenexus: waiting for another refresh of the token pair: %w", err)
-			}
-		}
+	for n, failures := 1, 0; ; n++ {
 		ctx, cancelLoad := context.WithTimeout(wctx, loadTimeout)
 		next, ok, err := s.store.Load(ctx, user)
 		cancelLoad()
@@ -271,7 +266,10 @@ func (s *TokenSource) resolve(base context.Context, user string, rejected Access
 				return "", eventFailed, fmt.Errorf("bluenexus: leasing the token pair: %w", err)
 			}
 		}
-		// Otherwise another holder is refreshing: wait for its pair.
+		// Wait, for the store or for the pair of the holder that is refreshing.
+		if err := s.backoff(wctx, n); err != nil {
+			return "", eventFailed, fmt.Errorf("bluenexus: waiting for another refresh of the token pair: %w", err)
+		}
 	}
 
 	ctx, cancelCall := context.WithTimeout(base, loadRoom+s.client.timeout)
