@@ -210,10 +210,7 @@ func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected
 	case r := <-ch:
 		res := r.Val.(*flightResult)
 		res.tell(ctx)
-		if r.Err != nil {
-			return "", r.Err
-		}
-		return res.at, nil
+		return res.at, r.Err // at is "" with an error
 	case <-ctx.Done():
 		return "", callerGone(op, ctx.Err())
 	}
