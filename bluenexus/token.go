@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,16 +25,13 @@ const defaultTokenLife = 15 * time.Minute
 // per user ([TokenSource] does). Errors matching [ErrReauthRequired] mean
 // rt is dead; docs/tokens.md says what each answer means.
 func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
-	const op = "Refresh"
-	cr := c.creds
-	if cr == nil {
+	cr, v := c.creds, rt.Reveal()
+	switch {
+	case cr == nil:
 		return Token{}, errors.New("bluenexus: Refresh: no client credentials: configure WithClientCredentials")
-	}
-	v := rt.Reveal()
-	if v == "" {
+	case v == "":
 		return Token{}, errors.New("bluenexus: Refresh: empty refresh token")
-	}
-	if !isVSChars(v) {
+	case !isVSChars(v):
 		return Token{}, errors.New("bluenexus: Refresh: refresh token has characters outside printable ASCII")
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {v}}
@@ -41,18 +39,25 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		form.Set("client_id", cr.id) // a public client
 	}
 	cl := &call{
-		op:          op,
+		op:          "Refresh",
 		method:      http.MethodPost,
 		url:         c.tokenURL,
 		body:        []byte(form.Encode()),
 		contentType: "application/x-www-form-urlencoded",
 		auth:        cr.basicAuth, // "" for a public client
-		secrets:     func() []string { return cr.secrets(v) },
+		// what must never come back in an error: the refresh token and the
+		// client secret, raw and form-encoded, and the Basic credentials
+		secrets: func() []string {
+			if cr.secret == "" {
+				return []string{v, url.QueryEscape(v)}
+			}
+			return []string{v, url.QueryEscape(v), cr.secret, url.QueryEscape(cr.secret), strings.TrimPrefix(cr.basicAuth, "Basic ")}
+		},
 	}
 	a, err := c.do(ctx, cl)
 	switch {
 	case err != nil && cl.got2xx:
-		return Token{}, &spentError{why: err.Error()}
+		return Token{}, spentErr(err.Error())
 	case err != nil:
 		if ae, ok := err.(*APIError); ok {
 			classifyRefreshError(ae)
@@ -61,17 +66,6 @@ func (c *Client) Refresh(ctx context.Context, rt RefreshToken) (Token, error) {
 		return Token{}, err
 	}
 	return decodeToken(a.body, a.sent, rt)
-}
-
-// secrets lists what a token call must never let come back in an error:
-// the refresh token and the client secret, raw and form-encoded, and the
-// Basic credentials.
-func (cr *credentials) secrets(rt string) []string {
-	s := []string{rt, url.QueryEscape(rt)}
-	if cr.secret != "" {
-		s = append(s, cr.secret, url.QueryEscape(cr.secret), strings.TrimPrefix(cr.basicAuth, "Basic "))
-	}
-	return s
 }
 
 // classifyRefreshError marks the token endpoint's error answers (RFC 6749
@@ -92,34 +86,26 @@ func classifyRefreshError(e *APIError) {
 	}
 }
 
-// spentError is a 2xx answer to a refresh that holds no pair the client
-// can use: the refresh token is spent, so the user must sign in again.
-type spentError struct{ why string }
-
-func (e *spentError) Error() string {
-	return "bluenexus: Refresh: the refresh token was spent on an answer the kit could not use: " + e.why
-}
-
-func (e *spentError) Is(target error) bool {
-	return target == ErrReauthRequired || target == ErrBadResponse
-}
-
-// tokenResponse is the token endpoint's 200 body. The numbers are raw so
-// that a quoted, null or nonsensical one means "not given".
-type tokenResponse struct {
-	TokenType        string          `json:"token_type"`
-	AccessToken      string          `json:"access_token"`
-	ExpiresIn        json.RawMessage `json:"expires_in"`
-	RefreshToken     string          `json:"refresh_token"`
-	RefreshExpiresIn json.RawMessage `json:"refresh_expires_in"`
-	Scope            string          `json:"scope"`
+// spentErr is the error of a 2xx answer to a refresh that holds no pair
+// the client can use: the refresh token is spent, the user must sign in again.
+func spentErr(why string) error {
+	return fmt.Errorf("bluenexus: Refresh: the refresh token was spent on an answer the kit could not use: %s (%w, %w)", why, ErrReauthRequired, ErrBadResponse)
 }
 
 // decodeToken reads a token response to the refresh of rt. sent is when
-// the request left. Errors are a *spentError and never quote the body.
+// the request left. Errors are spentErr's and never quote the body.
 func decodeToken(body []byte, sent time.Time, rt RefreshToken) (Token, error) {
-	bad := func(why string) (Token, error) { return Token{}, &spentError{why: why} }
-	var r tokenResponse
+	bad := func(why string) (Token, error) { return Token{}, spentErr(why) }
+	// The token endpoint's 200 body. The numbers are raw so that a quoted,
+	// null or nonsensical one means "not given".
+	var r struct {
+		TokenType        string          `json:"token_type"`
+		AccessToken      string          `json:"access_token"`
+		ExpiresIn        json.RawMessage `json:"expires_in"`
+		RefreshToken     string          `json:"refresh_token"`
+		RefreshExpiresIn json.RawMessage `json:"refresh_expires_in"`
+		Scope            string          `json:"scope"`
+	}
 	if json.Unmarshal(body, &r) != nil {
 		return bad("malformed JSON")
 	}

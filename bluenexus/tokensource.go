@@ -36,27 +36,9 @@ const (
 	eventFailed    = "failed"
 )
 
-// Errors of a TokenSource that mean the user must sign in again.
-var (
-	errNoPair         = fmt.Errorf("%w: no token pair is stored", ErrReauthRequired)
-	errNoRefreshToken = fmt.Errorf("%w: the stored pair is dead", ErrReauthRequired)
-	errRefreshExpired = fmt.Errorf("%w: the refresh token has expired", ErrReauthRequired)
-	errKnownDead      = fmt.Errorf("%w: the refresh token was spent on a pair that could not be saved", ErrReauthRequired)
-)
-
 // errConflict: the store held another pair when the refreshed one was
 // saved; the refreshed pair was dropped.
 var errConflict = errors.New("bluenexus: another writer replaced the token pair during the refresh")
-
-// lostPairError is a refreshed pair that could not be saved: the stored
-// refresh token is spent. It matches ErrReauthRequired and the store's error.
-type lostPairError struct{ err error }
-
-func (e *lostPairError) Error() string {
-	return "bluenexus: the refreshed token pair could not be saved: " + e.err.Error()
-}
-
-func (e *lostPairError) Unwrap() []error { return []error{ErrReauthRequired, e.err} }
 
 // TokenSource hands out each user's access token, refreshed once per
 // rotation across every instance that shares its [TokenStore]. It is safe
@@ -107,26 +89,15 @@ type userEntry struct {
 	rejected atomic.Pointer[AccessToken]
 }
 
-// isRejected reports whether at was reported to Renew.
-func (e *userEntry) isRejected(at AccessToken) bool {
-	r := e.rejected.Load()
-	return r != nil && *r == at
-}
-
-// cachedPair is a pair as last seen, with the moment it goes stale.
+// cachedPair is a pair as last seen.
 type cachedPair struct {
-	tok     Token
-	staleAt time.Time // tok.Expiry - tokenSkew
-	dead    bool      // tok.RefreshToken was spent on a pair that could not be saved
-}
-
-func newCachedPair(tok Token, dead bool) *cachedPair {
-	return &cachedPair{tok: tok, staleAt: tok.Expiry.Add(-tokenSkew), dead: dead}
+	tok  Token
+	dead bool // tok.RefreshToken was spent on a pair that could not be saved
 }
 
 // fresh reports whether the pair's access token may be used at now.
 func (p *cachedPair) fresh(now time.Time) bool {
-	return !p.dead && p.tok.AccessToken != "" && now.Before(p.staleAt)
+	return !p.dead && p.tok.AccessToken != "" && now.Before(p.tok.Expiry.Add(-tokenSkew))
 }
 
 // NewTokenSource returns a TokenSource that refreshes with c (which needs
@@ -152,12 +123,6 @@ func NewTokenSource(c *Client, store TokenStore, opts ...TokenSourceOption) (*To
 	return s, nil
 }
 
-// leaseTTL is how long a refresh holds the pair's lease: the token call,
-// the saves, and room.
-func (s *TokenSource) leaseTTL() time.Duration {
-	return loadRoom + s.client.timeout + s.saveBudget + leaseRoom
-}
-
 // Save stores tok, the pair BlueNexus gave the app at sign-in or
 // re-authentication, as the user's pair, and drops the cached one.
 func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
@@ -177,14 +142,12 @@ func (s *TokenSource) Save(ctx context.Context, user string, tok Token) error {
 // expires within 60 s. An error matching [ErrReauthRequired] means the user
 // must sign in again; other errors leave the stored pair as it was.
 func (s *TokenSource) Token(ctx context.Context, user string) (AccessToken, error) {
-	if e, ok := s.users.get(user); ok {
-		if p := e.pair.Load(); p != nil && p.fresh(s.client.now()) {
-			obsctx.TokenEvent(ctx, eventCached)
-			return p.tok.AccessToken, nil
-		}
-	}
 	if user == "" {
 		return "", errors.New("bluenexus: TokenSource.Token: empty user")
+	}
+	if p := s.users.getOrAdd(user).pair.Load(); p != nil && p.fresh(s.client.now()) {
+		obsctx.TokenEvent(ctx, eventCached)
+		return p.tok.AccessToken, nil
 	}
 	return s.flight(ctx, "Token", "t"+user, user, "")
 }
@@ -199,7 +162,7 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 	case rejected == "":
 		return "", errors.New("bluenexus: TokenSource.Renew: empty rejected token")
 	}
-	e := s.entry(user)
+	e := s.users.getOrAdd(user)
 	e.rejected.Store(&rejected)
 	if p := e.pair.Load(); p != nil && !p.dead && p.tok.AccessToken == rejected {
 		e.pair.CompareAndSwap(p, nil)
@@ -214,31 +177,21 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 // flightResult is what a flight hands its callers: the token or the
 // error, and the event, which each kit observing the callers hears once.
 type flightResult struct {
-	at      AccessToken
-	event   string
-	starter *obsctx.Tokens
-
-	mu    sync.Mutex
-	heard map[*obsctx.Tokens]bool
+	at    AccessToken
+	event string
+	heard sync.Map // of *obsctx.Tokens
 }
 
 // tell reports the flight's event to the observer of ctx, unless that
 // observer already heard it.
 func (r *flightResult) tell(ctx context.Context) {
 	o := obsctx.TokensOf(ctx)
-	if o == nil || o.Event == nil || o == r.starter {
+	if o == nil || o.Event == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.heard[o] {
-		return
+	if _, heard := r.heard.LoadOrStore(o, true); !heard {
+		o.Event(r.event)
 	}
-	if r.heard == nil {
-		r.heard = map[*obsctx.Tokens]bool{}
-	}
-	r.heard[o] = true
-	o.Event(r.event)
 }
 
 // flight joins or starts the refresh flight key and waits for it with ctx.
@@ -249,17 +202,15 @@ func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected
 	base := context.WithoutCancel(ctx)
 	ch := s.flights.DoChan(key, func() (any, error) {
 		at, event, err := s.resolve(base, user, rejected)
-		obsctx.TokenEvent(base, event)
-		return &flightResult{at: at, event: event, starter: obsctx.TokensOf(base)}, err
+		r := &flightResult{at: at, event: event}
+		r.tell(base) // the starter's kit hears it even if the starter stopped waiting
+		return r, err
 	})
 	select {
 	case r := <-ch:
 		res := r.Val.(*flightResult)
 		res.tell(ctx)
-		if r.Err != nil {
-			return "", r.Err
-		}
-		return res.at, nil
+		return res.at, r.Err // at is "" with an error
 	case <-ctx.Done():
 		return "", callerGone(op, ctx.Err())
 	}
@@ -274,104 +225,48 @@ func callerGone(op string, err error) error {
 	return fmt.Errorf("bluenexus: TokenSource.%s: %w", op, err)
 }
 
-// entry returns the user's entry, creating it.
-func (s *TokenSource) entry(user string) *userEntry {
-	if e, ok := s.users.get(user); ok {
-		return e
-	}
-	return s.users.getOrAdd(user, &userEntry{})
-}
-
 // resolve is one flight: it finds the user a fresh access token other than
 // rejected, from the cache, the store, or a refresh, and names the event.
-// It runs on base, a context no caller can cancel.
+// It runs on base, a context no caller can cancel. To refresh, it takes the
+// lease of the stored pair, or waits for the pair that replaces it.
 func (s *TokenSource) resolve(base context.Context, user string, rejected AccessToken) (AccessToken, string, error) {
-	e := s.entry(user)
+	e := s.users.getOrAdd(user)
 	if p := e.pair.Load(); p != nil && p.fresh(s.client.now()) && p.tok.AccessToken != rejected {
 		return p.tok.AccessToken, eventCached, nil // a flight that just ended cached it
 	}
-	tok, ok, err := s.load(base, user)
-	if err != nil {
-		return "", eventFailed, err
-	}
-	if at, event, err := s.check(e, tok, ok, rejected); event != "" {
-		return at, event, err
-	}
-	return s.refresh(base, e, user, tok, rejected)
-}
-
-// load reads the user's pair within loadTimeout.
-func (s *TokenSource) load(base context.Context, user string) (Token, bool, error) {
-	ctx, cancel := context.WithTimeout(base, loadTimeout)
-	defer cancel()
-	tok, ok, err := s.store.Load(ctx, user)
-	if err != nil {
-		return Token{}, false, fmt.Errorf("bluenexus: loading the token pair: %w", err)
-	}
-	return tok, ok, nil
-}
-
-// check decides what a loaded pair allows without a token call: a token
-// or an error with its event, or no event (a refresh is needed).
-func (s *TokenSource) check(e *userEntry, tok Token, ok bool, rejected AccessToken) (AccessToken, string, error) {
-	reauth := func(err error) (AccessToken, string, error) {
-		e.pair.Store(nil)
-		return "", eventReauth, err
-	}
-	if !ok {
-		return reauth(errNoPair)
-	}
-	if p := e.pair.Load(); p != nil && p.dead && p.tok.RefreshToken == tok.RefreshToken {
-		return "", eventReauth, errKnownDead
-	}
-	now := s.client.now()
-	if p := newCachedPair(tok, false); p.fresh(now) && tok.AccessToken != rejected && !e.isRejected(tok.AccessToken) {
-		e.pair.Store(p)
-		return tok.AccessToken, eventCached, nil
-	}
-	switch {
-	case tok.RefreshToken == "":
-		return reauth(errNoRefreshToken)
-	case !tok.RefreshExpiry.IsZero() && !now.Before(tok.RefreshExpiry):
-		return reauth(errRefreshExpired)
-	}
-	return "", "", nil
-}
-
-// refresh takes the lease of tok, the user's stored pair, or waits for
-// the pair that replaces it; with the lease, it refreshes the pair and
-// saves the new one, which ends the lease.
-func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, tok Token, rejected AccessToken) (AccessToken, string, error) {
 	holder := rand.Text()
-	wctx, cancel := context.WithTimeout(base, s.leaseTTL()+leaseRoom)
+	ttl := loadRoom + s.client.timeout + s.saveBudget + leaseRoom // the token call, the saves, and room
+	wctx, cancel := context.WithTimeout(base, ttl+leaseRoom)
 	defer cancel()
+	var tok Token
 	for n, failures := 1, 0; ; n++ {
+		ctx, cancelLoad := context.WithTimeout(wctx, loadTimeout)
+		next, ok, err := s.store.Load(ctx, user)
+		cancelLoad()
+		if err != nil {
+			return "", eventFailed, fmt.Errorf("bluenexus: loading the token pair: %w", err)
+		}
+		if at, event, err := s.check(e, next, ok, rejected); event != "" {
+			return at, event, err
+		}
 		// A failed Lease is tried again by the same holder: a lease whose
 		// reply was lost is found again, so it is used or released.
-		lctx, cancelLease := context.WithTimeout(wctx, loadTimeout)
-		leased, err := s.store.Lease(lctx, user, tok.RefreshToken, holder, s.leaseTTL())
+		tok = next
+		ctx, cancelLease := context.WithTimeout(wctx, loadTimeout)
+		leased, err := s.store.Lease(ctx, user, tok.RefreshToken, holder, ttl)
 		cancelLease()
 		if leased {
 			break
 		}
 		if err != nil {
-			if failures++; failures == leaseTries || s.backoff(wctx, n) != nil {
+			if failures++; failures == leaseTries {
 				return "", eventFailed, fmt.Errorf("bluenexus: leasing the token pair: %w", err)
 			}
-			continue
 		}
-		// Another holder is refreshing: wait for its pair.
+		// Wait, for the store or for the pair of the holder that is refreshing.
 		if err := s.backoff(wctx, n); err != nil {
 			return "", eventFailed, fmt.Errorf("bluenexus: waiting for another refresh of the token pair: %w", err)
 		}
-		next, ok, err := s.load(wctx, user)
-		if err != nil {
-			return "", eventFailed, err
-		}
-		if at, event, err := s.check(e, next, ok, rejected); event != "" {
-			return at, event, err
-		}
-		tok = next
 	}
 
 	ctx, cancelCall := context.WithTimeout(base, loadRoom+s.client.timeout)
@@ -384,7 +279,7 @@ func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, t
 		// Refused, or spent on an answer the kit cannot use: the pair is
 		// dead, for every instance and after any restart.
 		if _, serr := s.swap(base, user, tok.RefreshToken, Token{}); serr != nil {
-			e.pair.Store(newCachedPair(tok, true))
+			e.pair.Store(&cachedPair{tok: tok, dead: true})
 		} else {
 			e.pair.Store(nil)
 		}
@@ -401,6 +296,34 @@ func (s *TokenSource) refresh(base context.Context, e *userEntry, user string, t
 	return "", eventFailed, err
 }
 
+// check decides what a loaded pair allows without a token call: a token
+// or an error with its event, or no event (a refresh is needed).
+func (s *TokenSource) check(e *userEntry, tok Token, ok bool, rejected AccessToken) (AccessToken, string, error) {
+	reauth := func(why string) (AccessToken, string, error) {
+		e.pair.Store(nil)
+		return "", eventReauth, fmt.Errorf("%w: %s", ErrReauthRequired, why)
+	}
+	if !ok {
+		return reauth("no token pair is stored")
+	}
+	if p := e.pair.Load(); p != nil && p.dead && p.tok.RefreshToken == tok.RefreshToken {
+		return "", eventReauth, fmt.Errorf("%w: the refresh token was spent on a pair that could not be saved", ErrReauthRequired)
+	}
+	now := s.client.now()
+	r := e.rejected.Load()
+	if p := (&cachedPair{tok: tok}); p.fresh(now) && tok.AccessToken != rejected && (r == nil || *r != tok.AccessToken) {
+		e.pair.Store(p)
+		return tok.AccessToken, eventCached, nil
+	}
+	switch {
+	case tok.RefreshToken == "":
+		return reauth("the stored pair is dead")
+	case !tok.RefreshExpiry.IsZero() && !now.Before(tok.RefreshExpiry):
+		return reauth("the refresh token has expired")
+	}
+	return "", "", nil
+}
+
 // backoff waits before try n+1 of a store call: n times saveBackoff, at
 // most saveMaxPause.
 func (s *TokenSource) backoff(ctx context.Context, n int) error {
@@ -414,15 +337,15 @@ func (s *TokenSource) save(base context.Context, e *userEntry, user string, old,
 	if err != nil {
 		// old's refresh token is spent: remember it, so that nobody here
 		// presents it again.
-		e.pair.Store(newCachedPair(old, true))
-		return "", eventFailed, &lostPairError{err}
+		e.pair.Store(&cachedPair{tok: old, dead: true})
+		return "", eventFailed, fmt.Errorf("bluenexus: the refreshed token pair could not be saved: %w (%w)", err, ErrReauthRequired)
 	}
 	if !swapped {
 		// Another writer's pair: keep it, drop ours (see docs/tokens.md).
 		e.pair.Store(nil)
 		return "", eventFailed, errConflict
 	}
-	e.pair.Store(newCachedPair(next, false))
+	e.pair.Store(&cachedPair{tok: next})
 	return next.AccessToken, eventRefreshed, nil
 }
 
@@ -434,18 +357,15 @@ func (s *TokenSource) swap(base context.Context, user string, old RefreshToken, 
 	var paused time.Duration
 	for n := 1; ; n++ {
 		swapped, err := s.store.CompareAndSwap(ctx, user, old, next)
-		if err == nil {
-			return swapped || n > 1 && s.holds(ctx, user, next), nil
+		if err == nil && (swapped || n == 1) {
+			return swapped, nil
+		}
+		if err == nil { // an earlier try that failed with an error may have landed
+			tok, ok, err := s.store.Load(ctx, user)
+			return err == nil && ok && tok.RefreshToken == next.RefreshToken && tok.AccessToken == next.AccessToken, nil
 		}
 		if paused += min(time.Duration(n)*saveBackoff, saveMaxPause); paused > s.saveBudget || s.backoff(ctx, n) != nil {
 			return false, err
 		}
 	}
-}
-
-// holds reports whether the store holds next: a save that failed with an
-// error may have landed before a retry found it there.
-func (s *TokenSource) holds(ctx context.Context, user string, next Token) bool {
-	tok, ok, err := s.store.Load(ctx, user)
-	return err == nil && ok && tok.RefreshToken == next.RefreshToken && tok.AccessToken == next.AccessToken
 }

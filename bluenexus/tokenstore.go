@@ -56,13 +56,13 @@ type TokenStore interface {
 // NewMemoryTokenStore returns a [TokenStore] in this process's memory, for
 // tests, demos and a single instance: every pair is lost on exit.
 func NewMemoryTokenStore() TokenStore {
-	return &memoryTokenStore{pairs: make(map[string]*memoryPair), now: time.Now}
+	return &memoryTokenStore{pairs: make(map[string]memoryPair), now: time.Now}
 }
 
 // memoryTokenStore is NewMemoryTokenStore's store: a map under a mutex.
 type memoryTokenStore struct {
 	mu    sync.Mutex
-	pairs map[string]*memoryPair
+	pairs map[string]memoryPair
 	now   func() time.Time // the lease clock; a seam for tests
 }
 
@@ -79,10 +79,8 @@ func (m *memoryTokenStore) Load(ctx context.Context, user string) (Token, bool, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p, ok := m.pairs[user]; ok {
-		return p.tok, true, nil
-	}
-	return Token{}, false, nil
+	p, ok := m.pairs[user]
+	return p.tok, ok, nil
 }
 
 func (m *memoryTokenStore) Save(ctx context.Context, user string, tok Token) error {
@@ -91,7 +89,7 @@ func (m *memoryTokenStore) Save(ctx context.Context, user string, tok Token) err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.pairs[user] = &memoryPair{tok: tok}
+	m.pairs[user] = memoryPair{tok: tok}
 	return nil
 }
 
@@ -102,14 +100,11 @@ func (m *memoryTokenStore) Lease(ctx context.Context, user string, rt RefreshTok
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.pairs[user]
-	if !ok || rt == "" || p.tok.RefreshToken != rt {
-		return false, nil
-	}
 	now := m.now()
-	if p.holder != "" && p.holder != holder && now.Before(p.until) {
+	if !ok || rt == "" || p.tok.RefreshToken != rt || p.holder != "" && p.holder != holder && now.Before(p.until) {
 		return false, nil
 	}
-	p.holder, p.until = holder, now.Add(ttl)
+	m.pairs[user] = memoryPair{tok: p.tok, holder: holder, until: now.Add(ttl)}
 	return true, nil
 }
 
@@ -119,10 +114,9 @@ func (m *memoryTokenStore) CompareAndSwap(ctx context.Context, user string, old 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.pairs[user]
-	if !ok || old == "" || p.tok.RefreshToken != old {
+	if p, ok := m.pairs[user]; !ok || old == "" || p.tok.RefreshToken != old {
 		return false, nil
 	}
-	m.pairs[user] = &memoryPair{tok: next}
+	m.pairs[user] = memoryPair{tok: next}
 	return true, nil
 }

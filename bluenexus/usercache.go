@@ -17,21 +17,20 @@ func newUserCache(max int) *userCache {
 	return &userCache{max: max, users: make(map[string]*userEntry)}
 }
 
-// get returns the user's entry, if any.
-func (c *userCache) get(user string) (*userEntry, bool) {
+// getOrAdd returns the user's entry, adding one if there is none.
+func (c *userCache) getOrAdd(user string) *userEntry {
 	c.mu.RLock()
 	e, ok := c.users[user]
 	c.mu.RUnlock()
-	return e, ok
-}
-
-// getOrAdd returns the user's entry, adding e if there is none.
-func (c *userCache) getOrAdd(user string, e *userEntry) *userEntry {
+	if ok {
+		return e
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prev, ok := c.users[user]; ok {
-		return prev
+	if e, ok := c.users[user]; ok {
+		return e
 	}
+	e = &userEntry{}
 	if len(c.users) >= c.max {
 		for u := range c.users {
 			delete(c.users, u)
