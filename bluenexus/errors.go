@@ -182,9 +182,6 @@ func bearerSecrets(token AccessToken, redirectURI string) []string {
 // (RFC 9110 §10.2.3). Dates in the past mean zero; waits are capped at 24 h.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
 	if n, err := strconv.ParseUint(v, 10, 32); err == nil || errors.Is(err, strconv.ErrRange) {
 		return min(time.Duration(n)*time.Second, maxRetryAfter), true // n saturates at 2^32-1
 	}
