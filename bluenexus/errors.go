@@ -67,7 +67,7 @@ type APIError struct {
 // Error describes the status, error code and message, quoted.
 func (e *APIError) Error() string {
 	s := "bluenexus: upstream status " + strconv.Itoa(e.StatusCode)
-	if e.Code != "" && isIdentifier(e.Code) {
+	if e.Code != "" && strings.Trim(e.Code, alnum+"_-.") == "" { // safe unquoted, like TooManyRequestsError
 		s += " " + e.Code
 	} else if e.Code != "" {
 		s += " " + strconv.Quote(e.Code)
@@ -190,12 +190,6 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(max(t.Sub(now), 0), maxRetryAfter), true
-}
-
-// isIdentifier reports whether s is safe to print unquoted, like
-// "TooManyRequestsError".
-func isIdentifier(s string) bool {
-	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == ""
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

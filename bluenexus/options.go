@@ -90,7 +90,7 @@ func WithClientIPHeader(name string) Option {
 		switch {
 		case name == "":
 			return errors.New("bluenexus: WithClientIPHeader: empty header name")
-		case strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+		case strings.Trim(name, alnum+"!#$%&'*+-.^_`|~") != "": // RFC 9110 §5.6.2
 			return fmt.Errorf("bluenexus: WithClientIPHeader: %q is not a valid header name", name)
 		case reservedHeaders[canon]:
 			return fmt.Errorf("bluenexus: WithClientIPHeader: %q is set by the client itself", canon)
@@ -189,10 +189,8 @@ var reservedHeaders = map[string]bool{
 	"Accept-Encoding": true, "Expect": true,
 }
 
-// isTokenChar reports whether r may appear in an HTTP token (RFC 9110 §5.6.2).
-func isTokenChar(r rune) bool {
-	return r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
-}
+// alnum is the ASCII letters and digits.
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 // sleepCtx waits d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
