@@ -49,10 +49,6 @@ func (p *connectionPage) more() bool {
 func (c *Client) AllConnections(ctx context.Context, token AccessToken) iter.Seq2[Connection, error] {
 	const op = "AllConnections"
 	return func(yield func(Connection, error) bool) {
-		if err := checkToken(op, token); err != nil {
-			yield(Connection{}, err)
-			return
-		}
 		seen := 0
 		for page := 1; page <= maxPages; page++ {
 			var p connectionPage
@@ -74,9 +70,12 @@ func (c *Client) AllConnections(ctx context.Context, token AccessToken) iter.Seq
 	}
 }
 
-// bearerJSON runs a bodyless call authorised by token and decodes its
-// answer into v.
+// bearerJSON checks token, runs a bodyless call authorised by it and
+// decodes the answer into v.
 func (c *Client) bearerJSON(ctx context.Context, op, method, url string, token AccessToken, retryAsked bool, v any) error {
+	if err := checkToken(op, token); err != nil {
+		return err
+	}
 	a, err := c.do(ctx, &call{
 		op:         op,
 		method:     method,
@@ -109,9 +108,6 @@ func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id st
 // oneConnection calls the path of one connection and decodes the answer,
 // bare or inside "data".
 func (c *Client) oneConnection(ctx context.Context, op, method string, token AccessToken, id, suffix string, retryAsked bool) (Connection, error) {
-	if err := checkToken(op, token); err != nil {
-		return Connection{}, err
-	}
 	if id == "" || id == "." || id == ".." {
 		return Connection{}, fmt.Errorf("bluenexus: %s: connection id must not be empty, \".\" or \"..\"", op)
 	}
