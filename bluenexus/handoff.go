@@ -126,12 +126,9 @@ const maxExpiresIn = 86400
 
 // parseExpiresIn reads a JSON number of seconds, at most a day. Zero and
 // negative numbers are accepted and mean 0: the code is already dead.
-// Strings, null and other values are ignored. raw is valid JSON (the
-// decoder checked it), so a number is text strconv reads exactly.
+// Strings, null and other values are ignored: raw is valid JSON (the
+// decoder checked it), which strconv reads only when it is a number.
 func parseExpiresIn(raw json.RawMessage) (time.Duration, bool) {
-	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-		return 0, false
-	}
 	s, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || s > maxExpiresIn {
 		return 0, false
