@@ -63,7 +63,8 @@ func (c *Client) do(ctx context.Context, cl *call) (okReply, error) {
 func (c *Client) attempts(parent, ctx context.Context, cl *call) (okReply, error) {
 	for attempt := 0; ; attempt++ {
 		a, pause, retry, err := c.attempt(parent, ctx, cl, attempt)
-		if !retry || attempt >= maxRetries || !fits(ctx, pause) {
+		deadline, ok := ctx.Deadline()
+		if !retry || attempt >= maxRetries || ok && pause >= time.Until(deadline) { // no time left to wait
 			return a, err
 		}
 		if c.sleep(ctx, pause) != nil {
@@ -114,12 +115,6 @@ func (c *Client) attempt(parent, ctx context.Context, cl *call, n int) (a okRepl
 	}
 	asked := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 	return a, ra, cl.retryAsked && hasRA && asked, newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
-}
-
-// fits reports whether waiting d still leaves time in ctx's budget.
-func fits(ctx context.Context, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return !ok || d < time.Until(deadline)
 }
 
 // newRequest builds one attempt's request.
