@@ -62,67 +62,59 @@ func (c *Client) do(ctx context.Context, cl *call) (okReply, error) {
 // budget on top of it.
 func (c *Client) attempts(parent, ctx context.Context, cl *call) (okReply, error) {
 	for attempt := 0; ; attempt++ {
-		mayRetry := attempt < maxRetries
-		req, err := c.newRequest(ctx, cl)
-		if err != nil {
-			return okReply{}, err
+		a, pause, retry, err := c.attempt(parent, ctx, cl, attempt)
+		deadline, ok := ctx.Deadline()
+		if !retry || attempt >= maxRetries || ok && pause >= time.Until(deadline) { // no time left to wait
+			return a, err
 		}
-		a := okReply{sent: c.now()}
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			dialErr, err := c.transportError(parent, ctx, cl.op, err)
-			pause := time.Duration(attempt+1) * dialBackoff
-			if !dialErr || !mayRetry || !fits(ctx, pause) {
-				return a, err
-			}
-			if c.sleep(ctx, pause) != nil {
-				return a, c.contextError(parent, ctx, cl.op)
-			}
-			continue
-		}
-
-		b, readErr := c.readBody(resp)
-		status := resp.StatusCode
-		switch {
-		case status >= 200 && status <= 299:
-			cl.got2xx = true
-			switch {
-			case errors.Is(readErr, errTooLarge):
-				return a, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
-			case readErr != nil:
-				_, err := c.transportError(parent, ctx, cl.op, readErr)
-				return a, err
-			case !isJSONContentType(resp.Header.Get("Content-Type")):
-				return a, fmt.Errorf("%w: %s: content type is not JSON", ErrBadResponse, cl.op)
-			}
-			a.body = b
-			a.date, _ = http.ParseTime(resp.Header.Get("Date")) // zero when absent or unreadable
-			return a, nil
-		case status >= 300 && status <= 399:
-			return a, fmt.Errorf("%w: %s: redirect (status %d) not followed", ErrBadResponse, cl.op, status)
-		}
-
-		ra, hasRA := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-		var secrets []string
-		if readErr == nil && len(b) > 0 {
-			secrets = cl.secrets()
-		} else {
-			b = nil // over the cap or cut short: the status alone
-		}
-		asked := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
-		if !mayRetry || !cl.retryAsked || !hasRA || !asked || !fits(ctx, ra) {
-			return a, newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
-		}
-		if c.sleep(ctx, ra) != nil {
+		if c.sleep(ctx, pause) != nil {
 			return a, c.contextError(parent, ctx, cl.op)
 		}
 	}
 }
 
-// fits reports whether waiting d still leaves time in ctx's budget.
-func fits(ctx context.Context, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return !ok || d < time.Until(deadline)
+// attempt sends cl once. When retry is set, the call may be sent again
+// after pause.
+func (c *Client) attempt(parent, ctx context.Context, cl *call, n int) (a okReply, pause time.Duration, retry bool, err error) {
+	req, err := c.newRequest(ctx, cl)
+	if err != nil {
+		return a, 0, false, err
+	}
+	a.sent = c.now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		dialErr, err := c.transportError(parent, ctx, cl.op, err)
+		return a, time.Duration(n+1) * dialBackoff, dialErr, err
+	}
+	b, readErr := c.readBody(resp)
+	status := resp.StatusCode
+	switch {
+	case status >= 200 && status <= 299:
+		cl.got2xx = true
+		switch {
+		case errors.Is(readErr, errTooLarge):
+			return a, 0, false, fmt.Errorf("%w: %s: body over %d bytes", ErrBadResponse, cl.op, c.maxBody)
+		case readErr != nil:
+			_, err := c.transportError(parent, ctx, cl.op, readErr)
+			return a, 0, false, err
+		case !isJSONContentType(resp.Header.Get("Content-Type")):
+			return a, 0, false, fmt.Errorf("%w: %s: content type is not JSON", ErrBadResponse, cl.op)
+		}
+		a.body = b
+		a.date, _ = http.ParseTime(resp.Header.Get("Date")) // zero when absent or unreadable
+		return a, 0, false, nil
+	case status >= 300 && status <= 399:
+		return a, 0, false, fmt.Errorf("%w: %s: redirect (status %d) not followed", ErrBadResponse, cl.op, status)
+	}
+	ra, hasRA := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	var secrets []string
+	if readErr == nil && len(b) > 0 {
+		secrets = cl.secrets()
+	} else {
+		b = nil // over the cap or cut short: the status alone
+	}
+	asked := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+	return a, ra, cl.retryAsked && hasRA && asked, newAPIError(status, ra, b, resp.Header.Get("Content-Type"), secrets)
 }
 
 // newRequest builds one attempt's request.
@@ -184,13 +176,9 @@ func (c *Client) contextError(parent, ctx context.Context, op string) error {
 
 // readBody reads and closes the body, at most maxBody bytes. A body read to
 // its end lets the connection go back to the pool; one over the cap is
-// abandoned after maxBody+1 bytes (or at once, when its Content-Length
-// says so), which closes the connection.
+// abandoned after maxBody+1 bytes, which closes the connection.
 func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	if resp.ContentLength > c.maxBody {
-		return nil, errTooLarge
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		return nil, err

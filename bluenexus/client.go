@@ -1,6 +1,7 @@
 package bluenexus
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -60,11 +61,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if c.wrap != nil {
-		inner := c.hc.Transport
-		if inner == nil {
-			inner = http.DefaultTransport
-		}
-		if c.hc.Transport = c.wrap(inner); c.hc.Transport == nil {
+		if c.hc.Transport = c.wrap(cmp.Or(c.hc.Transport, http.DefaultTransport)); c.hc.Transport == nil {
 			return nil, errors.New("bluenexus: WithTransport: the function returned nil")
 		}
 	}

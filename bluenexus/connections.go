@@ -49,14 +49,10 @@ func (p *connectionPage) more() bool {
 func (c *Client) AllConnections(ctx context.Context, token AccessToken) iter.Seq2[Connection, error] {
 	const op = "AllConnections"
 	return func(yield func(Connection, error) bool) {
-		if err := checkToken(op, token); err != nil {
-			yield(Connection{}, err)
-			return
-		}
 		seen := 0
 		for page := 1; page <= maxPages; page++ {
-			p, err := c.listConnections(ctx, op, token, page)
-			if err != nil {
+			var p connectionPage
+			if err := c.bearerJSON(ctx, op, http.MethodGet, c.connsURL+"?limit=100&page="+strconv.Itoa(page), token, true, &p); err != nil {
 				yield(Connection{}, err)
 				return
 			}
@@ -74,24 +70,27 @@ func (c *Client) AllConnections(ctx context.Context, token AccessToken) iter.Seq
 	}
 }
 
-// listConnections reads one page of the user's connections.
-func (c *Client) listConnections(ctx context.Context, op string, token AccessToken, page int) (*connectionPage, error) {
+// bearerJSON checks token, runs a bodyless call authorised by it and
+// decodes the answer into v.
+func (c *Client) bearerJSON(ctx context.Context, op, method, url string, token AccessToken, retryAsked bool, v any) error {
+	if err := checkToken(op, token); err != nil {
+		return err
+	}
 	a, err := c.do(ctx, &call{
 		op:         op,
-		method:     http.MethodGet,
-		url:        c.connsURL + "?limit=100&page=" + strconv.Itoa(page),
+		method:     method,
+		url:        url,
 		auth:       "Bearer " + token.Reveal(),
-		retryAsked: true,
+		retryAsked: retryAsked,
 		secrets:    func() []string { return bearerSecrets(token, "") },
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var p connectionPage
-	if json.Unmarshal(a.body, &p) != nil {
-		return nil, fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
+	if json.Unmarshal(a.body, v) != nil {
+		return fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
 	}
-	return &p, nil
+	return nil
 }
 
 // Connection reads one connection: GET /api/v1/connections/{id}.
@@ -109,29 +108,15 @@ func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id st
 // oneConnection calls the path of one connection and decodes the answer,
 // bare or inside "data".
 func (c *Client) oneConnection(ctx context.Context, op, method string, token AccessToken, id, suffix string, retryAsked bool) (Connection, error) {
-	if err := checkToken(op, token); err != nil {
-		return Connection{}, err
-	}
 	if id == "" || id == "." || id == ".." {
 		return Connection{}, fmt.Errorf("bluenexus: %s: connection id must not be empty, \".\" or \"..\"", op)
-	}
-	a, err := c.do(ctx, &call{
-		op:         op,
-		method:     method,
-		url:        c.connsURL + "/" + url.PathEscape(id) + suffix,
-		auth:       "Bearer " + token.Reveal(),
-		retryAsked: retryAsked,
-		secrets:    func() []string { return bearerSecrets(token, "") },
-	})
-	if err != nil {
-		return Connection{}, err
 	}
 	var v struct {
 		Connection
 		Data *Connection `json:"data"`
 	}
-	if json.Unmarshal(a.body, &v) != nil {
-		return Connection{}, fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
+	if err := c.bearerJSON(ctx, op, method, c.connsURL+"/"+url.PathEscape(id)+suffix, token, retryAsked, &v); err != nil {
+		return Connection{}, err
 	}
 	conn := v.Connection
 	if v.Data != nil {

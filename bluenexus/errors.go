@@ -66,26 +66,16 @@ type APIError struct {
 
 // Error describes the status, error code and message, quoted.
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("bluenexus: upstream status ")
-	b.WriteString(strconv.Itoa(e.StatusCode))
-	if e.Code != "" {
-		b.WriteString(" ")
-		if isIdentifier(e.Code) {
-			b.WriteString(e.Code)
-		} else {
-			b.WriteString(strconv.Quote(e.Code))
-		}
+	s := "bluenexus: upstream status " + strconv.Itoa(e.StatusCode)
+	if e.Code != "" && strings.Trim(e.Code, alnum+"_-.") == "" { // safe unquoted, like TooManyRequestsError
+		s += " " + e.Code
+	} else if e.Code != "" {
+		s += " " + strconv.Quote(e.Code)
 	}
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(e.StatusCode)
+	if msg := cmp.Or(e.Message, http.StatusText(e.StatusCode)); msg != "" {
+		s += ": " + strconv.Quote(msg)
 	}
-	if msg != "" {
-		b.WriteString(": ")
-		b.WriteString(strconv.Quote(msg))
-	}
-	return b.String()
+	return s
 }
 
 // Is matches [ErrClientCriteria] when the message holds BlueNexus's
@@ -192,42 +182,14 @@ func bearerSecrets(token AccessToken, redirectURI string) []string {
 // (RFC 9110 §10.2.3). Dates in the past mean zero; waits are capped at 24 h.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if isDigits(v) {
-		if len(v) > 6 { // more than 11 days: cap without overflow
-			return maxRetryAfter, true
-		}
-		n, _ := strconv.Atoi(v)
-		return min(time.Duration(n)*time.Second, maxRetryAfter), true
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil || errors.Is(err, strconv.ErrRange) {
+		return min(time.Duration(n)*time.Second, maxRetryAfter), true // n saturates at 2^32-1
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
 	return min(max(t.Sub(now), 0), maxRetryAfter), true
-}
-
-// isIdentifier reports whether s is safe to print unquoted, like
-// "TooManyRequestsError".
-func isIdentifier(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

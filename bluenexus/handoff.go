@@ -41,11 +41,10 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		}
 		ip = req.ClientIP.Unmap().WithZone("").String()
 	}
-	body, err := json.Marshal(handoffInitBody{RedirectURI: req.RedirectURI, Intent: req.Intent})
-	if err != nil {
-		return Handoff{}, fmt.Errorf("bluenexus: %s: %w", op, err)
-	}
-
+	body, _ := json.Marshal(struct { // strings only: cannot fail
+		RedirectURI string `json:"redirectUri"`
+		Intent      Intent `json:"intent"`
+	}{req.RedirectURI, req.Intent})
 	a, err := c.do(ctx, &call{
 		op:          op,
 		method:      http.MethodPost,
@@ -61,11 +60,6 @@ func (c *Client) InitHandoff(ctx context.Context, token AccessToken, req Handoff
 		return Handoff{}, err
 	}
 	return decodeHandoff(a.body, a.sent, a.date)
-}
-
-type handoffInitBody struct {
-	RedirectURI string `json:"redirectUri"`
-	Intent      Intent `json:"intent"`
 }
 
 // handoffResponse holds the names a handoff response may use, at the top
@@ -87,16 +81,14 @@ func decodeHandoff(body []byte, sent, date time.Time) (Handoff, error) {
 	if json.Unmarshal(body, &r) != nil {
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: malformed JSON", ErrBadResponse)
 	}
-	if d := r.Data; d != nil {
-		r.Code = cmp.Or(r.Code, r.HandoffCode, d.Code, d.HandoffCode)
-		if r.ExpiresIn == nil {
-			r.ExpiresIn = d.ExpiresIn
-		}
-		if r.ExpiresAt == nil {
-			r.ExpiresAt = d.ExpiresAt
-		}
+	d := cmp.Or(r.Data, &handoffResponse{})
+	if r.ExpiresIn == nil {
+		r.ExpiresIn = d.ExpiresIn
 	}
-	code := Code(cmp.Or(r.Code, r.HandoffCode))
+	if r.ExpiresAt == nil {
+		r.ExpiresAt = d.ExpiresAt
+	}
+	code := Code(cmp.Or(r.Code, r.HandoffCode, d.Code, d.HandoffCode))
 	switch {
 	case code == "":
 		return Handoff{}, fmt.Errorf("%w: InitHandoff: no handoff code in the response", ErrBadResponse)
@@ -134,12 +126,9 @@ const maxExpiresIn = 86400
 
 // parseExpiresIn reads a JSON number of seconds, at most a day. Zero and
 // negative numbers are accepted and mean 0: the code is already dead.
-// Strings, null and other values are ignored. raw is valid JSON (the
-// decoder checked it), so a number is text strconv reads exactly.
+// Strings, null and other values are ignored: raw is valid JSON (the
+// decoder checked it), which strconv reads only when it is a number.
 func parseExpiresIn(raw json.RawMessage) (time.Duration, bool) {
-	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-		return 0, false
-	}
 	s, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || s > maxExpiresIn {
 		return 0, false

@@ -181,7 +181,11 @@ func isArgumentError(err error, op string) bool {
 
 // listPage reads one page the way AllConnections does.
 func listPage(c *Client, ctx context.Context, token AccessToken) (*connectionPage, error) {
-	return c.listConnections(ctx, "AllConnections", token, 1)
+	var p connectionPage
+	if err := c.bearerJSON(ctx, "AllConnections", http.MethodGet, c.connsURL+"?limit=100&page=1", token, true, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // breakerState returns the breaker's state name, for tests.

@@ -56,27 +56,17 @@ func WithBaseURL(raw string) Option {
 // package's own, with 2 s dial and TLS timeouts and a 3 s response header
 // timeout. The client is copied and never follows redirects.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) error {
-		if hc == nil {
-			return errors.New("bluenexus: WithHTTPClient: nil client")
-		}
+	return nonNil("WithHTTPClient", "client", hc == nil, func(c *Client) {
 		copied := *hc
 		c.hc = &copied
-		return nil
-	}
+	})
 }
 
 // WithTransport wraps the client's transport (the default one, or that of
 // [WithHTTPClient]) with wrap, for tracing or metrics. Wrap must not
 // return nil.
 func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
-	return func(c *Client) error {
-		if wrap == nil {
-			return errors.New("bluenexus: WithTransport: nil function")
-		}
-		c.wrap = wrap
-		return nil
-	}
+	return nonNil("WithTransport", "function", wrap == nil, func(c *Client) { c.wrap = wrap })
 }
 
 // WithTimeout sets the whole-call time budget, retries and body read
@@ -100,7 +90,7 @@ func WithClientIPHeader(name string) Option {
 		switch {
 		case name == "":
 			return errors.New("bluenexus: WithClientIPHeader: empty header name")
-		case strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+		case strings.Trim(name, alnum+"!#$%&'*+-.^_`|~") != "": // RFC 9110 §5.6.2
 			return fmt.Errorf("bluenexus: WithClientIPHeader: %q is not a valid header name", name)
 		case reservedHeaders[canon]:
 			return fmt.Errorf("bluenexus: WithClientIPHeader: %q is set by the client itself", canon)
@@ -133,13 +123,7 @@ func WithClientCredentials(id, secret string) Option {
 // time by, for tests against an emulator on a fake clock. Default
 // time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(c *Client) error {
-		if now == nil {
-			return errors.New("bluenexus: WithClock: nil clock")
-		}
-		c.now = now
-		return nil
-	}
+	return nonNil("WithClock", "clock", now == nil, func(c *Client) { c.now = now })
 }
 
 // BreakerSettings tunes the circuit breaker. Zero fields take their
@@ -185,6 +169,17 @@ func WithoutBreaker() Option {
 	}
 }
 
+// nonNil is an option that runs set, or fails naming the option when isNil.
+func nonNil(option, what string, isNil bool, set func(*Client)) Option {
+	return func(c *Client) error {
+		if isNil {
+			return fmt.Errorf("bluenexus: %s: nil %s", option, what)
+		}
+		set(c)
+		return nil
+	}
+}
+
 // reservedHeaders are headers the client sets or the transport owns.
 var reservedHeaders = map[string]bool{
 	"Authorization": true, "Accept": true, "Content-Type": true, "Content-Length": true,
@@ -194,10 +189,8 @@ var reservedHeaders = map[string]bool{
 	"Accept-Encoding": true, "Expect": true,
 }
 
-// isTokenChar reports whether r may appear in an HTTP token (RFC 9110 §5.6.2).
-func isTokenChar(r rune) bool {
-	return r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
-}
+// alnum is the ASCII letters and digits.
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 // sleepCtx waits d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
