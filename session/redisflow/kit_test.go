@@ -5,6 +5,7 @@ package redisflow_test
 // one. The kits are called directly: no server, no browser.
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,15 +13,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
-	"github.com/handoffkit/handoffkit/handlers"
 	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/internal/tokentest/storetest"
-	"github.com/handoffkit/handoffkit/middleware"
-	"github.com/handoffkit/handoffkit/session"
 	"github.com/handoffkit/handoffkit/session/redisflow"
 )
 
@@ -63,7 +60,7 @@ func TestTokenStoreDown(t *testing.T) {
 	clock := testkit.NewClock(time.Now())
 	emu := tokenEmulator(t, clock.Now)
 	seedAlice(t, emu, store)
-	manage := tokenKit(t, emu, store, clock.Now)
+	manage := storetest.Kit(t, emu, store, clock.Now, io.Discard)
 	clock.Advance(16 * time.Minute)
 	rdb.Options().Addr = "127.0.0.1:1" // nothing listens there: Redis is gone
 	rdb.Close()                        // and every pooled connection with it
@@ -92,32 +89,6 @@ func seedAlice(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenSto
 	if err := store.Save(t.Context(), "alice", emu.SignIn("alice")); err != nil {
 		t.Fatalf("seeding alice's pair: %v", err)
 	}
-}
-
-// tokenKit is one app instance's /manage-connections, as the app mounts it:
-// a kit with its own client and a token source over store on clock (the
-// emulator's), for the signed-in user alice.
-func tokenKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time) http.Handler {
-	t.Helper()
-	id, secret := emu.ClientCredentials()
-	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret), bluenexus.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := bluenexus.NewTokenSource(client, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kit, err := handlers.New(handlers.Config{
-		WhiteLabelURL: emu.WhiteLabelURL(), ReturnURL: "https://app.example.com/connections/return",
-		CookieKeys: []session.KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}},
-		Tokens:     tokens,
-		User:       func(*http.Request) (string, bool) { return "alice", true },
-	}, handlers.WithClient(client), handlers.WithLogger(zerolog.Nop()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return middleware.ClientIP(middleware.RemoteAddrStrategy())(kit.ManageConnections())
 }
 
 func manageRequest() *http.Request {

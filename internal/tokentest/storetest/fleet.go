@@ -41,7 +41,7 @@ func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore
 			t.Logf("the kits' log:\n%.4000s", log.String())
 		}
 	})
-	a, b := fleetKit(t, emu, first, clock.Now, &log), fleetKit(t, emu, newStore(t), clock.Now, &log)
+	a, b := Kit(t, emu, first, clock.Now, &log), Kit(t, emu, newStore(t), clock.Now, &log)
 	manage := func() *http.Request {
 		return httptest.NewRequest(http.MethodGet, "https://app.example/manage-connections", nil)
 	}
@@ -66,10 +66,10 @@ func Fleet(t *testing.T, n int, newStore func(t *testing.T) bluenexus.TokenStore
 	}
 }
 
-// fleetKit is one app instance's /manage-connections for the signed-in
-// user alice: a kit with its own client and a token source over store,
+// Kit is one app instance's /manage-connections for the signed-in user
+// alice, as the app mounts it behind ClientIP: a kit with its own client and a token source over store,
 // both on clock (the emulator's).
-func fleetKit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time, log io.Writer) http.Handler {
+func Kit(t *testing.T, emu *bluenexustest.Server, store bluenexus.TokenStore, clock func() time.Time, log io.Writer) http.Handler {
 	t.Helper()
 	id, secret := emu.ClientCredentials()
 	client, err := bluenexus.NewClient(bluenexus.WithBaseURL(emu.URL()), bluenexus.WithClientCredentials(id, secret), bluenexus.WithClock(clock))
