@@ -87,6 +87,10 @@ type userEntry struct {
 	pair atomic.Pointer[cachedPair] // nil: nothing known, ask the store
 	// rejected is the access token last reported to Renew: never served again.
 	rejected atomic.Pointer[AccessToken]
+	// holder may hold a lease it was never told of (its Lease or release
+	// failed): the user's next flight leases as it, so that the lease is
+	// used or released, not left until it runs out.
+	holder atomic.Pointer[string]
 }
 
 // cachedPair is a pair as last seen.
@@ -235,6 +239,15 @@ func (s *TokenSource) resolve(base context.Context, user string, rejected Access
 		return p.tok.AccessToken, eventCached, nil // a flight that just ended cached it
 	}
 	holder := rand.Text()
+	if h := e.holder.Swap(nil); h != nil {
+		holder = *h
+	}
+	unsure := false // a lease as holder may be held unreported
+	defer func() {
+		if unsure {
+			e.holder.Store(&holder)
+		}
+	}()
 	ttl := loadRoom + s.client.timeout + s.saveBudget + leaseRoom // the token call, the saves, and room
 	wctx, cancel := context.WithTimeout(base, ttl+leaseRoom)
 	defer cancel()
@@ -256,9 +269,11 @@ func (s *TokenSource) resolve(base context.Context, user string, rejected Access
 		leased, err := s.store.Lease(ctx, user, tok.RefreshToken, holder, ttl)
 		cancelLease()
 		if leased {
+			unsure = false
 			break
 		}
 		if err != nil {
+			unsure = true
 			if failures++; failures == leaseTries {
 				return "", eventFailed, fmt.Errorf("bluenexus: leasing the token pair: %w", err)
 			}
@@ -291,8 +306,9 @@ func (s *TokenSource) resolve(base context.Context, user string, rejected Access
 	// The token was not spent (or, unanswered, it is unknown whether it
 	// was: docs/tokens.md): release the lease, keep the pair.
 	rctx, cancelRelease := context.WithTimeout(base, loadTimeout)
-	s.store.CompareAndSwap(rctx, user, tok.RefreshToken, tok)
+	_, rerr := s.store.CompareAndSwap(rctx, user, tok.RefreshToken, tok)
 	cancelRelease()
+	unsure = rerr != nil
 	return "", eventFailed, err
 }
 

@@ -175,3 +175,71 @@ func TestLeaseStoreDown(t *testing.T) {
 		t.Errorf("%d failed events", ev.count(eventFailed))
 	}
 }
+
+// TestLeaseLandedUnreported: leases that land but fail on every try of a
+// flight (writes the store's replicas did not acknowledge) and a release
+// that fails are taken again by the user's next flight as their holder:
+// it refreshes at once, without waiting for them to run out.
+func TestLeaseLandedUnreported(t *testing.T) {
+	for _, failing := range []string{"lease", "release"} {
+		t.Run(failing, func(t *testing.T) {
+			h := newHarness(t)
+			h.store.(*memoryTokenStore).now = h.clk.Now
+			tok := h.seed(t, "u")
+			st := &leaseStore{TokenStore: h.store}
+			st.lease = func(n int64, ctx context.Context, user string, rt RefreshToken, holder string, ttl time.Duration) (bool, error) {
+				ok, err := h.store.Lease(ctx, user, rt, holder, ttl)
+				if failing == "lease" && n <= leaseTries && err == nil {
+					return false, errors.New("store: the write reached 0 of 1 replicas")
+				}
+				return ok, err
+			}
+			var release *casFailer
+			store := TokenStore(st)
+			if failing == "release" {
+				release = &casFailer{TokenStore: st}
+				release.fail.Store(true)
+				store = release
+				h.ep.SetFault(func(w http.ResponseWriter, r *http.Request) {
+					tokentest.Reply(w, 503, `{"error":"ServiceUnavailable","message":"down","statusCode":503}`)
+				})
+			}
+			ts, ev, _ := h.source(t, store)
+			ts.sleep = func(ctx context.Context, d time.Duration) error {
+				h.clk.Advance(d)
+				return nil
+			}
+			h.clk.Set(tok.Expiry)
+			if _, err := ts.Token(ev.ctx, "u"); err == nil {
+				t.Fatal("Token succeeded")
+			}
+			if release != nil {
+				release.fail.Store(false)
+				h.ep.SetFault(nil)
+			}
+			start := h.clk.Now()
+			if _, err := ts.Token(ev.ctx, "u"); err != nil {
+				t.Fatalf("Token after the fault: %v", err)
+			}
+			if waited := h.clk.Now().Sub(start); waited > time.Second {
+				t.Errorf("refreshed after %v: waited for its own lease", waited)
+			}
+			if stored := h.stored(t, "u"); stored == tok {
+				t.Error("the pair was not refreshed")
+			}
+		})
+	}
+}
+
+// casFailer is a store whose CompareAndSwap fails while fail is set.
+type casFailer struct {
+	TokenStore
+	fail atomic.Bool
+}
+
+func (s *casFailer) CompareAndSwap(ctx context.Context, user string, old RefreshToken, next Token) (bool, error) {
+	if !s.fail.Load() {
+		return s.TokenStore.CompareAndSwap(ctx, user, old, next)
+	}
+	return false, errors.New("store: down")
+}

@@ -50,6 +50,20 @@ redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
 return 1
 `
 
+// unleaseScript ends the lease of holder ARGV[1] on KEYS[1], if it holds
+// one: for a lease the replicas did not acknowledge, so that it does not
+// hold the pair until it runs out.
+const unleaseScript = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, rec = pcall(cjson.decode, cur)
+if not ok or type(rec) ~= 'table' or rec['lease_holder'] ~= ARGV[1] then return 0 end
+rec['lease_holder'] = nil
+rec['lease_until'] = nil
+redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
+return 1
+`
+
 // casScript replaces KEYS[1] with ARGV[2], a record without a lease, only
 // if the stored record's refresh_token is ARGV[1] (never empty); the
 // arguments after ARGV[2] end the SET (PX ms, KEEPTTL or none). It
@@ -159,7 +173,15 @@ func (s *tokenStore) Save(ctx context.Context, user string, tok bluenexus.Token)
 
 // Lease implements bluenexus.TokenStore.
 func (s *tokenStore) Lease(ctx context.Context, user string, rt bluenexus.RefreshToken, holder string, ttl time.Duration) (bool, error) {
-	return s.script(ctx, user, leaseScript, rt.Reveal(), holder, max(1, ttl.Milliseconds()))
+	leased, cmd, err := s.script(ctx, user, leaseScript, rt.Reveal(), holder, max(1, ttl.Milliseconds()))
+	if err != nil && cmd != nil && cmd.Val() == int64(1) {
+		// Taken on the master, not acknowledged by the replicas: give it
+		// back, or every instance would wait until it runs out.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		defer cancel()
+		s.rdb.Eval(ctx, unleaseScript, []string{s.key(user)}, holder)
+	}
+	return leased, err
 }
 
 // CompareAndSwap implements bluenexus.TokenStore.
@@ -175,12 +197,14 @@ func (s *tokenStore) CompareAndSwap(ctx context.Context, user string, old bluene
 	case next.RefreshToken == "":
 		args = append(args, "KEEPTTL") // a dead pair lives as long as the pair it replaces
 	}
-	return s.script(ctx, user, casScript, args...)
+	swapped, _, err := s.script(ctx, user, casScript, args...)
+	return swapped, err
 }
 
-// script runs sc on the user's key with args, waiting for the replicas
-// with WithReplicas, and reports whether it returned 1.
-func (s *tokenStore) script(ctx context.Context, user string, script string, args ...any) (bool, error) {
+// script runs script on the user's key with args, waiting for the
+// replicas with WithReplicas, and reports whether it returned 1, with its
+// command.
+func (s *tokenStore) script(ctx context.Context, user string, script string, args ...any) (bool, *redis.Cmd, error) {
 	key := s.key(user)
 	var cmd *redis.Cmd
 	err := s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
@@ -188,7 +212,7 @@ func (s *tokenStore) script(ctx context.Context, user string, script string, arg
 		return cmd
 	})
 	if err != nil {
-		return false, unavailable("tokens", err)
+		return false, cmd, unavailable("tokens", err)
 	}
-	return cmd.Val() == int64(1), nil
+	return cmd.Val() == int64(1), cmd, nil
 }

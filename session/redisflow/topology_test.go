@@ -157,8 +157,16 @@ func TestClusterFleet(t *testing.T) {
 		if err := s.Save(t.Context(), "alice", bluenexus.Token{AccessToken: "at", RefreshToken: "rt"}); !errors.Is(err, session.ErrUnavailable) {
 			t.Fatalf("Save = %v, want ErrUnavailable", err)
 		}
+		// The Save reached the master; the lease taken there is given back.
 		if _, err := s.Lease(t.Context(), "alice", "rt", "holder", time.Minute); !errors.Is(err, session.ErrUnavailable) {
 			t.Fatalf("Lease = %v, want ErrUnavailable", err)
+		}
+		plain, err := redisflow.NewTokenStore(c, redisflow.WithKeyPrefix(prefix+"unreplicated-token:"), fleetTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := plain.Lease(t.Context(), "alice", "rt", "another", time.Minute); !ok || err != nil {
+			t.Fatalf("Lease by another holder = %v, %v: the unacknowledged lease was left held", ok, err)
 		}
 	})
 
