@@ -45,12 +45,16 @@ type okReply struct {
 	date time.Time // the response's Date header: BlueNexus's clock; zero when absent
 }
 
-// do runs cl through the breaker within the time budget.
+// do runs cl through the breaker within the time budget, or within the
+// caller's deadline when that comes first.
 func (c *Client) do(ctx context.Context, cl *call) (okReply, error) {
 	if ctx.Err() != nil {
 		return okReply{}, c.contextError(ctx, ctx, cl.op)
 	}
 	return c.through(func() (okReply, error) {
+		if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.timeout {
+			return c.attempts(ctx, ctx, cl)
+		}
 		callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		return c.attempts(ctx, callCtx, cl)

@@ -6,10 +6,14 @@ import "net/url"
 // without its fragment: the BlueNexus white-label page to redirect to.
 func WhiteLabelURL(base *url.URL, param, code string) string {
 	u := *base
+	u.Fragment, u.RawFragment = "", ""
+	if u.RawQuery == "" { // what q.Encode gives, without the map
+		u.RawQuery = url.QueryEscape(param) + "=" + url.QueryEscape(code)
+		return u.String()
+	}
 	q := u.Query()
 	q.Set(param, code)
 	u.RawQuery = q.Encode()
-	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 
