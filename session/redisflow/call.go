@@ -16,8 +16,11 @@ import (
 // few did.
 //
 // WAIT's own timeout is half of the call's, so that it answers with the
-// count, and a clear error, before the call gives up.
-func (s store) write(ctx context.Context, key string, cmd func(ctx context.Context, c redis.Cmdable) redis.Cmder) error {
+// count, and a clear error, before the call gives up. When too few
+// replicas acknowledged the write, undo (if not nil) takes back what the
+// master applied, where a write that failed closed must not stay: a
+// lease, or a state marked used.
+func (s store) write(ctx context.Context, key string, cmd func(ctx context.Context, c redis.Cmdable) redis.Cmder, undo func(ctx context.Context)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if s.replicas == 0 {
@@ -45,6 +48,11 @@ func (s store) write(ctx context.Context, key string, cmd func(ctx context.Conte
 		return err
 	}
 	if n < s.replicas {
+		if undo != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			defer cancel()
+			undo(ctx)
+		}
 		return fmt.Errorf("the write reached %d of %d replicas in time (WAIT)", n, s.replicas)
 	}
 	return nil

@@ -13,6 +13,11 @@ import (
 	"github.com/handoffkit/handoffkit/session"
 )
 
+// unmarkScript deletes KEYS[1] if it holds ARGV[1]: Consume's undo, so
+// that a state whose mark the replicas did not acknowledge, and whose
+// return failed closed, can be returned again.
+const unmarkScript = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
 // replayGuard is NewReplayGuard's guard.
 type replayGuard struct {
 	store
@@ -50,7 +55,7 @@ func (g *replayGuard) Consume(ctx context.Context, id string, expiresAt time.Tim
 	err := g.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
 		set = c.SetNX(ctx, key, nonce, ttl)
 		return set
-	})
+	}, func(ctx context.Context) { g.rdb.Eval(ctx, unmarkScript, []string{key}, nonce) })
 	if err == nil && !set.Val() {
 		// Another call's write, or this call's, retried by the client.
 		var v string

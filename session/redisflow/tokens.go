@@ -51,8 +51,8 @@ return 1
 `
 
 // unleaseScript ends the lease of holder ARGV[1] on KEYS[1], if it holds
-// one: for a lease the replicas did not acknowledge, so that it does not
-// hold the pair until it runs out.
+// one: Lease's undo, so that a lease the replicas did not acknowledge does
+// not hold the pair until it runs out.
 const unleaseScript = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
@@ -164,7 +164,7 @@ func (s *tokenStore) Save(ctx context.Context, user string, tok bluenexus.Token)
 	key := s.key(user)
 	err = s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
 		return c.Set(ctx, key, raw, time.Duration(ttl)*time.Millisecond)
-	})
+	}, nil)
 	if err != nil {
 		return unavailable("tokens", err)
 	}
@@ -173,15 +173,8 @@ func (s *tokenStore) Save(ctx context.Context, user string, tok bluenexus.Token)
 
 // Lease implements bluenexus.TokenStore.
 func (s *tokenStore) Lease(ctx context.Context, user string, rt bluenexus.RefreshToken, holder string, ttl time.Duration) (bool, error) {
-	leased, cmd, err := s.script(ctx, user, leaseScript, rt.Reveal(), holder, max(1, ttl.Milliseconds()))
-	if err != nil && cmd != nil && cmd.Val() == int64(1) {
-		// Taken on the master, not acknowledged by the replicas: give it
-		// back, or every instance would wait until it runs out.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
-		defer cancel()
-		s.rdb.Eval(ctx, unleaseScript, []string{s.key(user)}, holder)
-	}
-	return leased, err
+	undo := func(ctx context.Context) { s.rdb.Eval(ctx, unleaseScript, []string{s.key(user)}, holder) }
+	return s.script(ctx, user, undo, leaseScript, rt.Reveal(), holder, max(1, ttl.Milliseconds()))
 }
 
 // CompareAndSwap implements bluenexus.TokenStore.
@@ -197,22 +190,21 @@ func (s *tokenStore) CompareAndSwap(ctx context.Context, user string, old bluene
 	case next.RefreshToken == "":
 		args = append(args, "KEEPTTL") // a dead pair lives as long as the pair it replaces
 	}
-	swapped, _, err := s.script(ctx, user, casScript, args...)
-	return swapped, err
+	return s.script(ctx, user, nil, casScript, args...)
 }
 
 // script runs script on the user's key with args, waiting for the
-// replicas with WithReplicas, and reports whether it returned 1, with its
-// command.
-func (s *tokenStore) script(ctx context.Context, user string, script string, args ...any) (bool, *redis.Cmd, error) {
+// replicas with WithReplicas (undo as in write), and reports whether it
+// returned 1.
+func (s *tokenStore) script(ctx context.Context, user string, undo func(context.Context), script string, args ...any) (bool, error) {
 	key := s.key(user)
 	var cmd *redis.Cmd
 	err := s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) redis.Cmder {
 		cmd = c.Eval(ctx, script, []string{key}, args...)
 		return cmd
-	})
+	}, undo)
 	if err != nil {
-		return false, cmd, unavailable("tokens", err)
+		return false, unavailable("tokens", err)
 	}
-	return cmd.Val() == int64(1), cmd, nil
+	return cmd.Val() == int64(1), nil
 }

@@ -150,6 +150,15 @@ func TestClusterFleet(t *testing.T) {
 		if !errors.Is(err, session.ErrUnavailable) || !strings.Contains(err.Error(), "0 of 1 replicas") {
 			t.Fatalf("Consume = %v, want ErrUnavailable: no replica acknowledged", err)
 		}
+		// The mark the master took is taken back: the return, which failed
+		// closed, can be made again.
+		plainGuard, err := redisflow.NewReplayGuard(c, redisflow.WithKeyPrefix(prefix+"unreplicated:"), fleetTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := plainGuard.Consume(t.Context(), id, time.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("Consume again = %v: the unacknowledged mark was left", err)
+		}
 		s, err := redisflow.NewTokenStore(c, redisflow.WithKeyPrefix(prefix+"unreplicated-token:"), redisflow.WithReplicas(1), fleetTimeout)
 		if err != nil {
 			t.Fatal(err)
