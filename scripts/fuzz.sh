@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every native fuzz target of the workspace's modules (or of the packages in
-# FUZZ_PKGS) for $1 (default 30s) each.
+# FUZZ_PKGS) for $1 (default 30s) each: a duration, or a count of runs such as 30000x.
 set -euo pipefail
 fuzztime=${1:-30s}
 for pkg in $(go list ${FUZZ_PKGS:-github.com/handoffkit/handoffkit/...}); do
