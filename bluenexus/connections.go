@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
-	"net/url"
 	"strconv"
 )
 
@@ -52,7 +51,7 @@ func (c *Client) AllConnections(ctx context.Context, token AccessToken) iter.Seq
 		seen := 0
 		for page := 1; page <= maxPages; page++ {
 			var p connectionPage
-			if err := c.bearerJSON(ctx, op, http.MethodGet, c.connsURL+"?limit=100&page="+strconv.Itoa(page), token, true, &p); err != nil {
+			if err := c.bearerJSON(ctx, op, c.connsURL+"?limit=100&page="+strconv.Itoa(page), token, &p); err != nil {
 				yield(Connection{}, err)
 				return
 			}
@@ -70,18 +69,18 @@ func (c *Client) AllConnections(ctx context.Context, token AccessToken) iter.Seq
 	}
 }
 
-// bearerJSON checks token, runs a bodyless call authorised by it and
-// decodes the answer into v.
-func (c *Client) bearerJSON(ctx context.Context, op, method, url string, token AccessToken, retryAsked bool, v any) error {
+// bearerJSON checks token, runs a GET authorised by it and decodes the
+// answer into v.
+func (c *Client) bearerJSON(ctx context.Context, op, url string, token AccessToken, v any) error {
 	if err := checkToken(op, token); err != nil {
 		return err
 	}
 	a, err := c.do(ctx, &call{
 		op:         op,
-		method:     method,
+		method:     http.MethodGet,
 		url:        url,
 		auth:       "Bearer " + token.Reveal(),
-		retryAsked: retryAsked,
+		retryAsked: true,
 		secrets:    func() []string { return bearerSecrets(token, "") },
 	})
 	if err != nil {
@@ -91,39 +90,4 @@ func (c *Client) bearerJSON(ctx context.Context, op, method, url string, token A
 		return fmt.Errorf("%w: %s: malformed JSON", ErrBadResponse, op)
 	}
 	return nil
-}
-
-// Connection reads one connection: GET /api/v1/connections/{id}.
-func (c *Client) Connection(ctx context.Context, token AccessToken, id string) (Connection, error) {
-	return c.oneConnection(ctx, "Connection", http.MethodGet, token, id, "", true)
-}
-
-// RefreshConnection asks BlueNexus to re-authorise the provider tokens of
-// one connection, PUT /api/v1/connections/{id}/refresh, and returns the
-// updated connection. It is resent only when it provably never left.
-func (c *Client) RefreshConnection(ctx context.Context, token AccessToken, id string) (Connection, error) {
-	return c.oneConnection(ctx, "RefreshConnection", http.MethodPut, token, id, "/refresh", false)
-}
-
-// oneConnection calls the path of one connection and decodes the answer,
-// bare or inside "data".
-func (c *Client) oneConnection(ctx context.Context, op, method string, token AccessToken, id, suffix string, retryAsked bool) (Connection, error) {
-	if id == "" || id == "." || id == ".." {
-		return Connection{}, fmt.Errorf("bluenexus: %s: connection id must not be empty, \".\" or \"..\"", op)
-	}
-	var v struct {
-		Connection
-		Data *Connection `json:"data"`
-	}
-	if err := c.bearerJSON(ctx, op, method, c.connsURL+"/"+url.PathEscape(id)+suffix, token, retryAsked, &v); err != nil {
-		return Connection{}, err
-	}
-	conn := v.Connection
-	if v.Data != nil {
-		conn = *v.Data
-	}
-	if conn.ID == "" {
-		return Connection{}, fmt.Errorf("%w: %s: no connection id", ErrBadResponse, op)
-	}
-	return conn, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -161,11 +162,4 @@ func checkToken(op string, token AccessToken) error {
 
 // isHeaderSafe reports whether t is printable ASCII without spaces, as a
 // bearer token must be.
-func isHeaderSafe(t string) bool {
-	for i := 0; i < len(t); i++ {
-		if t[i] <= ' ' || t[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
+func isHeaderSafe(t string) bool { return isVSChars(t) && !strings.Contains(t, " ") }

@@ -182,7 +182,7 @@ func isArgumentError(err error, op string) bool {
 // listPage reads one page the way AllConnections does.
 func listPage(c *Client, ctx context.Context, token AccessToken) (*connectionPage, error) {
 	var p connectionPage
-	if err := c.bearerJSON(ctx, "AllConnections", http.MethodGet, c.connsURL+"?limit=100&page=1", token, true, &p); err != nil {
+	if err := c.bearerJSON(ctx, "AllConnections", c.connsURL+"?limit=100&page=1", token, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil

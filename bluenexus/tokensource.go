@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -178,27 +177,9 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 	return s.flight(ctx, "Renew", key, user, rejected)
 }
 
-// flightResult is what a flight hands its callers: the token or the
-// error, and the event, which each kit observing the callers hears once.
-type flightResult struct {
-	at    AccessToken
-	event string
-	heard sync.Map // of *obsctx.Tokens
-}
-
-// tell reports the flight's event to the observer of ctx, unless that
-// observer already heard it.
-func (r *flightResult) tell(ctx context.Context) {
-	o := obsctx.TokensOf(ctx)
-	if o == nil || o.Event == nil {
-		return
-	}
-	if _, heard := r.heard.LoadOrStore(o, true); !heard {
-		o.Event(r.event)
-	}
-}
-
 // flight joins or starts the refresh flight key and waits for it with ctx.
+// The flight's event goes to the observer of the caller that started it,
+// even if that caller stopped waiting: one refresh, one event.
 func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected AccessToken) (AccessToken, error) {
 	if err := ctx.Err(); err != nil {
 		return "", callerGone(op, err)
@@ -206,15 +187,12 @@ func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected
 	base := context.WithoutCancel(ctx)
 	ch := s.flights.DoChan(key, func() (any, error) {
 		at, event, err := s.resolve(base, user, rejected)
-		r := &flightResult{at: at, event: event}
-		r.tell(base) // the starter's kit hears it even if the starter stopped waiting
-		return r, err
+		obsctx.TokenEvent(base, event)
+		return at, err
 	})
 	select {
 	case r := <-ch:
-		res := r.Val.(*flightResult)
-		res.tell(ctx)
-		return res.at, r.Err // at is "" with an error
+		return r.Val.(AccessToken), r.Err // "" with an error
 	case <-ctx.Done():
 		return "", callerGone(op, ctx.Err())
 	}

@@ -93,7 +93,6 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 		logger:       zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Str("component", "handoffkit").Logger(),
 		codeParam:    "code",
 		defaultNext:  "/",
-		intent:       bluenexus.IntentConnections,
 		hookTimeout:  5 * time.Second,
 		observer:     nopObserver{},
 	}

@@ -94,7 +94,6 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{name: "WithLogger(zero Logger)", opts: []handlers.Option{handlers.WithLogger(zerolog.Logger{})}, want: "WithLogger"},
 		{name: "WithCodeParam(empty)", opts: []handlers.Option{handlers.WithCodeParam("")}, want: "WithCodeParam"},
 		{name: "WithDefaultNext(empty)", opts: []handlers.Option{handlers.WithDefaultNext("")}, want: "WithDefaultNext"},
-		{name: "WithIntent(empty)", opts: []handlers.Option{handlers.WithIntent("")}, want: "WithIntent"},
 		{name: "WithHookTimeout(0)", opts: []handlers.Option{handlers.WithHookTimeout(0)}, want: "WithHookTimeout"},
 		{name: "WithObserver(nil)", opts: []handlers.Option{handlers.WithObserver(nil)}, want: "WithObserver"},
 		{name: "WithReturnURIs()", opts: []handlers.Option{handlers.WithReturnURIs()}, want: "WithReturnURIs"},

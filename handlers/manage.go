@@ -86,7 +86,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(newError(OutcomeBadRequest, fmt.Errorf("redirect: %w", err)))
 		return
 	}
-	params := flow.Params{Intent: string(k.cfg.intent), Next: next, ReturnURI: choice}
+	params := flow.Params{Intent: string(bluenexus.IntentConnections), Next: next, ReturnURI: choice}
 	state, err := k.cfg.flows.Seal(user, params)
 	if err != nil { // a next too long for the state, among others
 		e := newError(OutcomeBadRequest, err)
@@ -107,7 +107,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	if !k.cfg.fixedRedirect {
 		redirectURI = urlbuild.RedirectURI(base, state.Reveal())
 	}
-	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: k.cfg.intent, ClientIP: ip})
+	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: bluenexus.IntentConnections, ClientIP: ip})
 	if e != nil {
 		fail(e)
 		return

@@ -31,7 +31,6 @@ type options struct {
 	logger        zerolog.Logger
 	codeParam     string
 	defaultNext   string
-	intent        bluenexus.Intent
 	fixedRedirect bool
 	hookTimeout   time.Duration
 	hookLogOnly   bool
@@ -146,11 +145,6 @@ func WithCodeParam(name string) Option {
 // carried no `next`, and the error page's link. Default: "/".
 func WithDefaultNext(path string) Option {
 	return func(o *options) { o.check(path != "", "WithDefaultNext: empty path"); o.defaultNext = path }
-}
-
-// WithIntent sets the handoff intent. Default: bluenexus.IntentConnections.
-func WithIntent(i bluenexus.Intent) Option {
-	return func(o *options) { o.check(i != "", "WithIntent: empty intent"); o.intent = i }
 }
 
 // WithFixedRedirectURI sends the configured return URL byte for byte as the

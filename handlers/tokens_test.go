@@ -261,7 +261,7 @@ func logLine(logs, s string) string {
 }
 
 // TestTwoKitsOneTokenSource: two kits sharing one token source each hear
-// the token events of their own requests, a shared refresh included.
+// the token events of their own requests.
 func TestTwoKitsOneTokenSource(t *testing.T) {
 	obsA, obsB := &rigObserver{}, &rigObserver{}
 	h := newHarness(t, harnessConfig{mount: "chi", tokens: true, kitOpts: []handlers.Option{handlers.WithObserver(obsA)}})

@@ -28,8 +28,8 @@ type tokensKey struct{}
 
 // Tokens hears the token source's events ("cached", "refreshed", "reauth",
 // "refused", "failed") for the calls made with a context that carries it:
-// each kit puts its own there, so kits sharing a source each hear their
-// own calls. Event never gets a secret or a user id.
+// each kit puts its own there; a refresh is heard by the Tokens of the
+// call that started it. Event never gets a secret or a user id.
 type Tokens struct {
 	Event func(event string)
 }
