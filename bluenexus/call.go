@@ -165,17 +165,22 @@ func (c *Client) transportError(parent, ctx context.Context, op string, err erro
 	return ok && oe.Op == "dial", fmt.Errorf("%w: %s: %w", ErrConnection, op, err)
 }
 
-// contextError describes a call ended by a context: the caller's
-// cancellation wraps context.Canceled only; the caller's deadline and the
-// client's budget are ErrTimeout.
+// contextError describes a call ended by a context: the caller's, or the
+// client's budget, which is ErrTimeout.
 func (c *Client) contextError(parent, ctx context.Context, op string) error {
 	if err := parent.Err(); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %s: the caller's deadline passed: %w", ErrTimeout, op, err)
-		}
-		return fmt.Errorf("bluenexus: %s: %w", op, err)
+		return callerGone(op, err)
 	}
 	return fmt.Errorf("%w: %s: no answer within %v: %w", ErrTimeout, op, c.timeout, context.DeadlineExceeded)
+}
+
+// callerGone describes a caller that stopped waiting: its deadline is
+// ErrTimeout, its cancellation only wraps context.Canceled.
+func callerGone(op string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s: the caller's deadline passed: %w", ErrTimeout, op, err)
+	}
+	return fmt.Errorf("bluenexus: %s: %w", op, err)
 }
 
 // readBody reads and closes the body, at most maxBody bytes. A body read to

@@ -182,7 +182,7 @@ func (s *TokenSource) Renew(ctx context.Context, user string, rejected AccessTok
 // even if that caller stopped waiting: one refresh, one event.
 func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected AccessToken) (AccessToken, error) {
 	if err := ctx.Err(); err != nil {
-		return "", callerGone(op, err)
+		return "", callerGone("TokenSource."+op, err)
 	}
 	base := context.WithoutCancel(ctx)
 	ch := s.flights.DoChan(key, func() (any, error) {
@@ -194,17 +194,8 @@ func (s *TokenSource) flight(ctx context.Context, op, key, user string, rejected
 	case r := <-ch:
 		return r.Val.(AccessToken), r.Err // "" with an error
 	case <-ctx.Done():
-		return "", callerGone(op, ctx.Err())
+		return "", callerGone("TokenSource."+op, ctx.Err())
 	}
-}
-
-// callerGone describes a caller that stopped waiting, as the Client does:
-// a deadline is ErrTimeout, a cancellation only wraps context.Canceled.
-func callerGone(op string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: TokenSource.%s: the caller's deadline passed: %w", ErrTimeout, op, err)
-	}
-	return fmt.Errorf("bluenexus: TokenSource.%s: %w", op, err)
 }
 
 // resolve is one flight: it finds the user a fresh access token other than
