@@ -146,7 +146,6 @@ func TestAllocs_ClientIPMiddleware(t *testing.T) {
 		"remote_addr": {RemoteAddrStrategy(), request("203.0.113.9:1")},
 		"x-real-ip":   {must(t)(NewSingleIPHeaderStrategy("X-Real-IP", "10.0.0.0/8")), request("10.0.0.5:1", [2]string{"X-Real-IP", "203.0.113.7"})},
 		"xff_ranges":  {must(t)(NewXFFTrustedRangesStrategy("10.0.0.0/8", "fd00::/8")), request("10.0.0.5:1", xff("198.51.100.1, 2001:db8::7, fd00::1, 10.0.0.1")...)},
-		"xff_count":   {must(t)(NewXFFTrustedCountStrategy(2)), request("10.0.0.5:1", xff("198.51.100.1, 203.0.113.7, 10.0.0.1")...)},
 	}
 	for name, c := range strategies {
 		t.Run(name, func(t *testing.T) {

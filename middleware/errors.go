@@ -17,7 +17,6 @@ var (
 	errNoHeader      = fmt.Errorf("%w: header absent", ErrNoClientIP)
 	errInvalidEntry  = fmt.Errorf("%w: malformed entry", ErrNoClientIP)
 	errAllTrusted    = fmt.Errorf("%w: every entry is a trusted proxy", ErrNoClientIP)
-	errTooFewEntries = fmt.Errorf("%w: fewer entries than trusted proxies", ErrNoClientIP)
 	errNotMounted    = fmt.Errorf("%w: ClientIP middleware did not run", ErrNoClientIP)
 	errNilStrategy   = fmt.Errorf("%w: ClientIP was given a nil Strategy", ErrNoClientIP)
 	errZeroAddr      = fmt.Errorf("%w: strategy returned an invalid address", ErrNoClientIP)
@@ -26,12 +25,12 @@ var (
 // headerErrors holds a strategy's reasons with its header name, built once
 // so that a failing request allocates nothing.
 type headerErrors struct {
-	untrustedPeer, noHeader, invalidEntry, allTrusted, tooFew error
+	untrustedPeer, noHeader, invalidEntry, allTrusted error
 }
 
 func newHeaderErrors(header string) headerErrors {
 	e := func(reason error) error { return fmt.Errorf("%w (%s)", reason, header) }
-	return headerErrors{e(errUntrustedPeer), e(errNoHeader), e(errInvalidEntry), e(errAllTrusted), e(errTooFewEntries)}
+	return headerErrors{e(errUntrustedPeer), e(errNoHeader), e(errInvalidEntry), e(errAllTrusted)}
 }
 
 // ErrInvalidConfig is wrapped by every error of a strategy constructor; the

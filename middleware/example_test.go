@@ -101,19 +101,6 @@ func ExampleNewSingleIPHeaderStrategy() {
 	// client IP: 2001:db8::42
 }
 
-// An AWS Application Load Balancer is the only hop and its addresses are
-// not known: count 1. The security group must admit only the ALB.
-func ExampleNewXFFTrustedCountStrategy() {
-	strategy, err := middleware.NewXFFTrustedCountStrategy(1)
-	if err != nil {
-		log.Fatal(err)
-	}
-	handler := middleware.ClientIP(strategy)(http.HandlerFunc(whoami))
-	send(handler, "172.31.5.6:80", "127.0.0.1, 203.0.113.7")
-	// Output:
-	// client IP: 203.0.113.7
-}
-
 // Construction errors name the constructor and the parameter.
 func ExampleNewXFFTrustedRangesStrategy_invalid() {
 	_, err := middleware.NewXFFTrustedRangesStrategy("10.0.0.0/8", "10.0.0.300/8")

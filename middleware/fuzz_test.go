@@ -53,7 +53,7 @@ func sameOutcome(ip1 netip.Addr, err1 error, ip2 netip.Addr, err2 error) bool {
 	if err1 == nil || err2 == nil {
 		return err1 == nil && err2 == nil && ip1 == ip2
 	}
-	for _, reason := range []error{errInvalidPeer, errUntrustedPeer, errNoHeader, errInvalidEntry, errAllTrusted, errTooFewEntries} {
+	for _, reason := range []error{errInvalidPeer, errUntrustedPeer, errNoHeader, errInvalidEntry, errAllTrusted} {
 		if errors.Is(err1, reason) != errors.Is(err2, reason) {
 			return false
 		}
@@ -116,26 +116,6 @@ func FuzzXFFTrustedRangesStrategy(f *testing.F) {
 			t.Fatalf("a prepended line changed %v into (%v, %v)", ip, got, err)
 		}
 		if got, err := s.ClientIP(headerReq(fuzzPeer, "X-Forwarded-For", []string{ip.String()})); err != nil || got != ip {
-			t.Fatalf("feeding back %v gave (%v, %v)", ip, got, err)
-		}
-	})
-}
-
-func FuzzXFFTrustedCountStrategy(f *testing.F) {
-	addXFFSeeds(f)
-	f.Fuzz(func(t *testing.T, a, b string, n uint8) {
-		lines := fuzzLines(a, b, n)
-		count := 1 + int(n/3)%5
-		s := must(t)(NewXFFTrustedCountStrategy(count))
-		ip, err := s.ClientIP(headerReq("198.51.100.1:1", "X-Forwarded-For", lines))
-		sameResult(t, "fuzz", "strategy", ip, err, handoffkitRules.refXFFCount(lines, count))
-		if err != nil {
-			checkFailure(t, ip, err)
-			return
-		}
-		checkCanonical(t, ip)
-		one := must(t)(NewXFFTrustedCountStrategy(1))
-		if got, err := one.ClientIP(headerReq("198.51.100.1:1", "X-Forwarded-For", []string{ip.String()})); err != nil || got != ip {
 			t.Fatalf("feeding back %v gave (%v, %v)", ip, got, err)
 		}
 	})

@@ -31,9 +31,6 @@ type refRules struct {
 	// validated, zone kept on a returned peer (chi) instead of
 	// netip.ParseAddrPort and normalisation (handoffkit).
 	lenientPeer bool
-	// countChecksRight: the count strategy validates the entries to the
-	// right of the target (handoffkit, A4) instead of only the target (chi).
-	countChecksRight bool
 	// singleTrim: the single-IP header value is OWS-trimmed (handoffkit)
 	// instead of parsed as is (chi).
 	singleTrim bool
@@ -43,7 +40,7 @@ type refRules struct {
 }
 
 var (
-	handoffkitRules = refRules{countChecksRight: true, singleTrim: true, singleRejectsTrusted: true}
+	handoffkitRules = refRules{singleTrim: true, singleRejectsTrusted: true}
 	chiRules        = refRules{skipEmpty: true, allowUnspecified: true, unicodeTrim: true, peerFallback: true, lenientPeer: true}
 )
 
@@ -154,33 +151,6 @@ func (o refRules) refXFFRanges(remoteAddr string, values []string, prefixes []ne
 		}
 	}
 	return refFail(errAllTrusted)
-}
-
-// refXFFCount is the count-th entry from the right.
-func (o refRules) refXFFCount(values []string, count int) refResult {
-	if len(values) == 0 {
-		return refFail(errNoHeader)
-	}
-	entries := split(values)
-	n := count
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := o.trim(entries[i])
-		if e == "" && o.skipEmpty {
-			continue
-		}
-		n--
-		if n > 0 && !o.countChecksRight {
-			continue
-		}
-		ip, ok := o.entry(e)
-		if e == "" || !ok {
-			return refFail(errInvalidEntry)
-		}
-		if n == 0 {
-			return refResult{ip: ip}
-		}
-	}
-	return refFail(errTooFewEntries)
 }
 
 // refSingle is the single-IP header, last instance wins.

@@ -21,7 +21,7 @@ func NewSingleIPHeaderStrategy(header string, trusted ...string) (Strategy, erro
 	case header == "" || strings.Trim(header, tchars) != "":
 		return nil, configError(fn, param, "not a valid header name")
 	case key == xffKey || key == "Forwarded":
-		return nil, configError(fn, param, "a list: use NewXFFTrustedRangesStrategy or NewXFFTrustedCountStrategy")
+		return nil, configError(fn, param, "a list: use NewXFFTrustedRangesStrategy")
 	default:
 		return newRangesStrategy(fn, key, true, trusted)
 	}

@@ -38,8 +38,7 @@ func (remoteAddrStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) 
 // write: every built-in strategy but RemoteAddrStrategy.
 type headerStrategy struct {
 	key     string     // the canonical header name
-	trusted *bart.Lite // the proxies; nil for a count, which cannot check the peer
-	count   int        // > 0: the client is the count-th entry from the right
+	trusted *bart.Lite // the proxies
 	single  bool       // one IP per header line; the last line wins
 	name    string     // what ClientIPReport calls it
 	errs    headerErrors
@@ -54,10 +53,6 @@ func (s *headerStrategy) describe() string { return s.name }
 func (s *headerStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 	peer, ok := parsePeer(r.RemoteAddr)
 	switch {
-	case s.trusted == nil:
-		if ok {
-			t.add(peer, fromPeer, true, "not checked: a proxy count cannot check the peer, the network must")
-		}
 	case !ok:
 		return netip.Addr{}, errInvalidPeer
 	case !s.trusted.Contains(peer):
@@ -73,7 +68,6 @@ func (s *headerStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 	case s.single:
 		values = values[len(values)-1:]
 	}
-	n := 0
 	for i := len(values) - 1; i >= 0; i-- {
 		for v, more := values[i], true; more; {
 			entry := v
@@ -87,16 +81,12 @@ func (s *headerStrategy) derive(r *http.Request, t *trace) (netip.Addr, error) {
 				t.add(netip.Addr{}, s.key, false, "malformed entry (value not shown): the walk stops with no IP")
 				return netip.Addr{}, s.errs.invalidEntry
 			}
-			n++
-			if s.count > 0 && n == s.count || s.count == 0 && !s.trusted.Contains(ip) {
+			if !s.trusted.Contains(ip) {
 				t.add(ip, s.key, false, "the client")
 				return ip, nil
 			}
 			t.add(ip, s.key, true, "a trusted proxy")
 		}
-	}
-	if s.count > 0 {
-		return netip.Addr{}, s.errs.tooFew
 	}
 	return netip.Addr{}, s.errs.allTrusted
 }

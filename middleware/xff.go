@@ -1,7 +1,5 @@
 package middleware
 
-import "strconv"
-
 const xffKey = "X-Forwarded-For"
 
 // NewXFFTrustedRangesStrategy returns the strategy for proxies whose
@@ -9,20 +7,13 @@ const xffKey = "X-Forwarded-For"
 // is not in trusted, and the header is read only when the TCP peer is in
 // trusted. trusted holds CIDRs ("10.0.0.0/8") or single IPs ("::1"); it must
 // not be empty or hold a /0. Errors wrap [ErrInvalidConfig].
+//
+// No strategy counts proxies instead: a fixed count cannot check the TCP
+// peer, so anyone who can reach the server directly could forge the client
+// IP. For proxies whose addresses cannot be listed, docs/client-ip.md shows
+// chi's ClientIPFromXFFTrustedProxies through handlers.WithClientIP.
 func NewXFFTrustedRangesStrategy(trusted ...string) (Strategy, error) {
 	return newRangesStrategy("NewXFFTrustedRangesStrategy", xffKey, false, trusted)
-}
-
-// NewXFFTrustedCountStrategy returns the strategy for count proxies whose
-// addresses are not known (a load balancer of a cloud platform): the client
-// is the count-th X-Forwarded-For entry from the right. It cannot check the
-// TCP peer, so the network must let only the proxies reach the server.
-// count must be at least 1.
-func NewXFFTrustedCountStrategy(count int) (Strategy, error) {
-	if count < 1 {
-		return nil, configError("NewXFFTrustedCountStrategy", "count", "must be at least 1, got "+strconv.Itoa(count))
-	}
-	return &headerStrategy{key: xffKey, count: count, name: xffKey + ", " + strconv.Itoa(count) + " trusted proxies", errs: newHeaderErrors(xffKey)}, nil
 }
 
 func newRangesStrategy(constructor, key string, single bool, trusted []string) (Strategy, error) {
