@@ -78,7 +78,7 @@ func BenchmarkClientIP(b *testing.B) {
 	b.Run("floor_request_copy", func(b *testing.B) {
 		h := func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, &clientIP{ip: want})))
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, clientIP{ip: want})))
 			})
 		}(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ip, ok := GetClientIP(r.Context()); !ok || ip != want {
