@@ -37,7 +37,7 @@ type Option func(*Client) error
 // query, fragment or user info; a path prefix is kept.
 func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
-		if err := urlbuild.CheckReturnURI(raw); err != nil {
+		if err := urlbuild.CheckReturnURI(raw, false); err != nil {
 			return fmt.Errorf("bluenexus: WithBaseURL: %w", err)
 		}
 		u, _ := url.Parse(raw) // checked above

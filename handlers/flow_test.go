@@ -145,6 +145,7 @@ func TestManageFailsBeforeUpstream(t *testing.T) {
 		{name: "next absolute", query: "?next=https://evil.example/", want: http.StatusBadRequest},
 		{name: "next backslash", query: `?next=/\evil.example`, want: http.StatusBadRequest},
 		{name: "next encoded backslash", query: "?next=/%255cevil.example", want: http.StatusBadRequest},
+		{name: "next encoded percent", query: "?next=/100%2525", want: http.StatusBadRequest},
 		{name: "next twice", query: "?next=/a&next=/b", want: http.StatusBadRequest},
 		{name: "redirect not allowlisted", query: "?redirect=evilapp://connections", want: http.StatusBadRequest},
 		{name: "no client IP (SECURITY A6)", strategy: noIP{}, want: http.StatusBadRequest},

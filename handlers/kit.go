@@ -116,14 +116,14 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 	k := &Kit{cfg: o, conf: cfg, allowed: map[string]*url.URL{}}
 	k.conf.CookieKeys = nil
 	var err error
-	if k.whiteLabel, err = parseReturn(&o, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
+	if k.whiteLabel, err = parseReturn(o.devHTTP, "Config.WhiteLabelURL", cfg.WhiteLabelURL); err != nil {
 		return nil, err
 	}
-	if k.returnURL, err = parseReturn(&o, "Config.ReturnURL", cfg.ReturnURL); err != nil {
+	if k.returnURL, err = parseReturn(o.devHTTP, "Config.ReturnURL", cfg.ReturnURL); err != nil {
 		return nil, err
 	}
 	for _, raw := range o.returnURIs {
-		if k.allowed[raw], err = parseReturn(&o, "WithReturnURIs", raw); err != nil {
+		if k.allowed[raw], err = parseReturn(o.devHTTP, "WithReturnURIs", raw); err != nil {
 			return nil, err
 		}
 	}
@@ -158,37 +158,26 @@ func New(cfg Config, opts ...Option) (*Kit, error) {
 }
 
 // parseReturn parses a URL that will carry a code or a state: https, or
-// plain http on loopback only (and on private-network addresses with
+// plain http on loopback only (and on private-network IP addresses with
 // WithInsecureDevHTTP); a mobile app's own scheme only in WithReturnURIs.
-func parseReturn(o *options, setting, raw string) (*url.URL, error) {
+func parseReturn(devHTTP bool, setting, raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("handlers: %s is required", setting)
 	}
-	rule := "must be an absolute https URL (plain http only on loopback) without userinfo or fragment"
+	rule := "an absolute https URL (plain http only on loopback)"
 	if setting == "WithReturnURIs" {
-		rule = "must be an https URL (plain http only on loopback) or an app's own scheme, without userinfo or fragment"
+		rule = "an https URL (plain http only on loopback) or an app's own scheme,"
 	}
 	u, err := url.Parse(raw)
 	if err == nil && setting != "WithReturnURIs" && (u.Scheme != "https" && u.Scheme != "http" || u.Host == "") {
 		err = errors.New("not an absolute http(s) URL")
 	}
 	if err == nil {
-		err = urlbuild.CheckReturnURI(raw)
-	}
-	var private bool
-	if u != nil && u.Scheme == "http" {
-		a, perr := netip.ParseAddr(u.Hostname())
-		private = perr == nil && a.IsPrivate()
-	}
-	if rest, ok := strings.CutPrefix(raw, "http://"); ok && err != nil && private {
-		if !o.devHTTP {
-			rule += "; plain http to a private-network address only with WithInsecureDevHTTP, for development"
-		} else {
-			err = urlbuild.CheckReturnURI("https://" + rest) // every other rule of https holds
-		}
+		err = urlbuild.CheckReturnURI(raw, devHTTP)
 	}
 	if err != nil {
-		return nil, ruleError(setting+" "+strconv.Quote(raw), rule, err)
+		return nil, ruleError(setting+" "+strconv.Quote(raw), "must be "+rule+" without userinfo or fragment; "+
+			"plain http to a private-network address only with WithInsecureDevHTTP, for development", err)
 	}
 	return u, nil
 }

@@ -105,7 +105,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	}
 	redirectURI := cmp.Or(choice, k.conf.ReturnURL) // fixed: byte for byte as allowlisted or configured
 	if !k.cfg.fixedRedirect {
-		redirectURI = urlbuild.RedirectURI(base, state.Reveal())
+		redirectURI = urlbuild.WithParam(base, "state", state)
 	}
 	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: bluenexus.IntentConnections, ClientIP: ip})
 	if e != nil {
@@ -120,7 +120,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	target := urlbuild.WhiteLabelURL(k.whiteLabel, k.cfg.codeParam, h.Code.Reveal())
+	target := urlbuild.WithParam(k.whiteLabel, k.cfg.codeParam, h.Code.Reveal())
 
 	// Both by this server's clock, on which mint judged the code: expiresAt
 	// matches this answer's Date header, and expiresIn needs no clock at

@@ -67,7 +67,7 @@ func (d *doctor) checkHandoff(ctx context.Context, c *bluenexus.Client) []result
 		why = "give a test user's access token (BLUENEXUS_ACCESS_TOKEN) to run a real handoff"
 	case c == nil:
 		why = "no API client (see config.api_base)"
-	case urlbuild.CheckReturnURI(d.cfg.returnURL) != nil:
+	case urlbuild.CheckReturnURI(d.cfg.returnURL, false) != nil:
 		why = "no valid return URL (see config.urls)"
 	}
 	if why != "" {
@@ -193,7 +193,7 @@ func (d *doctor) visitWhiteLabel(ctx context.Context, name string, code bluenexu
 	jar, _ := cookiejar.New(nil)
 	hc := *d.hc
 	hc.Jar = jar
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, urlbuild.WhiteLabelURL(base, d.cfg.codeParam, string(code)), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, urlbuild.WithParam(base, d.cfg.codeParam, string(code)), nil)
 	if err != nil {
 		return fail(name, err.Error(), "")
 	}
@@ -234,7 +234,7 @@ func (d *doctor) checkClientIPHeader(ctx context.Context, c *bluenexus.Client) r
 		return skip(name, "give a test user's access token (BLUENEXUS_ACCESS_TOKEN) to check the forwarded IP")
 	case c == nil:
 		return skip(name, "no API client (see config.api_base)")
-	case urlbuild.CheckReturnURI(d.cfg.returnURL) != nil:
+	case urlbuild.CheckReturnURI(d.cfg.returnURL, false) != nil:
 		return skip(name, "no valid return URL (see config.urls)")
 	}
 	_, err := c.InitHandoff(ctx, bluenexus.AccessToken(d.cfg.accessToken),

@@ -30,9 +30,9 @@ var (
 	ErrReplayed = replay.ErrReplayed
 )
 
-// ErrInvalidParams is returned by [Manager.Seal] for [Params] fields that are
-// too long, hold bytes other than printable ASCII without spaces, or would
-// make the state longer than [MaxStateLength].
+// ErrInvalidParams is returned by [Manager.Seal] for [Params] fields that
+// hold bytes other than printable ASCII without spaces, or would make the
+// state longer than [MaxStateLength].
 var ErrInvalidParams = errors.New("session: invalid flow params")
 
 // ErrUnavailable means the flow state could not be checked right now: a

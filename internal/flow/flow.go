@@ -2,9 +2,8 @@ package flow
 
 import (
 	"fmt"
+	"strings"
 	"time"
-
-	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
 // Flow is one handoff flow: what [Manager.Seal] sealed and what
@@ -28,54 +27,33 @@ type Flow struct {
 	key      int // index of the key pair that opened it
 }
 
-// Limits on [Params] fields, which must also be printable ASCII without
-// spaces; they are the limits urlbuild checks (internal/limits). Together
-// the fields must also keep the state within [MaxStateLength].
-const (
-	MaxIntentLength    = limits.Intent
-	MaxNextLength      = limits.Next
-	MaxReturnURILength = limits.ReturnURI
-)
-
-// Params is what a flow carries to the return.
+// Params is what a flow carries to the return. Its fields are printable
+// ASCII without spaces, and together keep the state within
+// [MaxStateLength]: the caller checks them first (next with
+// urlbuild.CheckNext, the return URI against an allowlist).
 type Params struct {
-	// Intent is the handoff intent, e.g. "connections". At most
-	// [MaxIntentLength] bytes.
+	// Intent is the handoff intent, e.g. "connections".
 	Intent string
 	// Next is the local page to show after the return, already checked with
-	// urlbuild.CheckNext. At most [MaxNextLength] bytes. Optional.
+	// urlbuild.CheckNext. Optional.
 	Next string
 	// ReturnURI is the redirectUri used for this flow, when it varies (for
-	// example a mobile deep link picked from an allowlist). At most
-	// [MaxReturnURILength] bytes. Optional.
+	// example a mobile deep link picked from an allowlist). Optional.
 	ReturnURI string
 }
 
 // Validate reports why p cannot be sealed into a state, wrapping
-// [ErrInvalidParams], or nil.
+// [ErrInvalidParams], or nil: what the sealed format needs, fields without
+// spaces (which separate them) or other bytes outside printable ASCII, and
+// a state of at most [MaxStateLength] characters.
 func (p Params) Validate() error {
-	for _, f := range [...]struct {
-		name, v string
-		max     int
-	}{{"Intent", p.Intent, MaxIntentLength}, {"Next", p.Next, MaxNextLength}, {"ReturnURI", p.ReturnURI, MaxReturnURILength}} {
-		if len(f.v) > f.max {
-			return fmt.Errorf("%w: %s longer than %d bytes", ErrInvalidParams, f.name, f.max)
-		}
-		if !visibleASCII(f.v) {
-			return fmt.Errorf("%w: %s has bytes other than printable ASCII without spaces", ErrInvalidParams, f.name)
+	for _, v := range [...]string{p.Intent, p.Next, p.ReturnURI} {
+		if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+			return fmt.Errorf("%w: bytes other than printable ASCII without spaces", ErrInvalidParams)
 		}
 	}
 	if n := StateLength(p); n > MaxStateLength {
 		return fmt.Errorf("%w: next and redirect make a state of %d characters, over %d", ErrInvalidParams, n, MaxStateLength)
 	}
 	return nil
-}
-
-func visibleASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }

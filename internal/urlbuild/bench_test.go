@@ -7,19 +7,18 @@ import (
 
 var sink string
 
-func BenchmarkWhiteLabelURL(b *testing.B) {
-	base := mustParse(b, "https://connect.example.com/white-label?brand=acme")
-	b.ReportAllocs()
-	for b.Loop() {
-		sink = WhiteLabelURL(base, "code", "hc_4f9a2b7c1d8e3f60a5b4c3d2e1f0a9b8")
-	}
-}
-
-func BenchmarkRedirectURI(b *testing.B) {
-	base := mustParse(b, "https://app.example.com/connections/return")
-	b.ReportAllocs()
-	for b.Loop() {
-		sink = RedirectURI(base, "Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9")
+func BenchmarkWithParam(b *testing.B) {
+	for _, bc := range []struct{ name, base, param, value string }{
+		{"white-label", "https://connect.example.com/white-label?brand=acme", "code", "hc_4f9a2b7c1d8e3f60a5b4c3d2e1f0a9b8"},
+		{"redirect", "https://app.example.com/connections/return", "state", "Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			base := mustParse(b, bc.base)
+			b.ReportAllocs()
+			for b.Loop() {
+				sink = WithParam(base, bc.param, bc.value)
+			}
+		})
 	}
 }
 

@@ -15,7 +15,7 @@ func mustParse(t testing.TB, raw string) *url.URL {
 	return u
 }
 
-func TestWhiteLabelURL(t *testing.T) {
+func TestWithParam(t *testing.T) {
 	tests := []struct {
 		name, base, param, code, want string
 	}{
@@ -39,16 +39,17 @@ func TestWhiteLabelURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := WhiteLabelURL(mustParse(t, tc.base), tc.param, tc.code)
+			got := WithParam(mustParse(t, tc.base), tc.param, tc.code)
 			if got != tc.want {
-				t.Fatalf("WhiteLabelURL(%q, %q, %q) = %q, want %q", tc.base, tc.param, tc.code, got, tc.want)
+				t.Fatalf("WithParam(%q, %q, %q) = %q, want %q", tc.base, tc.param, tc.code, got, tc.want)
 			}
 			checkWithParam(t, tc.base, tc.param, tc.code, got)
 		})
 	}
 }
 
-func TestRedirectURI(t *testing.T) {
+// TestWithParamState: the redirectUri of a flow, its state set.
+func TestWithParamState(t *testing.T) {
 	const state = "Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9"
 	tests := []struct{ name, base, want string }{
 		{"plain", "https://app.example/connections/return", "https://app.example/connections/return?state=" + state},
@@ -58,9 +59,9 @@ func TestRedirectURI(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := RedirectURI(mustParse(t, tc.base), state)
+			got := WithParam(mustParse(t, tc.base), "state", state)
 			if got != tc.want {
-				t.Fatalf("RedirectURI(%q) = %q, want %q", tc.base, got, tc.want)
+				t.Fatalf("WithParam(%q, state) = %q, want %q", tc.base, got, tc.want)
 			}
 			checkWithParam(t, tc.base, "state", state, got)
 		})
@@ -106,10 +107,10 @@ func checkWithParam(t testing.TB, base, param, value, got string) {
 	}
 }
 
-func TestWhiteLabelURLDoesNotModifyBase(t *testing.T) {
+func TestWithParamDoesNotModifyBase(t *testing.T) {
 	base := mustParse(t, "https://u@c.example/p?code=1#f")
 	before := *base
-	_ = WhiteLabelURL(base, "code", "x")
+	_ = WithParam(base, "code", "x")
 	if *base != before {
 		t.Fatalf("base changed: %#v, was %#v", *base, before)
 	}

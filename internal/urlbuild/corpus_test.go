@@ -66,12 +66,12 @@ func TestOpenRedirectCorpus_B6(t *testing.T) {
 		}
 	}
 	for _, p := range reject {
-		if err := CheckReturnURI(p); err == nil {
+		if err := CheckReturnURI(p, false); err == nil {
 			t.Errorf("[reject] CheckReturnURI(%q) = %v, want a rejection", p, err)
 		}
 	}
 	for _, p := range nextOnly {
-		if err := CheckReturnURI(p); err != nil {
+		if err := CheckReturnURI(p, false); err != nil {
 			t.Errorf("[next-only] CheckReturnURI(%q) = %v: the entry belongs in [reject]", p, err)
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
 // appBase is the page a next path is resolved against in the oracles.
@@ -20,7 +18,7 @@ var browserView = strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/")
 // however it is read: by net/url, by a browser, and fully percent-decoded.
 func checkNextOracle(t testing.TB, next string) {
 	t.Helper()
-	if next == "" || len(next) > limits.Next {
+	if next == "" || len(next) > maxNext {
 		t.Fatalf("accepted next of length %d", len(next))
 	}
 	u, err := url.Parse(next)
@@ -33,6 +31,9 @@ func checkNextOracle(t testing.TB, next string) {
 	}
 	if b := browserView.Replace(next); !strings.HasPrefix(b, "/") || strings.HasPrefix(b, "//") {
 		t.Fatalf("accepted next %q reads as %q in a browser", next, b)
+	}
+	if d, err := url.PathUnescape(next); err != nil || strings.Contains(d, "%") {
+		t.Fatalf("accepted next %q needs more than one decoding: %q, %v", next, d, err)
 	}
 	d := next
 	for range 5 {
@@ -90,7 +91,7 @@ func checkReturnURIOracle(t testing.TB, raw string) {
 }
 
 func FuzzCheckNext(f *testing.F) {
-	for _, s := range []string{"/", "/settings?tab=connections#x", "/a%2525", "//evil.example", "/%5cevil", "/\t/x"} {
+	for _, s := range []string{"/", "/settings?tab=connections#x", "/a%2525", "/a%20b", "//evil.example", "/%5cevil", "/\t/x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, next string) {
@@ -105,14 +106,14 @@ func FuzzCheckReturnURI(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		err := CheckReturnURI(raw)
+		err := CheckReturnURI(raw, false)
 		if err == nil {
 			checkReturnURIOracle(t, raw)
 		}
 	})
 }
 
-func FuzzWhiteLabelURL(f *testing.F) {
+func FuzzWithParam(f *testing.F) {
 	f.Add("https://connect.example.com/wl?a=1&code=2", "code", "abc")
 	f.Add("myapp://x?state=1#f", "state", "a b&c")
 	f.Fuzz(func(t *testing.T, base, param, code string) {
@@ -123,6 +124,6 @@ func FuzzWhiteLabelURL(f *testing.F) {
 		if _, err := url.Parse(b.String()); err != nil {
 			return
 		}
-		checkWithParam(t, base, param, code, WhiteLabelURL(b, param, code))
+		checkWithParam(t, base, param, code, WithParam(b, param, code))
 	})
 }

@@ -5,34 +5,32 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/handoffkit/handoffkit/internal/limits"
 )
+
+// maxNext is the longest `next` path, in bytes.
+const maxNext = 1024
 
 // The reasons CheckNext gives, built once: a rejection costs no allocation
 // and never quotes the value.
 var (
-	errNextTooLong     = fmt.Errorf("longer than %d bytes", limits.Next)
+	errNextTooLong     = fmt.Errorf("longer than %d bytes", maxNext)
 	errNextNotPath     = errors.New("must start with /")
 	errNextDoubleSlash = errors.New("contains //")
 	errNextBackslash   = errors.New("contains a backslash")
 	errNextByte        = errors.New("contains a control character, whitespace or non-ASCII byte")
 	errNextBadEscape   = errors.New("malformed percent-escape")
-	errNextEncoded     = errors.New("percent-encodes a slash, backslash or control character")
-	errNextNested      = errors.New("percent-escapes nested too deep")
+	errNextEncoded     = errors.New("percent-encodes a slash, backslash, percent sign or control character")
 )
-
-// maxDecodes is how many layers of encoded '%' ("%25") CheckNext decodes.
-const maxDecodes = 2
 
 // CheckNext reports whether next is a path on the app's own origin, safe to
 // redirect to after the return: 1 to 1,024 bytes of printable ASCII, one
-// leading '/', no "//", no '\', and no percent-escape of '/', '\' or a
-// control character at any depth (docs/SECURITY.md B6). It returns nil or
-// the reason.
+// leading '/', no "//", no '\', and every '%' the start of a %XX escape of
+// anything but '/', '\', '%' or a control character (docs/SECURITY.md B6).
+// With no encoded '%', one decoding is final: nothing is double-encoded. It
+// returns nil or the reason.
 func CheckNext(next string) error {
 	switch {
-	case len(next) > limits.Next:
+	case len(next) > maxNext:
 		return errNextTooLong
 	case next == "" || next[0] != '/':
 		return errNextNotPath
@@ -43,53 +41,14 @@ func CheckNext(next string) error {
 	case strings.Contains(next, "//"):
 		return errNextDoubleSlash
 	}
-	return checkEscapes(next, 0)
-}
-
-// checkEscapes checks the percent-escapes of s, which is next decoded depth
-// times. Below the top layer a '%' without two hex digits is literal.
-func checkEscapes(s string, depth int) error {
-	nested := false
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			continue
-		}
-		b, ok := escapeAt(s, i)
-		switch {
-		case !ok && depth == 0:
+	for i := strings.IndexByte(next, '%'); i >= 0; i = strings.IndexByte(next, '%') {
+		if len(next) < i+3 || strings.Trim(next[i+1:i+3], "0123456789abcdefABCDEF") != "" {
 			return errNextBadEscape
-		case !ok:
-			continue
-		case b == '/' || b == '\\' || b < ' ' || b == 0x7f:
+		}
+		if b, _ := strconv.ParseUint(next[i+1:i+3], 16, 8); b == '/' || b == '\\' || b == '%' || b < ' ' || b == 0x7f {
 			return errNextEncoded
-		case b == '%':
-			nested = true
 		}
-		i += 2
+		next = next[i+3:]
 	}
-	if !nested {
-		return nil
-	}
-	if depth >= maxDecodes {
-		return errNextNested
-	}
-	decoded := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if b, ok := escapeAt(s, i); ok {
-			decoded = append(decoded, b)
-			i += 2
-		} else {
-			decoded = append(decoded, s[i])
-		}
-	}
-	return checkEscapes(string(decoded), depth+1)
-}
-
-// escapeAt decodes the percent-escape at s[i], if s[i:i+3] is one.
-func escapeAt(s string, i int) (byte, bool) {
-	if s[i] != '%' || i+2 >= len(s) {
-		return 0, false
-	}
-	b, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-	return byte(b), err == nil
+	return nil
 }

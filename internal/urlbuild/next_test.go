@@ -3,8 +3,6 @@ package urlbuild
 import (
 	"strings"
 	"testing"
-
-	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
 func TestCheckNext_B6(t *testing.T) {
@@ -17,15 +15,13 @@ func TestCheckNext_B6(t *testing.T) {
 		{"page", "/settings/connections", true},
 		{"query and fragment", "/settings?tab=connections&x=1#google", true},
 		{"encoded space and unicode", "/caf%C3%A9/a%20b", true},
-		{"encoded percent once", "/discount/100%25", true},
-		{"encoded percent twice", "/a%2525", true},
 		{"at sign in path", "/users/@alice", true},
 		{"dot segments", "/a/../b/./c", true},
 		{"colon in path", "/javascript:alert(1)", true},
-		{"max length", "/" + strings.Repeat("a", limits.Next-1), true},
+		{"max length", "/" + strings.Repeat("a", maxNext-1), true},
 
 		{"empty", "", false},
-		{"too long", "/" + strings.Repeat("a", limits.Next), false},
+		{"too long", "/" + strings.Repeat("a", maxNext), false},
 		{"relative", "settings", false},
 		{"scheme", "https://evil.example", false},
 		{"scheme-relative", "//evil.example", false},
@@ -41,6 +37,9 @@ func TestCheckNext_B6(t *testing.T) {
 		{"double-encoded backslash", "/%255Cevil.example", false},
 		{"triple-encoded slash", "/%25252fevil.example", false},
 		{"percent nested three deep", "/%252525", false},
+		{"encoded percent once", "/discount/100%25", false},
+		{"encoded percent twice", "/a%2525", false},
+		{"encoded percent lower", "/a%25b", false},
 		{"encoded control", "/%0aevil", false},
 		{"encoded DEL", "/%7f", false},
 		{"malformed escape", "/%zz", false},
@@ -71,6 +70,21 @@ func TestCheckNext_B6(t *testing.T) {
 	}
 }
 
+// TestCheckNextReasons: an escape CheckNext cannot decode and an escape it
+// refuses to decode (an encoded '%' would need a second decoding) are told
+// apart.
+func TestCheckNextReasons(t *testing.T) {
+	for next, want := range map[string]error{
+		"/100%": errNextBadEscape, "/a%2": errNextBadEscape, "/%zz": errNextBadEscape, "/%+1": errNextBadEscape, "/%-1x": errNextBadEscape,
+		"/100%25": errNextEncoded, "/%252f": errNextEncoded, "/a%2F": errNextEncoded, "/%5c": errNextEncoded, "/%00": errNextEncoded,
+		"/%1F": errNextEncoded, "/%7f": errNextEncoded, "/a%20b%7e%C3%A9": nil, "/%2e%2E": nil,
+	} {
+		if err := CheckNext(next); err != want {
+			t.Errorf("CheckNext(%q) = %v, want %v", next, err, want)
+		}
+	}
+}
+
 func TestCheckNextErrorDoesNotQuoteValue(t *testing.T) {
 	const canary = "/%2fcanary-value"
 	err := CheckNext(canary)
@@ -83,7 +97,7 @@ func TestCheckNextErrorDoesNotQuoteValue(t *testing.T) {
 }
 
 func TestCheckNextDoesNotAllocate(t *testing.T) {
-	for _, next := range []string{"/settings/connections?tab=google", "//evil.example", "/%5cevil"} {
+	for _, next := range []string{"/settings/connections?tab=google", "//evil.example", "/%5cevil", "/a%2525", "/%zz"} {
 		if n := testing.AllocsPerRun(100, func() { _ = CheckNext(next) }); n != 0 {
 			t.Errorf("CheckNext(%q) allocates %v times", next, n)
 		}

@@ -7,9 +7,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/handoffkit/handoffkit/internal/limits"
 )
+
+// maxReturnURI is the longest configured absolute URL, in bytes.
+const maxReturnURI = 512
 
 // errURIHost is CheckReturnURI's reason for a host it refuses. Its
 // reasons never quote the value.
@@ -26,15 +27,16 @@ var deniedSchemes = map[string]bool{
 // CheckReturnURI reports whether raw is safe as a configured absolute URL
 // (a return URI, the return URL, the white-label page): at most 512 bytes of
 // printable ASCII that [url.Parse] prints back unchanged; no userinfo,
-// fragment or backslash; https, http on loopback only, or an app scheme
-// (not a script, local-data or browser scheme; docs/SECURITY.md B6). A host is a lowercase DNS
-// name or a canonical IP address. It returns nil or the reason.
-func CheckReturnURI(raw string) error {
+// fragment or backslash; https, http on loopback only (and, when devHTTP, on
+// a private-network IP address), or an app scheme (not a script, local-data
+// or browser scheme; docs/SECURITY.md B6). A host is a lowercase DNS name or
+// a canonical IP address. It returns nil or the reason.
+func CheckReturnURI(raw string, devHTTP bool) error {
 	switch {
 	case raw == "":
 		return errors.New("empty")
-	case len(raw) > limits.ReturnURI:
-		return fmt.Errorf("longer than %d bytes", limits.ReturnURI)
+	case len(raw) > maxReturnURI:
+		return fmt.Errorf("longer than %d bytes", maxReturnURI)
 	case strings.IndexByte(raw, '#') >= 0:
 		return errors.New("has a fragment")
 	}
@@ -63,16 +65,17 @@ func CheckReturnURI(raw string) error {
 		}
 		return nil
 	}
-	loopback, err := checkHost(u)
-	if err == nil && u.Scheme == "http" && !loopback {
+	httpOK, err := checkHost(u, devHTTP)
+	if err == nil && u.Scheme == "http" && !httpOK {
 		return errors.New("must be https (http only on localhost, 127.0.0.0/8 or [::1])")
 	}
 	return err
 }
 
 // checkHost checks the host and port of an http(s) URL and reports whether
-// the host is loopback.
-func checkHost(u *url.URL) (loopback bool, err error) {
+// the host may take plain http: loopback, or when devHTTP a private-network
+// IP address.
+func checkHost(u *url.URL, devHTTP bool) (httpOK bool, err error) {
 	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
 			return false, errors.New("port is not a number from 1 to 65535")
@@ -87,7 +90,7 @@ func checkHost(u *url.URL) (loopback bool, err error) {
 		if a.Is6() != bracketed || a.IsUnspecified() || a.Is4In6() || a.Zone() != "" || a.String() != host {
 			return false, errURIHost
 		}
-		return a.IsLoopback(), nil
+		return a.IsLoopback() || devHTTP && a.IsPrivate(), nil
 	}
 	// A browser reads a host whose last label is a number (2130706433,
 	// 0177.0.0.1, 0x7f.1) as IPv4: only the dotted-quad form above may be one.

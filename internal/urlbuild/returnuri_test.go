@@ -3,8 +3,6 @@ package urlbuild
 import (
 	"strings"
 	"testing"
-
-	"github.com/handoffkit/handoffkit/internal/limits"
 )
 
 func TestCheckReturnURI_B6(t *testing.T) {
@@ -28,10 +26,10 @@ func TestCheckReturnURI_B6(t *testing.T) {
 		{"deep link path", "com.example.app:/oauth2redirect", true},
 		{"deep link empty host", "myapp:///connections?x=1", true},
 		{"deep link with dashes", "my-app+x.y://connections/done", true},
-		{"max length", "https://a.example/" + strings.Repeat("a", limits.ReturnURI-len("https://a.example/")), true},
+		{"max length", "https://a.example/" + strings.Repeat("a", maxReturnURI-len("https://a.example/")), true},
 
 		{"empty", "", false},
-		{"too long", "https://a.example/" + strings.Repeat("a", limits.ReturnURI), false},
+		{"too long", "https://a.example/" + strings.Repeat("a", maxReturnURI), false},
 		{"relative", "/return", false},
 		{"scheme-relative", "//app.example/return", false},
 		{"http off loopback", "http://app.example.com/return", false},
@@ -85,7 +83,7 @@ func TestCheckReturnURI_B6(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckReturnURI(tc.uri)
+			err := CheckReturnURI(tc.uri, false)
 			if tc.ok && err != nil {
 				t.Fatalf("CheckReturnURI(%q) = %v, want nil", tc.uri, err)
 			}
@@ -100,14 +98,31 @@ func TestCheckReturnURI_B6(t *testing.T) {
 }
 
 func TestCheckReturnURIErrorDoesNotQuoteValue(t *testing.T) {
-	err := CheckReturnURI("https://canary@app.example/")
+	err := CheckReturnURI("https://canary@app.example/", false)
 	if err == nil || strings.Contains(err.Error(), "canary") {
 		t.Fatalf("CheckReturnURI error %v: want a rejection that does not quote the value", err)
 	}
 	// The caller names the setting (Config.WhiteLabelURL is no return URI).
 	for _, raw := range []string{"https://canary@app.example/", "http://app.example/", "javascript:x", "https://a.example:0/"} {
-		if msg := CheckReturnURI(raw).Error(); strings.Contains(msg, "urlbuild") || strings.Contains(msg, "return URI") {
+		if msg := CheckReturnURI(raw, false).Error(); strings.Contains(msg, "urlbuild") || strings.Contains(msg, "return URI") {
 			t.Errorf("error %q names the internal package or a return URI", msg)
+		}
+	}
+}
+
+// TestCheckReturnURIDevHTTP: devHTTP allows plain http to a private-network
+// IP address, and nothing else that is refused without it.
+func TestCheckReturnURIDevHTTP(t *testing.T) {
+	for raw, private := range map[string]bool{
+		"http://192.168.1.10:8081/white-label": true, "http://10.0.2.2:8080/r": true, "http://[fd00::1]:8080/r": true,
+		"http://203.0.113.5/r": false, "http://app.example/r": false, "http://169.254.1.1/r": false, "http://100.64.0.1/r": false,
+		"http://[::ffff:192.168.1.10]/r": false, "http://010.0.0.1/r": false, "http://192.168.1.10:8080/r#x": false,
+	} {
+		if err := CheckReturnURI(raw, false); err == nil {
+			t.Errorf("CheckReturnURI(%q, false) = nil, want a rejection", raw)
+		}
+		if err := CheckReturnURI(raw, true); (err == nil) != private {
+			t.Errorf("CheckReturnURI(%q, true) = %v, want allowed %t", raw, err, private)
 		}
 	}
 }
