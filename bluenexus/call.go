@@ -129,9 +129,6 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*http.Request, error
 	}
 	req, err := http.NewRequestWithContext(ctx, cl.method, cl.url, body)
 	if err != nil {
-		if ue, ok := err.(*url.Error); ok {
-			err = ue.Err // the URL may carry a connection id
-		}
 		return nil, fmt.Errorf("bluenexus: %s: building the request: %w", cl.op, err)
 	}
 	h := req.Header

@@ -155,9 +155,6 @@ func methodError(w http.ResponseWriter, r *http.Request, allow string) *Error {
 	return e
 }
 
-// maxCodeBytes bounds a code handed to the browser.
-const maxCodeBytes = 2 << 10
-
 // mint calls handoff init, and once more when the code came back with less
 // than the minimum life left (a slow call, a short-lived or already expired
 // code). With a token source, a 401 renews the access token once and mints
@@ -187,16 +184,11 @@ func (k *Kit) mint(ctx context.Context, user string, token bluenexus.AccessToken
 		}
 		k.cfg.observer.Minted(time.Since(t0))
 		life := h.ExpiresAt.Sub(time.Now())
-		switch {
-		case len(h.Code) > maxCodeBytes:
-			err = fmt.Errorf("handoff code of %d bytes", len(h.Code))
-		case life >= minCodeLife:
+		if life >= minCodeLife {
 			return h, nil
-		case reminted:
-			err = fmt.Errorf("handoff code expires in %v, twice", life.Round(time.Millisecond))
 		}
-		if err != nil {
-			e := newError(OutcomeBadResponse, err)
+		if reminted {
+			e := newError(OutcomeBadResponse, fmt.Errorf("handoff code expires in %v, twice", life.Round(time.Millisecond)))
 			e.upstream = "bad_response"
 			return h, e
 		}

@@ -39,15 +39,9 @@ func WithTokens(ctx context.Context, o *Tokens) context.Context {
 	return context.WithValue(ctx, tokensKey{}, o)
 }
 
-// TokensOf returns the Tokens in ctx, or nil.
-func TokensOf(ctx context.Context) *Tokens {
-	o, _ := ctx.Value(tokensKey{}).(*Tokens)
-	return o
-}
-
 // TokenEvent hands event to the Tokens in ctx, if any.
 func TokenEvent(ctx context.Context, event string) {
-	if o := TokensOf(ctx); o != nil && o.Event != nil {
+	if o, _ := ctx.Value(tokensKey{}).(*Tokens); o != nil && o.Event != nil {
 		o.Event(event)
 	}
 }
