@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,36 @@ func mustQuery(t *testing.T, raw, name string) string {
 		t.Fatal(err)
 	}
 	return u.Query().Get(name)
+}
+
+// TestHookReadsConnections: ev.Connections reads what the user connected
+// on the white-label page, with the token of Config.AccessToken or of the
+// token source.
+func TestHookReadsConnections(t *testing.T) {
+	for _, tokens := range []bool{false, true} {
+		t.Run(fmt.Sprint("tokens=", tokens), func(t *testing.T) {
+			got := make(chan []string, 1)
+			h := newHarness(t, harnessConfig{mount: "chi", tokens: tokens,
+				hook: func(ctx context.Context, ev handlers.ReturnEvent) error {
+					conns, err := ev.Connections(ctx)
+					var providers []string
+					for _, c := range conns {
+						providers = append(providers, c.ProviderID)
+					}
+					slices.Sort(providers)
+					got <- providers
+					return err
+				}})
+			resp, body := h.get(h.complete(h.startFlow(""), "google", "notion"))
+			if resp.StatusCode != http.StatusSeeOther || flashOf(resp) != "success" {
+				t.Fatalf("return: %d %s flash %q, want 303 success", resp.StatusCode, body, flashOf(resp))
+			}
+			if p := <-got; !slices.Equal(p, []string{"google", "notion"}) {
+				t.Errorf("the hook read %v, want [google notion]", p)
+			}
+			if n := len(h.emu.Connections("alice")); n != 2 {
+				t.Errorf("the emulator holds %d connections, want 2", n)
+			}
+		})
+	}
 }

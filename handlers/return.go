@@ -66,29 +66,15 @@ func (e ReturnEvent) AccessToken(ctx context.Context) (bluenexus.AccessToken, er
 
 // Connections reads all of the user's connections, as they are now, with
 // [ReturnEvent.AccessToken] and the kit's client (every page of
-// bluenexus.Client.AllConnections). With Config.Tokens, a token BlueNexus
-// refuses is renewed once and the read starts again. Pass the hook's ctx;
-// compare the result with the app's copy with bluenexus.Diff.
+// bluenexus.Client.AllConnections). Pass the hook's ctx; compare the result
+// with the app's copy with bluenexus.Diff.
 func (e ReturnEvent) Connections(ctx context.Context) ([]bluenexus.Connection, error) {
 	tok, err := e.AccessToken(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conns, err := e.kit.readConnections(ctx, tok)
-	var api *bluenexus.APIError
-	if err != nil && e.kit.conf.Tokens != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
-		if tok, err = e.kit.conf.Tokens.Renew(e.kit.tokenCtx(ctx), e.User, tok); err != nil {
-			return nil, err
-		}
-		e.handed.add(tok)
-		conns, err = e.kit.readConnections(ctx, tok)
-	}
-	return conns, err
-}
-
-func (k *Kit) readConnections(ctx context.Context, tok bluenexus.AccessToken) ([]bluenexus.Connection, error) {
 	var conns []bluenexus.Connection
-	for c, err := range k.cfg.client.AllConnections(ctx, tok) {
+	for c, err := range e.kit.cfg.client.AllConnections(ctx, tok) {
 		if err != nil {
 			return nil, err
 		}
