@@ -13,10 +13,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	chimw "github.com/go-chi/chi/v5/middleware"
+	"github.com/rs/zerolog"
 
 	"github.com/handoffkit/handoffkit/bluenexus"
 	"github.com/handoffkit/handoffkit/bluenexus/bluenexustest"
 	"github.com/handoffkit/handoffkit/handlers"
+	"github.com/handoffkit/handoffkit/internal/testkit"
 	"github.com/handoffkit/handoffkit/middleware"
 )
 
@@ -260,11 +262,13 @@ func TestMethodNotAllowed(t *testing.T) {
 // ClientIPFromXFF derived. Proof through the emulator's fingerprint: a
 // forwarded 203.0.113.9 makes the page refuse the browser on loopback.
 func TestClientIPFromChi(t *testing.T) {
+	var logs testkit.SyncBuffer
 	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{
 		handlers.WithClientIP(func(r *http.Request) (netip.Addr, bool) {
 			a := chimw.GetClientIPAddr(r.Context())
 			return a.Unmap(), a.IsValid()
 		}),
+		handlers.WithLogger(zerolog.New(&logs)),
 	}})
 	r := chi.NewRouter()
 	r.Use(chimw.ClientIPFromXFF("127.0.0.0/8"))
@@ -288,6 +292,11 @@ func TestClientIPFromChi(t *testing.T) {
 	}
 	if n := h.emu.Hits(bluenexustest.PathHandoffInit); n != hits {
 		t.Fatalf("upstream hits went from %d to %d", hits, n)
+	}
+	// The log says the app's function found none, not that the kit's
+	// middleware did not run.
+	if l := logs.String(); !strings.Contains(l, "the WithClientIP function found none") || strings.Contains(l, "did not run") {
+		t.Errorf("the no_client_ip log does not name WithClientIP: %s", l)
 	}
 }
 

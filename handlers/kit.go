@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 	"github.com/handoffkit/handoffkit/internal/obsctx"
 	"github.com/handoffkit/handoffkit/internal/replay"
 	"github.com/handoffkit/handoffkit/internal/urlbuild"
-	"github.com/handoffkit/handoffkit/middleware"
 	"github.com/handoffkit/handoffkit/session"
 )
 
@@ -88,7 +86,6 @@ const minCodeLife = 10 * time.Second
 // guard.
 func New(cfg Config, opts ...Option) (*Kit, error) {
 	o := options{
-		clientIP:     func(r *http.Request) (netip.Addr, bool) { return middleware.GetClientIP(r.Context()) },
 		errorHandler: DefaultErrorHandler,
 		logger:       zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Str("component", "handoffkit").Logger(),
 		codeParam:    "code",

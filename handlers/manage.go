@@ -58,15 +58,19 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 		fail(e)
 		return
 	}
-	ip, ok := k.cfg.clientIP(r)
+	ip, ok := middleware.GetClientIP(r.Context())
+	if k.cfg.clientIP != nil {
+		ip, ok = k.cfg.clientIP(r)
+	}
 	if !ok || !ip.IsValid() {
-		reason := middleware.ClientIPError(r.Context()) // why the middleware found none, when it ran
-		if reason == nil {
-			reason = middleware.ErrNoClientIP
+		// Why the middleware found none (never a header value), or that the
+		// app's own function did.
+		reason, fix := middleware.ClientIPError(r.Context()), "mount middleware.ClientIP with the strategy for your proxies before the kit"
+		if k.cfg.clientIP != nil {
+			reason, fix = fmt.Errorf("%w: the WithClientIP function found none", middleware.ErrNoClientIP), "check what the WithClientIP function reads"
 		}
 		e := newError(OutcomeNoClientIP, reason)
-		// The reason never holds a header value (package middleware).
-		e.hint = reason.Error() + ": mount middleware.ClientIP with the strategy for your proxies before the kit (docs/client-ip.md)"
+		e.hint = reason.Error() + ": " + fix + " (docs/client-ip.md)"
 		fail(e)
 		return
 	}

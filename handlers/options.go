@@ -25,7 +25,7 @@ type options struct {
 	client        *bluenexus.Client
 	flows         *session.Manager
 	returnURIs    []string
-	clientIP      func(*http.Request) (netip.Addr, bool)
+	clientIP      func(*http.Request) (netip.Addr, bool) // nil: middleware.GetClientIP
 	onReturn      func(context.Context, ReturnEvent) error
 	errorHandler  func(http.ResponseWriter, *http.Request, error)
 	logger        zerolog.Logger
