@@ -345,7 +345,7 @@ func (e *benchEnv) mintKit(b *testing.B, n int) []*http.Request {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = returnRequest(state)
+		out[i] = returnRequest(state.Reveal())
 	}
 	return out
 }

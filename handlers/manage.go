@@ -109,7 +109,7 @@ func (k *Kit) serveManage(w http.ResponseWriter, r *http.Request) {
 	}
 	redirectURI := cmp.Or(choice, k.conf.ReturnURL) // fixed: byte for byte as allowlisted or configured
 	if !k.cfg.fixedRedirect {
-		redirectURI = urlbuild.WithParam(base, "state", state)
+		redirectURI = urlbuild.WithParam(base, "state", state.Reveal())
 	}
 	h, e := k.mint(r.Context(), user, token, bluenexus.HandoffRequest{RedirectURI: redirectURI, Intent: bluenexus.IntentConnections, ClientIP: ip})
 	if e != nil {

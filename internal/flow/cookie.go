@@ -61,8 +61,8 @@ func (m *Manager) deleteCookie(w http.ResponseWriter, name string) {
 // never overwrite each other. It deletes the browser's expired or unreadable
 // flow cookies, and the oldest beyond [MaxCookieFlows]. Call it before
 // anything writes the response.
-func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state string) error {
-	f, err := unseal(m.sealers, state, m.c.TTL)
+func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state State) error {
+	f, err := unseal(m.sealers, string(state), m.c.TTL)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (m *Manager) SetCookie(w http.ResponseWriter, r *http.Request, state string
 		}
 		m.deleteCookie(w, m.cookieName(old.nonce))
 	}
-	http.SetCookie(w, sessions.NewCookie(m.cookieName(f.nonce), state, &m.cookie))
+	http.SetCookie(w, sessions.NewCookie(m.cookieName(f.nonce), string(state), &m.cookie))
 	return nil
 }
 

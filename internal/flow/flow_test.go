@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,7 +46,7 @@ func seal(t testing.TB, m *Manager, user string, p Params) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s.Reveal()
 }
 
 func TestSealOpenRoundTrip(t *testing.T) {
@@ -255,6 +256,18 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+func TestStateRedacts_D2(t *testing.T) {
+	m, _ := newTestManager(t, []KeyPair{testKeys})
+	s, _ := m.Seal("alice", params)
+	j, _ := json.Marshal(s)
+	txt, _ := s.MarshalText()
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q", s, s, s, s, s), string(j), string(txt), s.String()} {
+		if strings.Contains(out, s.Reveal()) || !strings.Contains(out, "[REDACTED]") {
+			t.Errorf("state printed as %q", out)
+		}
+	}
+}
+
 // FuzzOpen: Open never panics, and accepts a state at most once, under any
 // spelling of it.
 func FuzzOpen(f *testing.F) {
@@ -280,7 +293,7 @@ type browser struct{ *testkit.Browser }
 func (b browser) setCookie(t *testing.T, m *Manager, user string, next string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	if err := m.SetCookie(rec, b.Request(http.MethodGet, "https://app.example/manage-connections"), seal(t, m, user, Params{Intent: "connections", Next: next})); err != nil {
+	if err := m.SetCookie(rec, b.Request(http.MethodGet, "https://app.example/manage-connections"), State(seal(t, m, user, Params{Intent: "connections", Next: next}))); err != nil {
 		t.Fatal(err)
 	}
 	b.Keep(rec)
@@ -313,7 +326,7 @@ func TestCookieAttributes_C1(t *testing.T) {
 			t.Fatalf("%d cookies", len(cs))
 		}
 		c := cs[0]
-		if !strings.HasPrefix(c.Name, prefix) || len(c.Name) != len(prefix)+8 || c.Value != st || c.Path != "/" || c.Domain != "" ||
+		if !strings.HasPrefix(c.Name, prefix) || len(c.Name) != len(prefix)+8 || c.Value != st.Reveal() || c.Path != "/" || c.Domain != "" ||
 			c.Secure == insecure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.MaxAge != 600 {
 			t.Errorf("cookie %+v", c)
 		}

@@ -92,7 +92,7 @@ func (m *Manager) Secure() bool { return m.cookie.Secure }
 // user and p, encrypted and authenticated with the newest key pair. Nothing
 // is stored. It fails with an error wrapping [ErrInvalidParams] for bad
 // Params or an empty user.
-func (m *Manager) Seal(user string, p Params) (string, error) {
+func (m *Manager) Seal(user string, p Params) (State, error) {
 	if user == "" {
 		return "", fmt.Errorf("%w: empty user", ErrInvalidParams)
 	}

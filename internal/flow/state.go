@@ -97,10 +97,10 @@ func (s sealer) userHash(user string) (h [userHashBytes]byte) {
 }
 
 // seal encrypts f and p into a state.
-func (s sealer) seal(f *Flow, p Params) string {
+func (s sealer) seal(f *Flow, p Params) State {
 	b := binary.BigEndian.AppendUint64(append([]byte{formatVersion}, f.nonce[:]...), uint64(f.IssuedAt.UnixMilli()))
 	b = append(append(b, f.userHash[:]...), p.Intent+" "+p.Next+" "+p.ReturnURI...)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nil, nil, b, additionalData))
+	return State(base64.RawURLEncoding.EncodeToString(s.aead.Seal(nil, nil, b, additionalData)))
 }
 
 // unseal opens a state with the first of sealers that authenticates it and
@@ -140,6 +140,25 @@ func unseal(sealers []sealer, state string, ttl time.Duration) (Flow, error) {
 	}
 	return Flow{}, ErrUnknownState
 }
+
+const redacted = "[REDACTED]"
+
+// State is a sealed flow state, in base64url without padding. It prints,
+// formats and marshals (text, JSON, and so zerolog) as [REDACTED];
+// [State.Reveal] returns the value for the redirectUri.
+type State string
+
+// Reveal returns the state itself.
+func (s State) Reveal() string { return string(s) }
+
+// String returns [REDACTED].
+func (s State) String() string { return redacted }
+
+// Format prints [REDACTED] for every verb, %#v too.
+func (s State) Format(f fmt.State, _ rune) { f.Write([]byte(redacted)) }
+
+// MarshalText returns [REDACTED]; encoding/json uses it too.
+func (s State) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // guardID is the id a flow is recorded under in the [ReplayGuard]: the hex
 // SHA-256 of its nonce, so a guard's storage never holds the nonce itself.

@@ -182,7 +182,7 @@ func seal(t testing.TB, m *session.Manager) string {
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
 	}
-	return st
+	return st.Reveal()
 }
 
 // open ends the flow of state for alice on m, as the return does.
