@@ -259,44 +259,57 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 // TestClientIPFromChi: with WithClientIP the kit forwards the IP chi's own
-// ClientIPFromXFF derived. Proof through the emulator's fingerprint: a
-// forwarded 203.0.113.9 makes the page refuse the browser on loopback.
+// middleware derived: ClientIPFromXFF, and ClientIPFromXFFTrustedProxies as
+// docs/client-ip.md shows it for CloudFront in front of an ALB. Proof
+// through the emulator's fingerprint: a forwarded 203.0.113.9 makes the page
+// refuse the browser on loopback.
 func TestClientIPFromChi(t *testing.T) {
-	var logs testkit.SyncBuffer
-	h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{
-		handlers.WithClientIP(func(r *http.Request) (netip.Addr, bool) {
-			a := chimw.GetClientIPAddr(r.Context())
-			return a.Unmap(), a.IsValid()
-		}),
-		handlers.WithLogger(zerolog.New(&logs)),
-	}})
-	r := chi.NewRouter()
-	r.Use(chimw.ClientIPFromXFF("127.0.0.0/8"))
-	r.With(h.auth).Get("/manage-connections", h.kit.ManageConnections().ServeHTTP)
-	srv := httptest.NewTLSServer(r)
-	defer srv.Close()
-	h.browser.Jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
+	for _, tc := range []struct {
+		name string
+		mw   func(http.Handler) http.Handler
+		xff  string
+	}{
+		{"ClientIPFromXFF", chimw.ClientIPFromXFF("127.0.0.0/8"), "203.0.113.9"},
+		{"ClientIPFromXFFTrustedProxies", chimw.ClientIPFromXFFTrustedProxies(2), "203.0.113.9, 198.51.100.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs testkit.SyncBuffer
+			h := newHarness(t, harnessConfig{mount: "chi", kitOpts: []handlers.Option{
+				handlers.WithClientIP(func(r *http.Request) (netip.Addr, bool) {
+					a := chimw.GetClientIPAddr(r.Context())
+					return a.Unmap(), a.IsValid()
+				}),
+				handlers.WithLogger(zerolog.New(&logs)),
+			}})
+			r := chi.NewRouter()
+			r.Use(tc.mw)
+			r.With(h.auth).Get("/manage-connections", h.kit.ManageConnections().ServeHTTP)
+			srv := httptest.NewTLSServer(r)
+			defer srv.Close()
+			h.browser.Jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: "user", Value: "alice", Path: "/"}})
 
-	resp, _ := h.get(srv.URL+"/manage-connections", "X-Forwarded-For", "203.0.113.9")
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("manage: %d", resp.StatusCode)
-	}
-	if page, _ := h.get(resp.Header.Get("Location")); page.StatusCode != http.StatusForbidden {
-		t.Fatalf("white-label page with a forwarded 203.0.113.9 opened from loopback: %d, want 403", page.StatusCode)
-	}
-	// chi derives no IP without the header: the kit fails closed, no
-	// fallback to the peer, no upstream call.
-	hits := h.emu.Hits(bluenexustest.PathHandoffInit)
-	if resp, _ = h.get(srv.URL + "/manage-connections"); resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("manage without the header: %d, want 400", resp.StatusCode)
-	}
-	if n := h.emu.Hits(bluenexustest.PathHandoffInit); n != hits {
-		t.Fatalf("upstream hits went from %d to %d", hits, n)
-	}
-	// The log says the app's function found none, not that the kit's
-	// middleware did not run.
-	if l := logs.String(); !strings.Contains(l, "the WithClientIP function found none") || strings.Contains(l, "did not run") {
-		t.Errorf("the no_client_ip log does not name WithClientIP: %s", l)
+			resp, _ := h.get(srv.URL+"/manage-connections", "X-Forwarded-For", tc.xff)
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("manage: %d", resp.StatusCode)
+			}
+			if page, _ := h.get(resp.Header.Get("Location")); page.StatusCode != http.StatusForbidden {
+				t.Fatalf("white-label page with a forwarded 203.0.113.9 opened from loopback: %d, want 403", page.StatusCode)
+			}
+			// chi derives no IP without the header: the kit fails closed, no
+			// fallback to the peer, no upstream call.
+			hits := h.emu.Hits(bluenexustest.PathHandoffInit)
+			if resp, _ = h.get(srv.URL + "/manage-connections"); resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("manage without the header: %d, want 400", resp.StatusCode)
+			}
+			if n := h.emu.Hits(bluenexustest.PathHandoffInit); n != hits {
+				t.Fatalf("upstream hits went from %d to %d", hits, n)
+			}
+			// The log says the app's function found none, not that the kit's
+			// middleware did not run.
+			if l := logs.String(); !strings.Contains(l, "the WithClientIP function found none") || strings.Contains(l, "did not run") {
+				t.Errorf("the no_client_ip log does not name WithClientIP: %s", l)
+			}
+		})
 	}
 }
 
